@@ -7,5 +7,7 @@ from what was learned (``sample_weights``), which sample-and-rank selection uses
 
 from archsearch.relax.base import RELAXATIONS, Relaxation, build_relaxation
 from archsearch.relax import gaussian, softmax  # noqa: F401  (registers)
+from archsearch.relax import experts, sigmoid  # noqa: F401  (XNAS, FairDARTS)
+from archsearch.relax import dirichlet, gumbel  # noqa: F401  (GDAS, SNAS, DrNAS)
 
 __all__ = ["RELAXATIONS", "Relaxation", "build_relaxation"]

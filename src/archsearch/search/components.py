@@ -18,3 +18,8 @@ def _adam(params, config, dataset_size=None) -> torch.optim.Optimizer:
     # DARTS: Adam(lr 3e-4, betas (0.5, 0.999), weight decay 1e-3)
     return torch.optim.Adam(params, lr=config.arch_lr, betas=tuple(config.arch_betas),
                             weight_decay=config.arch_weight_decay, **config.arch_options)
+
+
+#: name -> driver(config, out_dir, *, resume, quiet, dataset) -> (last DifferentiableSearch, genotype, summary):
+#: a method that composes several searches (P-DARTS' stages); selected by ``SearchConfig.driver``
+DRIVERS: Registry[Callable] = Registry("search driver")

@@ -34,6 +34,7 @@ class SearchConfig:
     N: int = 5
     layers: int = 8
     track_running_stats: bool = True  # the NB201 scripts' BN=1 (see docs/search.md: it changes results)
+    supernet_options: dict = field(default_factory=dict)  # passed to space.supernet (e.g. partial_channels)
     # -- the bilevel loop (DARTS, Liu et al. 2019, Sec. 3 / quark0/darts train_search.py)
     epochs: int = 50
     batch_size: int = 64
@@ -45,6 +46,8 @@ class SearchConfig:
     grad_clip: float = 5.0
     order: int = 1  # 1: first order; 2: the unrolled second-order step
     unrolled_lr: float | None = None  # xi; None: the current weight learning rate, as DARTS
+    arch_warmup_epochs: int = 0  # epochs that train the weights only, before any architecture step
+    drop_path_prob: float = 0.0  # ScheduledDropPath on mixed edges, raised linearly to this (RobustDARTS)
     # -- architecture optimizer (DARTS: Adam(3e-4, betas (0.5, 0.999), wd 1e-3))
     relaxation: str = "softmax"
     relaxation_options: dict = field(default_factory=dict)
@@ -59,6 +62,9 @@ class SearchConfig:
     # -- epoch hooks: early-stopping rules by name (see search/hooks.py), options per rule name
     early_stop: str | None = None
     early_stop_options: dict = field(default_factory=dict)
+    # -- a driver composes several searches (P-DARTS' stages); None: one DifferentiableSearch
+    driver: str | None = None
+    driver_options: dict = field(default_factory=dict)
     # -- diagnostics
     hessian_every: int = 1  # epochs between dominant-eigenvalue estimates; 0 turns it off
     hessian_iters: int = 20

@@ -85,8 +85,11 @@ class DifferentiableSearch:
         self.model = self.space.supernet(
             num_classes=self.dataset.num_classes, relaxation=self.relaxation, C=config.C, N=config.N,
             layers=config.layers, track_running_stats=config.track_running_stats,
-            in_channels=self.dataset.in_channels,
+            in_channels=self.dataset.in_channels, **config.supernet_options,
         ).to(self.device)
+        bind = getattr(self.relaxation, "bind", None)
+        if bind is not None:  # a relaxation that reads the network it weighs (SNAS' resource costs)
+            bind(self.model)
         self.alphas = self.model.arch_parameters()
         self.weights = self.model.weight_parameters()
 
@@ -107,6 +110,9 @@ class DifferentiableSearch:
             self.w_optimizer, T_max=config.epochs, eta_min=config.w_lr_min)
         self.a_optimizer = ARCH_OPTIMIZERS.get(config.arch_optimizer)(self.alphas, config,
                                                                       dataset_size=len(search_valid))
+        plan_rounds = getattr(self.a_optimizer, "plan_rounds", None)
+        if plan_rounds is not None:  # optimizers whose step size or schedule follows the horizon T
+            plan_rounds(config.epochs * min(len(self.train_loader), len(self.valid_loader)))
         self.relaxation.attach(self.a_optimizer)
         self.selector = selector or SELECTORS.get(config.selector)(**config.selector_options)
         self.hooks = list(hooks) + build_hooks(config)
@@ -128,8 +134,9 @@ class DifferentiableSearch:
 
     def deterministic_weights(self) -> dict[str, torch.Tensor]:
         """The relaxation's weights of what was learned (no sampling), per cell type."""
-        return {name: self.relaxation.deterministic_weights(alpha).cpu()
-                for name, alpha in self.model.named_arch_parameters().items()}
+        weights = {name: self.relaxation.deterministic_weights(alpha).cpu()
+                   for name, alpha in self.model.named_arch_parameters().items()}
+        return self.model.selection_weights(weights)  # all ops' columns, edges scaled where normalised
 
     def current_genotype(self):
         """The argmax genotype of what has been learned so far (cheap: logged every epoch)."""
@@ -182,6 +189,8 @@ class DifferentiableSearch:
 
         self.model.train()
         self.relaxation.set_epoch(self.epoch, self.config.epochs)
+        if self.config.drop_path_prob:  # RobustDARTS: p * epoch / (epochs - 1), 0 in the first epoch
+            self.model.set_drop_path_prob(self.config.drop_path_prob * self.epoch / max(1, self.config.epochs - 1))
         self.train_loader.set_epoch(self.epoch)
         self.valid_loader.set_epoch(self.epoch)
         train_meter, valid_meter = _Meter(), _Meter()
@@ -189,8 +198,10 @@ class DifferentiableSearch:
         batches = zip(self.train_loader, self.valid_loader)
         bar = tqdm(batches, total=steps, disable=self.quiet, leave=False,
                    desc=f"search epoch {self.epoch + 1}/{self.config.epochs}")
+        train_arch = self.epoch >= self.config.arch_warmup_epochs  # before: weights only (PC-DARTS, P-DARTS)
         for step, (train_batch, valid_batch) in enumerate(bar):
-            self._check_finite(self.arch_step(train_batch, valid_batch, valid_meter), "validation", step)
+            if train_arch:
+                self._check_finite(self.arch_step(train_batch, valid_batch, valid_meter), "validation", step)
             self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
         train_loss, train_acc = train_meter.result()
         valid_loss, valid_acc = valid_meter.result()
@@ -203,6 +214,9 @@ class DifferentiableSearch:
         x, y = self.hessian_batch
         buffers = {k: v.clone() for k, v in self.model.named_buffers()}
         generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
+        drop = getattr(self.model, "drop_path_prob", 0.0)
+        if drop:  # a random drop-path mask per forward would change H between power iterations
+            self.model.set_drop_path_prob(0.0)
         try:
             with use_mean(self.relaxation):
                 return dominant_eigenvalue(lambda: F.cross_entropy(self.model(x), y), self.alphas,
@@ -211,6 +225,8 @@ class DifferentiableSearch:
             with torch.no_grad():
                 for name, buffer in self.model.named_buffers():
                     buffer.copy_(buffers[name])
+            if drop:
+                self.model.set_drop_path_prob(drop)
 
     def epoch_record(self, stats: dict, seconds: float) -> dict:
         genotype = self.current_genotype()
@@ -226,7 +242,7 @@ class DifferentiableSearch:
         truth = self.space.ground_truth(genotype)
         if truth is not None:
             record["ground_truth"] = truth
-        for hook in self.hooks:
+        for hook in [self.a_optimizer, self.selector, *self.hooks]:  # each may add fields to the record
             extra = getattr(hook, "record", None)
             if extra:
                 record.update(extra(self))
@@ -308,6 +324,10 @@ class DifferentiableSearch:
         out = {"space": self.space.name, "method": self.config.method,
                "genotype": self.space.to_string(genotype), "epochs_run": self.epoch,
                "stopped_early": self.stop_reason}
+        invalid = getattr(self.selector, "invalid_reason", lambda search, genotype: None)(self, genotype)
+        if invalid:  # a selector that can tell a broken cell reports it instead of a result
+            out.update(genotype=None, invalid_architecture=invalid, rejected_genotype=out["genotype"])
+            return out
         truth = self.space.ground_truth(genotype)
         if truth is not None:
             out["ground_truth"] = truth

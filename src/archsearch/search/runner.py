@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from archsearch.errors import ArchSearchError
+from archsearch.search.components import DRIVERS
 from archsearch.search.config import SearchConfig
 from archsearch.search.loop import DifferentiableSearch
 from archsearch.search.resolve import resolve_config
@@ -22,20 +23,26 @@ def run_search(config: SearchConfig | None = None, out_dir: str | Path | None = 
                resume: str | Path | None = None, quiet: bool = False, dataset=None) -> dict:
     if resume is not None:
         out_dir = Path(resume)
-        if not (out_dir / "checkpoint.pt").is_file():
-            raise ArchSearchError(f"cannot resume: no checkpoint.pt in '{out_dir}'")
-        config = SearchConfig.load(out_dir / "config.yaml")
-        search = DifferentiableSearch(config, out_dir, quiet=quiet, dataset=dataset)
-        search.resume()
+        saved = out_dir / "config.yaml"
+        config = SearchConfig.load(saved) if saved.is_file() else None
+    out_dir = Path(out_dir)
+    if config is not None and config.driver:  # a method made of several searches (P-DARTS' stages)
+        search, genotype, summary = DRIVERS.get(config.driver)(
+            config, out_dir, resume=resume is not None, quiet=quiet, dataset=dataset)
     else:
-        out_dir = Path(out_dir)
-        if (out_dir / "checkpoint.pt").exists():
-            raise ArchSearchError(f"'{out_dir}' already holds a run: use --resume {out_dir} or another --out")
-        search = DifferentiableSearch(config, out_dir, quiet=quiet, dataset=dataset)
-    genotype = search.run()
-    summary = search.summary(genotype)
+        if resume is not None:
+            if not (out_dir / "checkpoint.pt").is_file():
+                raise ArchSearchError(f"cannot resume: no checkpoint.pt in '{out_dir}'")
+            search = DifferentiableSearch(config, out_dir, quiet=quiet, dataset=dataset)
+            search.resume()
+        else:
+            if (out_dir / "checkpoint.pt").exists():
+                raise ArchSearchError(f"'{out_dir}' already holds a run: use --resume {out_dir} or another --out")
+            search = DifferentiableSearch(config, out_dir, quiet=quiet, dataset=dataset)
+        genotype = search.run()
+        summary = search.summary(genotype)
     summary["out_dir"] = str(out_dir)
-    if config.train_epochs > 0:
+    if config.train_epochs > 0 and summary["genotype"] is not None:  # None: the selector found no valid cell
         summary["train"] = _train_found(search, genotype, out_dir / "train", quiet)
     write_json_atomic(out_dir / "genotype.json", summary)
     return summary

@@ -15,7 +15,8 @@ from torch import nn
 
 from archsearch.errors import InvalidGenotypeError
 from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng
-from archsearch.spaces.supernet import MixedOp, Supernet
+from archsearch.spaces.partial import build_mixed_op, check_partial_channels
+from archsearch.spaces.supernet import Supernet
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (target node, source node) of each edge, in alpha-row order
@@ -146,21 +147,27 @@ class Cell(nn.Module):
 
 
 class SearchCell(nn.Module):
-    """A supernet cell: every edge is a MixedOp over all 5 ops (affine=False, as the benchmark)."""
+    """A supernet cell: every edge is a MixedOp over all 5 ops (affine=False, as the benchmark); with
+    ``partial_channels=K`` a PC-DARTS partial-channel mixed op (spaces/partial.py)."""
 
-    def __init__(self, channels: int, track_running_stats: bool):
+    def __init__(self, channels: int, track_running_stats: bool, partial_channels: int | None = None):
         super().__init__()
         self.edges = nn.ModuleList(
-            MixedOp(OPS, [make_op(op, channels, False, track_running_stats) for op in OPS]) for _ in EDGES
+            build_mixed_op(OPS, lambda op, width: make_op(op, width, False, track_running_stats), channels,
+                           partial_channels)
+            for _ in EDGES
         )
 
-    def forward(self, x, weights: torch.Tensor, hard: list[int] | None = None):
+    def forward(self, x, weights: torch.Tensor, hard: list[int] | None = None,
+                edge_weights: torch.Tensor | None = None):
         nodes = [x]
         k = 0
         for target in range(1, NUM_NODES):
             total = None
             for source in range(target):
                 term = self.edges[k](nodes[source], weights[k], None if hard is None else hard[k])
+                if edge_weights is not None:  # PC-DARTS' edge normalisation over the node's incoming edges
+                    term = term * edge_weights[k]
                 total = term if total is None else total + term
                 k += 1
             nodes.append(total)
@@ -203,19 +210,28 @@ class NB201Network(_Skeleton):
 
 
 class NB201Supernet(Supernet):
-    """The NAS-Bench-201 search supernet: one (6, 5) alpha shared by all 15 cells."""
+    """The NAS-Bench-201 search supernet: one (6, 5) alpha shared by all 15 cells.
 
-    def __init__(self, C=16, N=5, num_classes=10, relaxation=None, track_running_stats=True, in_channels=3):
+    PC-DARTS options: ``partial_channels=K``; ``edge_normalization``: a beta per edge, each node's incoming
+    edges weighed by a softmax over their betas (node 1 has one incoming edge, whose weight is always 1).
+    """
+
+    def __init__(self, C=16, N=5, num_classes=10, relaxation=None, track_running_stats=True, in_channels=3,
+                 partial_channels=None, edge_normalization=False):
         super().__init__({"cell": (len(EDGES), len(OPS))}, OPS, relaxation)
-        self.net = _Skeleton(C, N, num_classes, lambda c: SearchCell(c, track_running_stats), in_channels)
+        check_partial_channels([C, 2 * C, 4 * C], partial_channels)
+        self.net = _Skeleton(C, N, num_classes, lambda c: SearchCell(c, track_running_stats, partial_channels),
+                             in_channels)
+        if edge_normalization:
+            self.enable_edge_normalization([target for target in range(1, NUM_NODES)])
 
     def forward(self, x):
         weights = self.op_weights()
         hard = self.hard_indices(weights)["cell"]
-        w = weights["cell"]
+        w, edges = weights["cell"], self.edge_weights()["cell"]
         x = self.net.stem(x)
         for cell in self.net.cells:
-            x = cell(x, w, hard) if isinstance(cell, SearchCell) else cell(x)
+            x = cell(x, w, hard, edges) if isinstance(cell, SearchCell) else cell(x)
         return self.net.classify(x)
 
 
@@ -294,8 +310,10 @@ class NB201Space(SearchSpace):
         return NB201Network(self.parse(genotype), C or self.C, N or self.N, num_classes, in_channels)
 
     def supernet(self, num_classes: int = 10, relaxation=None, C: int | None = None, N: int | None = None,
-                 track_running_stats: bool = True, in_channels: int = 3, **_) -> NB201Supernet:
-        return NB201Supernet(C or self.C, N or self.N, num_classes, relaxation, track_running_stats, in_channels)
+                 track_running_stats: bool = True, in_channels: int = 3, partial_channels: int | None = None,
+                 edge_normalization: bool = False, **_) -> NB201Supernet:
+        return NB201Supernet(C or self.C, N or self.N, num_classes, relaxation, track_running_stats, in_channels,
+                             partial_channels, edge_normalization)
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
         return {"cell": (len(EDGES), len(OPS))}

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from archsearch.spaces.darts_ops import drop_path
+
 
 class UniformWeights:
     """Fixed uniform op weights: the mixed-op structure without any learning."""
@@ -37,8 +39,17 @@ class MixedOp(nn.Module):
         self.ops = nn.ModuleList(ops)
         self._computed = [k for k, name in enumerate(self.op_names) if name != "none"]
         self.alive = torch.ones(len(self.op_names), dtype=torch.bool)
+        #: probability of dropping the edge's output per sample in training (RobustDARTS' ScheduledDropPath,
+        #: set by ``Supernet.set_drop_path_prob``); 0 leaves the edge untouched
+        self.drop_prob = 0.0
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, hard_index: int | None = None) -> torch.Tensor:
+        out = self._mix(x, weights, hard_index)
+        if self.drop_prob > 0.0 and self.training:
+            out = drop_path(out, self.drop_prob)
+        return out
+
+    def _mix(self, x: torch.Tensor, weights: torch.Tensor, hard_index: int | None) -> torch.Tensor:
         if hard_index is not None:
             # Straight-through: only the sampled op runs; the other weights are numerically 0
             # and are added as scalars so that every alpha still receives gradient.
@@ -55,6 +66,11 @@ class MixedOp(nn.Module):
         return out
 
 
+def node_softmax(beta: torch.Tensor, in_degrees: Sequence[int]) -> torch.Tensor:
+    """beta (edges,) split into consecutive groups of each node's incoming edges, softmax within each."""
+    return torch.cat([torch.softmax(group, dim=-1) for group in torch.split(beta, list(in_degrees))])
+
+
 class Supernet(nn.Module):
     """Base of every space's supernet: architecture parameters kept apart from the weights."""
 
@@ -66,23 +82,91 @@ class Supernet(nn.Module):
             {name: nn.Parameter(1e-3 * torch.randn(*shape)) for name, shape in arch_shapes.items()}
         )
         self.relaxation = relaxation if relaxation is not None else UniformWeights()
+        #: edge-normalisation parameters (PC-DARTS), one (edges,) tensor per cell type; empty unless a
+        #: space calls ``enable_edge_normalization``. Architecture parameters, kept apart from the weights.
+        self.betas = nn.ParameterDict()
+        self.in_degrees: tuple[int, ...] = ()
 
     def arch_parameters(self) -> list[nn.Parameter]:
-        return list(self.alphas.values())
+        return list(self.alphas.values()) + list(self.betas.values())
 
     def named_arch_parameters(self) -> dict[str, nn.Parameter]:
         return dict(self.alphas.items())
 
     def weight_parameters(self) -> list[nn.Parameter]:
-        arch = {id(p) for p in self.alphas.values()}
+        arch = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
+
+    def enable_edge_normalization(self, in_degrees: Sequence[int]) -> None:
+        """Weigh each edge by a softmax over its node's incoming edges (PC-DARTS); ``in_degrees``: the number
+        of incoming edges of each node, in alpha-row order. beta starts as alpha does, 1e-3 * N(0, 1)."""
+        self.in_degrees = tuple(int(d) for d in in_degrees)
+        self.betas = nn.ParameterDict({name: nn.Parameter(1e-3 * torch.randn(alpha.shape[0], device=alpha.device))
+                                       for name, alpha in self.alphas.items()})
+
+    def edge_weights(self) -> dict[str, torch.Tensor | None]:
+        """Per cell type, each edge's factor in its node's sum (None: no edge normalisation)."""
+        return {name: node_softmax(self.betas[name], self.in_degrees) if name in self.betas else None
+                for name in self.alphas}
+
+    def selection_weights(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What a genotype is read from: the op weights, each edge's row scaled by its edge weight where
+        edges are normalised (PC-DARTS ranks edges by softmax(beta) x op weight)."""
+        edges = self.edge_weights()
+        return {name: w if edges[name] is None else w * edges[name].detach().to(w.device, w.dtype).unsqueeze(-1)
+                for name, w in weights.items()}
 
     def set_relaxation(self, relaxation) -> None:
         self.relaxation = relaxation
 
+    def set_drop_path_prob(self, p: float) -> None:
+        """Drop each mixed edge's output with probability ``p`` in training (RobustDARTS' ScheduledDropPath)."""
+        self.drop_path_prob = float(p)
+        for module in self.modules():
+            if isinstance(module, MixedOp):
+                module.drop_prob = float(p)
+
     def op_weights(self) -> dict[str, torch.Tensor]:
-        """Relaxed op weights per cell type, shape (edges, ops): what the forward pass uses."""
-        return {name: self.relaxation(alpha) for name, alpha in self.alphas.items()}
+        """Relaxed op weights per cell type, shape (edges, ops): what the forward pass uses.
+
+        A relaxation with ``alive(alpha) -> bool mask (edges, ops) | None`` (ops removed for good, as
+        XNAS' wipeout does) has the removed ops skipped by every MixedOp that reads those weights."""
+        weights = {name: self.relaxation(alpha) for name, alpha in self.alphas.items()}
+        alive = getattr(self.relaxation, "alive", None)
+        if alive is not None:
+            for name, alpha in self.alphas.items():
+                mask = alive(alpha)
+                if mask is not None:
+                    self.set_alive(name, mask)
+        return weights
+
+    def cell_arch_name(self, cell: nn.Module) -> str:
+        """Which ``alphas`` entry a search cell reads; supernets with several cell types override this."""
+        if len(self.alphas) != 1:
+            raise NotImplementedError(f"{type(self).__name__} must say which alphas each cell reads")
+        return next(iter(self.alphas))
+
+    def mixed_ops(self, name: str) -> list[tuple[int, MixedOp]]:
+        """(alpha row, MixedOp) for every mixed edge that reads ``alphas[name]``: the search cells'
+        ``edges`` lists, in alpha-row order."""
+        if not hasattr(self, "_mixed_ops"):
+            table: dict[str, list[tuple[int, MixedOp]]] = {key: [] for key in self.alphas}
+            for module in self.modules():
+                edges = getattr(module, "edges", None)
+                if isinstance(edges, nn.ModuleList) and edges and all(isinstance(e, MixedOp) for e in edges):
+                    table[self.cell_arch_name(module)].extend(enumerate(edges))
+            self._mixed_ops = table
+        return self._mixed_ops[name]
+
+    def set_alive(self, name: str, mask: torch.Tensor) -> None:
+        """Compute only the ops marked alive in ``mask`` (edges, ops) on the edges that read ``alphas[name]``."""
+        pushed = self.__dict__.setdefault("_alive_pushed", {})
+        if pushed.get(name) is mask:  # relaxations hand the same host tensor until something changes
+            return
+        host = mask.detach().to("cpu", torch.bool)
+        for row, mixed in self.mixed_ops(name):
+            mixed.alive = host[row]
+        pushed[name] = mask
 
     def hard_indices(self, weights: dict[str, torch.Tensor]) -> dict[str, list[int] | None]:
         """For a hard relaxation, the chosen op per edge (one host sync per forward, not per edge)."""

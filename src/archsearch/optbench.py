@@ -1,0 +1,199 @@
+"""``archsearch optbench``: local and global optimizers on synthetic multimodal functions.
+
+Reproduces appendix B of "Making Differentiable Architecture Search less local" (Bodin, Tomasi &
+Dai, 2021): Adam at several learning rates and with a cosine schedule, the same wrapped in DSCD,
+uniform random sampling of the domain, and CMA-ES (the ``cma`` package), each run ``runs`` times
+from seeded uniform starting points with the same budget of ``steps`` function evaluations.
+
+Final value: Adam's and DSCD's current point after the last step; uniform sampling's and CMA-ES'
+best point found. Writes ``summary.json`` = {optimizer: {"mean", "std", "best"}} of the final values
+(plus ``curves.json``) and ``convergence.png``: mean and one standard deviation band per optimizer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from archsearch.benchmarks.synthetic import FUNCTIONS, TestFunction, get_function
+from archsearch.errors import ArchSearchError, ConfigError
+from archsearch.optim.dscd import DSCD
+from archsearch.utils.io import write_json_atomic
+
+OPTIMIZERS = ("adam", "adam+dscd", "uniform", "cmaes")
+DEFAULT_LRS = "0.01,0.05,0.1,cos:0.1"
+
+
+def parse_lrs(text: str) -> list[tuple[float, bool]]:
+    """'0.01,cos:0.1' -> [(0.01, False), (0.1, True)]: a learning rate, cosine-annealed with 'cos:'."""
+    out = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        cosine = item.startswith("cos:")
+        try:
+            lr = float(item[4:] if cosine else item)
+        except ValueError:
+            raise ConfigError(f"bad learning rate '{item}' in --lrs (give numbers, 'cos:0.1' for a cosine schedule)") from None
+        if lr <= 0:
+            raise ConfigError(f"learning rates must be positive, got {item}")
+        out.append((lr, cosine))
+    if not out:
+        raise ConfigError("--lrs needs at least one learning rate")
+    return out
+
+
+def _label(name: str, lr: float, cosine: bool) -> str:
+    return f"{name} {'cos ' if cosine else ''}lr={lr:g}"
+
+
+def _start(function: TestFunction, dim: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.uniform(function.low, function.high, size=dim)
+
+
+def run_gradient(function: TestFunction, x0: np.ndarray, steps: int, lr: float, cosine: bool,
+                 dscd: bool, seed: int, dscd_options: dict | None = None) -> np.ndarray:
+    """f at the current point after each step of Adam (optionally inside DSCD); one evaluation per step."""
+    x = torch.nn.Parameter(torch.tensor(x0, dtype=torch.float64))
+    adam = torch.optim.Adam([x], lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(adam, T_max=steps) if cosine else None
+    optimizer = DSCD(adam, bound=(function.low, function.high), rounds=steps, seed=seed,
+                     **(dscd_options or {})) if dscd else adam
+
+    def closure():
+        optimizer.zero_grad()
+        value = function(x)
+        value.backward()
+        return value.detach()
+
+    trace = np.empty(steps)
+    for t in range(steps):
+        optimizer.step(closure)
+        with torch.no_grad():
+            x.clamp_(function.low, function.high)  # the domain is a box
+        if scheduler is not None:
+            scheduler.step()
+        trace[t] = float(function(x.detach()))
+    return trace
+
+
+def run_uniform(function: TestFunction, dim: int, steps: int, rng: np.random.Generator) -> np.ndarray:
+    """Best value so far of ``steps`` points drawn uniformly from the domain."""
+    points = torch.from_numpy(rng.uniform(function.low, function.high, size=(steps, dim)))
+    return np.minimum.accumulate(function(points).numpy())
+
+
+def run_cmaes(function: TestFunction, x0: np.ndarray, steps: int, seed: int) -> np.ndarray:
+    """Best value so far of CMA-ES (initial sigma a quarter of the domain width) over ``steps`` evaluations."""
+    try:
+        import cma
+    except ImportError:
+        raise ArchSearchError("the cmaes optimizer needs the 'cma' package: pip install cma") from None
+    width = function.high - function.low
+    options = {"bounds": [function.low, function.high], "seed": seed + 1, "verbose": -9, "maxfevals": steps}
+    es = cma.CMAEvolutionStrategy(list(x0), 0.25 * width, options)
+    trace, best = [], math.inf
+    while len(trace) < steps and not es.stop():
+        candidates = es.ask()
+        values = function(torch.tensor(np.array(candidates))).numpy()
+        es.tell(candidates, values.tolist())
+        for v in values[: steps - len(trace)]:
+            best = min(best, float(v))
+            trace.append(best)
+    trace += [best] * (steps - len(trace))
+    return np.array(trace)
+
+
+def optbench(function: str, dim: int, optimizers: list[str], lrs: list[tuple[float, bool]], steps: int,
+             runs: int, seed: int, dscd_options: dict | None = None) -> dict[str, np.ndarray]:
+    """Traces (runs, steps) per optimizer label; the same starting points for every optimizer."""
+    unknown = [o for o in optimizers if o not in OPTIMIZERS]
+    if unknown:
+        raise ConfigError(f"unknown optimizer(s) {', '.join(unknown)} (known: {', '.join(OPTIMIZERS)})")
+    if dim < 1 or steps < 1 or runs < 1:
+        raise ConfigError(f"--dim, --steps and --runs must be >= 1 (got {dim}, {steps}, {runs})")
+    f = get_function(function)
+    starts = [_start(f, dim, np.random.default_rng([seed, r])) for r in range(runs)]
+    traces: dict[str, list[np.ndarray]] = {}
+    for name in optimizers:
+        for r, x0 in enumerate(starts):
+            run_seed = seed * 1000 + r
+            if name in ("adam", "adam+dscd"):
+                for lr, cosine in lrs:
+                    trace = run_gradient(f, x0, steps, lr, cosine, name == "adam+dscd", run_seed, dscd_options)
+                    traces.setdefault(_label(name, lr, cosine), []).append(trace)
+            elif name == "uniform":
+                traces.setdefault(name, []).append(run_uniform(f, dim, steps, np.random.default_rng([seed, r, 1])))
+            else:
+                traces.setdefault(name, []).append(run_cmaes(f, x0, steps, run_seed))
+    return {label: np.stack(t) for label, t in traces.items()}
+
+
+def summarise(traces: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    return {label: {"mean": float(t[:, -1].mean()), "std": float(t[:, -1].std()), "best": float(t[:, -1].min())}
+            for label, t in traces.items()}
+
+
+def plot_convergence(traces: dict[str, np.ndarray], path: Path, title: str, minimum: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, t in traces.items():
+        steps = np.arange(1, t.shape[1] + 1)
+        mean, std = t.mean(axis=0), t.std(axis=0)
+        style = "--" if label.startswith("adam ") else "-"
+        ax.plot(steps, mean, style, label=label, linewidth=1.2)
+        ax.fill_between(steps, mean - std, mean + std, alpha=0.15)
+    ax.axhline(minimum, color="k", linewidth=0.8, linestyle=":", label="global minimum")
+    ax.set_xscale("log")
+    ax.set_xlabel("function evaluations")
+    ax.set_ylabel("f (Adam, DSCD: current point; uniform, CMA-ES: best so far)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# -- the command line ------------------------------------------------------------------------------
+def add_optbench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--function", default="styblinski-tang", choices=sorted(FUNCTIONS))
+    parser.add_argument("--dim", type=int, default=10, help="dimension D (default 10)")
+    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS),
+                        help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default: all)")
+    parser.add_argument("--lrs", default=DEFAULT_LRS,
+                        help=f"Adam learning rates, 'cos:LR' for a cosine schedule (default {DEFAULT_LRS})")
+    parser.add_argument("--steps", type=int, default=2000, help="function evaluations per run (default 2000)")
+    parser.add_argument("--runs", type=int, default=10, help="runs per optimizer (default 10)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/optbench", help="output directory (default runs/optbench)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def optbench_main(args: argparse.Namespace) -> int:
+    optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    traces = optbench(args.function, args.dim, optimizers, parse_lrs(args.lrs), args.steps, args.runs, args.seed)
+    summary = summarise(traces)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "summary.json", summary)
+    minimum = get_function(args.function).minimum(args.dim)
+    write_json_atomic(out / "curves.json", {
+        "function": args.function, "dim": args.dim, "steps": args.steps, "runs": args.runs, "seed": args.seed,
+        "global_minimum": minimum,
+        "mean": {k: t.mean(axis=0).tolist() for k, t in traces.items()},
+        "std": {k: t.std(axis=0).tolist() for k, t in traces.items()}})
+    plot_convergence(traces, out / "convergence.png", f"{args.function}, D={args.dim}, {args.runs} runs", minimum)
+    if not args.quiet:
+        print(f"{args.function}, D={args.dim}: global minimum {minimum:.4f}; final value over {args.runs} runs")
+        print(f"{'optimizer':26s} {'mean':>12s} {'std':>10s} {'best':>12s}")
+        for label, s in summary.items():
+            print(f"{label:26s} {s['mean']:12.4f} {s['std']:10.4f} {s['best']:12.4f}")
+        print(f"written: {out / 'summary.json'}, {out / 'convergence.png'}")
+    return 0

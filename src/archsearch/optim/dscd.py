@@ -1,0 +1,189 @@
+"""DSCD: doubly stochastic coordinate descent around any local optimizer.
+
+Bodin, Tomasi & Dai, "Making Differentiable Architecture Search less local" (ICLR 2021 NAS workshop).
+The search alternates two kinds of step on the architecture parameters:
+
+* local: one step of the wrapped optimizer (Adam in the paper) on the closure's gradient;
+* global: one coordinate i of alpha drawn uniformly; a new value proposed from a Beta distribution
+  over the bounded domain [-a, a] (min-max normalised to [0, 1]); the proposal is kept only if its
+  loss is below the best loss of the last K steps, else the coordinate is restored.
+
+"Doubly stochastic": a random coordinate and a random mini-batch per step. The optimizer switches
+from one kind to the other when ``patience`` (n) consecutive steps of the current kind brought no
+improvement, i.e. no loss below the best of the last K.
+
+The proposal (the paper's appendix C) is annealed on a cosine schedule s = (1 - cos(pi t / T)) / 2
+from uniform over the domain (s = 0: mean 1/2, standard deviation 1/sqrt(12)) to a Dirac at the
+current normalised position u (s = 1: mean u, standard deviation 0): the mean and the standard
+deviation are interpolated linearly between the two extremes,
+
+    m = (1 - s) / 2 + s u,      sd = (1 - s) / sqrt(12),
+
+and the Beta's (a, b) solved from them: nu = m (1 - m) / sd^2 - 1, a = m nu, b = (1 - m) nu
+(nu > 0 always holds on this path, since m(1-m) >= (1-s)/4 > (1-s)^2/12).
+
+The paper leaves a, K and n out; our choices (arguments, documented in docs/fairdarts-dscd.md):
+``bound`` a = 3 for architecture logits (sigmoid(+-3) = 0.05 / 0.95 spans FairDARTS' decision range),
+``memory`` K = 10, ``patience`` n = 10.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+import torch
+
+from archsearch.errors import ConfigError
+
+_UNIFORM_SD = 1.0 / math.sqrt(12.0)
+_EDGE = 1e-6  # keeps the normalised position inside (0, 1), where the Beta is defined
+
+
+def cosine_progress(step: int, rounds: int) -> float:
+    """s in [0, 1]: 0 at the start (uniform proposals), 1 at the end (a Dirac at the current value)."""
+    tau = min(max(step / rounds, 0.0), 1.0)
+    return 0.5 * (1.0 - math.cos(math.pi * tau))
+
+
+def beta_parameters(position: float, progress: float) -> tuple[float, float] | None:
+    """(a, b) of the proposal Beta for normalised position u and progress s; None for the Dirac (s = 1)."""
+    u = min(max(position, _EDGE), 1.0 - _EDGE)
+    mean = (1.0 - progress) * 0.5 + progress * u
+    sd = (1.0 - progress) * _UNIFORM_SD
+    if sd <= 0.0:
+        return None
+    nu = mean * (1.0 - mean) / sd ** 2 - 1.0
+    return mean * nu, (1.0 - mean) * nu
+
+
+class DSCD(torch.optim.Optimizer):
+    """Wraps ``local`` (any torch optimizer over the parameters to search); ``step`` needs a closure
+    that zeroes the gradients, evaluates the loss, writes the gradients and returns the loss.
+
+    Args:
+        local: the local optimizer (its param_groups are shared, so schedulers act on it).
+        bound: a, the domain [-a, a] of the global proposals (a float, or (low, high)).
+        memory: K, the window of past losses a proposal must beat.
+        patience: n, non-improving steps of one kind before switching to the other.
+        rounds: the planned number of steps T for the annealing (``plan_rounds`` sets it if None).
+        seed: seed of the proposals' random generator.
+    """
+
+    def __init__(self, local: torch.optim.Optimizer, *, bound: float | tuple[float, float] = 3.0,
+                 memory: int = 10, patience: int = 10, rounds: int | None = None, seed: int = 0):
+        low, high = (-float(bound), float(bound)) if not isinstance(bound, (tuple, list)) else map(float, bound)
+        if not high > low:
+            raise ConfigError(f"DSCD needs a non-empty domain [low, high], got [{low}, {high}]")
+        if memory < 1 or patience < 1:
+            raise ConfigError(f"DSCD memory K and patience n must be >= 1, got K={memory}, n={patience}")
+        if rounds is not None and rounds < 1:
+            raise ConfigError(f"DSCD planned rounds must be >= 1, got {rounds}")
+        params = [p for group in local.param_groups for p in group["params"]]
+        super().__init__(params, {})
+        self.param_groups = local.param_groups
+        self.local = local
+        self.low, self.high = low, high
+        self.memory, self.patience, self.rounds = int(memory), int(patience), rounds
+        self.rng = np.random.default_rng(seed)
+        self.losses: deque[float] = deque(maxlen=self.memory)
+        self.mode = "local"
+        self.stale = 0  # consecutive steps of the current kind without improvement
+        self.steps = 0
+        self.counts = {"local": 0, "global": 0, "accepted": 0, "switches": 0}
+
+    # -- the horizon --------------------------------------------------------------------------------
+    def plan_rounds(self, rounds: int) -> None:
+        if self.rounds is None:
+            if rounds < 1:
+                raise ConfigError(f"DSCD planned rounds must be >= 1, got {rounds}")
+            self.rounds = int(rounds)
+        inner = getattr(self.local, "plan_rounds", None)
+        if inner is not None:
+            inner(rounds)
+
+    # -- the step -----------------------------------------------------------------------------------
+    def _improves(self, loss: float) -> bool:
+        return not self.losses or loss < min(self.losses)
+
+    def _record(self, improved: bool) -> None:
+        self.stale = 0 if improved else self.stale + 1
+        if self.stale >= self.patience:
+            self.mode = "global" if self.mode == "local" else "local"
+            self.stale = 0
+            self.counts["switches"] += 1
+
+    def _coordinate(self) -> tuple[torch.Tensor, int]:
+        """A parameter and a flat index in it, uniformly over all coordinates."""
+        params = [p for group in self.param_groups for p in group["params"]]
+        sizes = [p.numel() for p in params]
+        flat = int(self.rng.integers(sum(sizes)))
+        for p, size in zip(params, sizes):
+            if flat < size:
+                return p, flat
+            flat -= size
+        raise AssertionError("unreachable")
+
+    def propose(self, current: float) -> float:
+        """A new value in [low, high] from the annealed Beta around ``current``."""
+        if self.rounds is None:
+            raise ConfigError("DSCD needs the planned number of rounds T for its annealing "
+                              "(pass rounds= or call plan_rounds(T) before stepping)")
+        width = self.high - self.low
+        position = (current - self.low) / width
+        ab = beta_parameters(position, cosine_progress(self.steps, self.rounds))
+        if ab is None:
+            return current
+        return self.low + float(self.rng.beta(*ab)) * width
+
+    def step(self, closure=None):
+        if closure is None:
+            raise ConfigError("DSCD needs a closure that evaluates the loss (optimizer.step(closure))")
+        if self.mode == "local":
+            loss = self.local.step(closure)  # loss at the current point, then the local move
+            value = float(loss)
+            improved = self._improves(value)
+            self.losses.append(value)
+            self.counts["local"] += 1
+        else:
+            loss, improved = self._global_step(closure)
+            self.counts["global"] += 1
+        self.steps += 1
+        self._record(improved)
+        return loss
+
+    @torch.no_grad()
+    def _global_step(self, closure):
+        param, index = self._coordinate()
+        flat = param.view(-1)
+        old = float(flat[index])
+        flat[index] = self.propose(old)
+        with torch.enable_grad():
+            loss = closure()  # L(alpha with coordinate i replaced)
+        value = float(loss)
+        accepted = self._improves(value)  # below the best loss of the last K steps
+        if accepted:
+            self.losses.append(value)
+            self.counts["accepted"] += 1
+        else:
+            flat[index] = old
+        return loss, accepted
+
+    def record(self, search=None) -> dict:
+        """Counts of local, global and accepted global steps so far (a field of metrics.jsonl)."""
+        return {"dscd": {**self.counts, "mode": self.mode}}
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"local": self.local.state_dict(), "losses": list(self.losses), "mode": self.mode,
+                "stale": self.stale, "steps": self.steps, "rounds": self.rounds, "counts": dict(self.counts),
+                "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.local.load_state_dict(state["local"])
+        self.losses = deque(state["losses"], maxlen=self.memory)
+        self.mode, self.stale, self.steps = state["mode"], state["stale"], state["steps"]
+        self.rounds = state["rounds"] if state["rounds"] is not None else self.rounds
+        self.counts = dict(state["counts"])
+        self.rng.bit_generator.state = state["rng"]

@@ -1,0 +1,57 @@
+"""FairDARTS presets (Chu, Zhou, Zhang & Li, ECCV 2020), with and without DSCD (Bodin, Tomasi & Dai,
+"Making Differentiable Architecture Search less local", ICLR 2021 NAS workshop).
+
+FairDARTS = DARTS loop + sigmoid relaxation with the zero-one loss + Adam + threshold selector.
+FairDARTS+DSCD = the same with DSCD's global coordinate steps around the Adam steps.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from archsearch.errors import ConfigError
+from archsearch.optim.dscd import DSCD
+from archsearch.search import selectors_threshold  # noqa: F401  (registers "threshold")
+from archsearch.search.components import ARCH_OPTIMIZERS
+from archsearch.search.methods import Method, register_method
+
+_DSCD_OPTIONS = {"bound", "memory", "patience", "seed", "rounds"}
+
+
+@ARCH_OPTIMIZERS.register("dscd-adam")
+def build_dscd_adam(params, config, dataset_size=None) -> DSCD:
+    """DSCD around Adam(arch_lr, arch_betas, arch_weight_decay); ``arch_options``: bound (a), memory (K),
+    patience (n), seed (default: the search's seed)."""
+    options = dict(config.arch_options)
+    unknown = set(options) - _DSCD_OPTIONS
+    if unknown:
+        raise ConfigError(f"unknown dscd option(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_DSCD_OPTIONS))})")
+    options.setdefault("seed", config.seed)
+    adam = torch.optim.Adam(params, lr=config.arch_lr, betas=tuple(config.arch_betas),
+                            weight_decay=config.arch_weight_decay)
+    return DSCD(adam, **options)
+
+
+# xiaomi-automl/FairDARTS train_search.py and its README command: Adam(lr 3e-3, betas (0.9, 0.999),
+# weight decay 1e-3) on alpha, SGD lr 0.005 (cosine to 0.001) on the weights, batch 128, 50 epochs,
+# w01 = 10 from the first step; first order. Threshold 0.8 as the paper (Sec. 4; the code's default is 0.85).
+_FAIRDARTS = {"relaxation": "sigmoid", "relaxation_options": {"w01": 10.0}, "arch_optimizer": "adam",
+              "arch_lr": 3e-3, "arch_betas": (0.9, 0.999), "arch_weight_decay": 1e-3,
+              "w_lr": 0.005, "w_lr_min": 0.001, "batch_size": 128, "epochs": 50, "order": 1,
+              "selector": "threshold", "selector_options": {"threshold": 0.8, "max_inputs": 2}}
+
+register_method(Method(
+    name="fairdarts",
+    summary="FairDARTS: independent sigmoid per op, zero-one loss (w01=10), threshold selection (0.8)",
+    paper="Chu, Zhou, Zhang & Li, Fair DARTS: Eliminating Unfair Advantages in Differentiable "
+          "Architecture Search, ECCV 2020",
+    settings=_FAIRDARTS,
+))
+register_method(Method(
+    name="fairdarts-dscd",
+    summary="FairDARTS with DSCD: global Beta-proposal coordinate steps around Adam",
+    paper="Bodin, Tomasi & Dai, Making Differentiable Architecture Search less local, ICLR 2021 NAS workshop",
+    # DSCD constants the paper leaves out (our choices, see archsearch.optim.dscd): a=3, K=10, n=10.
+    settings={**_FAIRDARTS, "arch_optimizer": "dscd-adam",
+              "arch_options": {"bound": 3.0, "memory": 10, "patience": 10}},
+))

@@ -1,0 +1,206 @@
+"""Progressive search (P-DARTS: Chen, Xie, Wu & Tian, "Progressive Differentiable Architecture Search:
+Bridging the Depth Gap between Search and Evaluation", ICCV 2019; chenxin061/pdarts ``train_search.py``).
+
+A driver, not a loop: it runs one DifferentiableSearch per stage, each on a deeper supernet that holds
+fewer candidate ops per edge, and prunes the weakest ops between stages:
+
+    stage s = 1..S:  layers = layers + add_layers[s],  num_ops[s] candidates per edge,
+                     dropout after identity skips, initial rate skip_dropout[s], decayed within the stage
+    between stages:  on each edge keep the num_ops[s+1] ops of largest weight (``none`` may stay)
+    after the last:  per node the 2 strongest edges, the strongest non-``none`` op on each, and at most
+                     M skip connections in the normal cell (selector ``max-skips``)
+
+Each stage is a full run directory ``stage<s>/``; ``stages.json`` records what each finished stage kept,
+so ``--resume`` continues the stage that was running.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from archsearch.errors import ArchSearchError, ConfigError
+from archsearch.search.components import DRIVERS
+from archsearch.search.config import SearchConfig
+from archsearch.search.selectors import SELECTORS, Selector
+from archsearch.spaces.darts import EDGE_ROWS, OPS, ROW_OF
+from archsearch.spaces.darts_genotypes import CELL_TYPES
+from archsearch.spaces.partial import set_skip_dropout
+from archsearch.utils.io import write_json_atomic
+
+__all__ = ["limit_skips", "prune_op_subsets", "skip_dropout_rate", "SkipDropoutSchedule", "MaxSkipsSelector",
+           "progressive_search", "stage_plan"]
+
+_OPTIONS = {"add_layers", "num_ops", "skip_dropout", "dropout_decay"}
+
+
+# ---- selection ------------------------------------------------------------------------------------
+def limit_skips(space, weights: dict[str, torch.Tensor], max_skips: int, cell: str = "normal"):
+    """The DARTS-rule genotype with at most ``max_skips`` skip connections in ``cell`` (P-DARTS, Sec. 3.3):
+    while there are more, zero the weight of the weakest selected skip connection and select again (the
+    edges of a node are re-ranked, as ``delete_min_sk_prob`` / ``keep_1_on`` / ``keep_2_branches`` do)."""
+    if isinstance(max_skips, bool) or not isinstance(max_skips, int) or max_skips < 0:
+        raise ConfigError(f"max_skips must be a non-negative integer (P-DARTS: M = 2), got {max_skips!r}")
+    w = {name: torch.as_tensor(value).detach().clone().double() for name, value in weights.items()}
+    skip = OPS.index("skip_connect")
+    genotype = space.genotype_from_weights(w, exclude=("none",))
+    while True:
+        rows = sorted(ROW_OF[(i // 2, source)] for i, (op, source) in enumerate(genotype.cell(cell))
+                      if op == "skip_connect")
+        if len(rows) <= max_skips:
+            return genotype
+        weakest = min(rows, key=lambda row: float(w[cell][row, skip]))  # ties: the lower row, as np.argmin
+        w[cell][weakest, skip] = 0.0
+        genotype = space.genotype_from_weights(w, exclude=("none",))
+
+
+@SELECTORS.register("max-skips")
+class MaxSkipsSelector(Selector):
+    """The space's argmax rule with at most ``max_skips`` skip connections in the normal cell (DARTS space)."""
+
+    def __init__(self, max_skips: int = 2, **options):
+        super().__init__(max_skips=max_skips, **options)
+        self.max_skips = max_skips
+
+    def select(self, search):
+        if search.space.name != "darts":
+            raise ConfigError(f"the max-skips selector works on the DARTS space, not '{search.space.name}'")
+        return limit_skips(search.space, search.deterministic_weights(), self.max_skips)
+
+
+# ---- pruning between stages -----------------------------------------------------------------------
+def prune_op_subsets(weights: dict[str, torch.Tensor], subsets: dict[str, list[list[str]]],
+                     keep: int) -> dict[str, list[list[str]]]:
+    """Keep, on each edge, the ``keep`` ops of largest weight among those it holds; ``weights`` are over all
+    ops (edges, len(OPS)). The weakest are dropped one at a time, ties to the lower column (``get_min_k``)."""
+    out = {}
+    for cell, rows in subsets.items():
+        kept_rows = []
+        for row, subset in enumerate(rows):
+            if keep < 1 or keep > len(subset):
+                raise ConfigError(f"cannot keep {keep} of the {len(subset)} ops of an edge")
+            kept = list(subset)
+            values = [float(weights[cell][row, OPS.index(op)]) for op in kept]
+            while len(kept) > keep:
+                weakest = int(np.argmin(values))
+                del kept[weakest], values[weakest]
+            kept_rows.append(kept)
+        out[cell] = kept_rows
+    return out
+
+
+# ---- dropout on skip connections ------------------------------------------------------------------
+def skip_dropout_rate(initial: float, epoch: int, epochs: int, warmup: int, decay: float) -> float:
+    """pdarts ``train_search.py``: p = p0 (E - e - 1) / E while only the weights train (e < warmup), then
+    p = p0 exp(-(e - warmup) decay); e counts from 0 within the stage."""
+    if epoch < warmup:
+        return initial * (epochs - epoch - 1) / epochs
+    return initial * math.exp(-(epoch - warmup) * decay)
+
+
+class SkipDropoutSchedule:
+    """Epoch hook: sets the skip-dropout rate of the coming epoch, and logs the rate of each epoch."""
+
+    def __init__(self, initial: float, decay: float):
+        self.initial, self.decay = float(initial), float(decay)
+
+    def rate(self, search) -> float:
+        c = search.config
+        return skip_dropout_rate(self.initial, search.epoch, c.epochs, c.arch_warmup_epochs, self.decay)
+
+    def apply(self, search) -> None:
+        set_skip_dropout(search.model, self.rate(search))
+
+    def __call__(self, search, record) -> None:  # called after an epoch, with search.epoch the next one
+        self.apply(search)
+        return None
+
+    def record(self, search) -> dict:
+        return {"skip_dropout": round(self.rate(search), 6)}
+
+
+# ---- the driver -----------------------------------------------------------------------------------
+def stage_plan(config: SearchConfig) -> list[dict]:
+    """Per stage: layers, candidate ops per edge, initial skip-dropout rate (validated driver_options)."""
+    options = dict(config.driver_options)
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise ConfigError(f"unknown progressive option(s) {', '.join(sorted(unknown))} "
+                          f"(known: {', '.join(sorted(_OPTIONS))})")
+    add_layers = list(options.get("add_layers", [0]))
+    num_ops = list(options.get("num_ops", [len(OPS)]))
+    rates = list(options.get("skip_dropout", [0.0] * len(add_layers)))
+    if not (len(add_layers) == len(num_ops) == len(rates)) or not add_layers:
+        raise ConfigError("driver_options add_layers, num_ops and skip_dropout need one value per stage, "
+                          f"got {len(add_layers)}, {len(num_ops)} and {len(rates)}")
+    if num_ops[0] != len(OPS) or any(b > a for a, b in zip(num_ops, num_ops[1:])) or min(num_ops) < 1:
+        raise ConfigError(f"num_ops must start at {len(OPS)} (every op) and never grow, got {num_ops}")
+    if any(r < 0 or r >= 1 for r in rates):
+        raise ConfigError(f"skip_dropout rates must lie in [0, 1), got {rates}")
+    return [{"stage": s + 1, "layers": config.layers + int(add), "num_ops": int(n), "skip_dropout": float(r)}
+            for s, (add, n, r) in enumerate(zip(add_layers, num_ops, rates))]
+
+
+def _stage_config(config: SearchConfig, plan: dict, subsets) -> SearchConfig:
+    options = {**config.supernet_options, "op_subsets": subsets, "skip_dropout": plan["skip_dropout"]}
+    return config.replace(layers=plan["layers"], supernet_options=options, driver=None, driver_options={})
+
+
+@DRIVERS.register("progressive")
+def progressive_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = False, quiet: bool = False,
+                       dataset=None):
+    """Run the stages; returns (the last stage's DifferentiableSearch, the genotype, the run summary)."""
+    from archsearch.data import load_dataset  # the loop pulls in data loading; registering presets should not
+    from archsearch.search.loop import DifferentiableSearch
+
+    if config.space != "darts":
+        raise ConfigError(f"the progressive (P-DARTS) driver runs on the DARTS space only, not '{config.space}': "
+                          "pass --space darts")
+    plan = stage_plan(config)
+    decay = float(config.driver_options.get("dropout_decay", 0.2))
+    out_dir = Path(out_dir)
+    record_path = out_dir / "stages.json"
+    if resume:
+        done = json.loads(record_path.read_text()) if record_path.is_file() else []
+    else:
+        if (out_dir / "config.yaml").exists():
+            raise ArchSearchError(f"'{out_dir}' already holds a run: use --resume {out_dir} or another --out")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        config.save(out_dir / "config.yaml")
+        done = []
+    if dataset is None:
+        dataset = load_dataset(config.data, config.data_dir, limit_train=config.limit_train, quiet=quiet)
+
+    subsets = {cell: [list(OPS) for _ in EDGE_ROWS] for cell in CELL_TYPES}
+    weights = None
+    for stage in plan:
+        if weights is not None and stage["num_ops"] < len(subsets["normal"][0]):
+            subsets = prune_op_subsets(weights, subsets, stage["num_ops"])
+        last = stage is plan[-1]
+        finished = next((d for d in done if d["stage"] == stage["stage"]), None)
+        if finished is not None and not last:
+            weights = {cell: torch.tensor(w) for cell, w in finished["weights"].items()}
+            continue
+        stage_dir = out_dir / f"stage{stage['stage']}"
+        schedule = SkipDropoutSchedule(stage["skip_dropout"], decay)
+        search = DifferentiableSearch(_stage_config(config, stage, subsets), stage_dir, quiet=quiet,
+                                      dataset=dataset, hooks=[schedule])
+        if resume and (stage_dir / "checkpoint.pt").is_file():
+            search.resume()
+        schedule.apply(search)
+        genotype = search.run()
+        weights = search.deterministic_weights()
+        if finished is None:
+            done.append({**stage, "op_subsets": subsets, "genotype": search.space.to_string(genotype),
+                         "epochs_run": search.epoch, "stopped_early": search.stop_reason,
+                         "weights": {cell: w.tolist() for cell, w in weights.items()}})
+            write_json_atomic(record_path, done)
+    summary = search.summary(genotype)
+    summary["epochs_run"] = sum(d["epochs_run"] for d in done)
+    summary["stages"] = [{k: d[k] for k in ("stage", "layers", "num_ops", "skip_dropout", "genotype", "epochs_run")}
+                         for d in done]
+    return search, genotype, summary

@@ -242,3 +242,122 @@ def test_zero_cost_baseline_picks_the_best_scored_of_each_sample():
         accuracy = np.array([r["cifar10"] for r in runs])
         assert result["samples"][str(n)]["test_accuracy"]["cifar10"]["mean"] == pytest.approx(accuracy.mean())
         assert result["samples"][str(n)]["test_accuracy"]["cifar10"]["std"] == pytest.approx(accuracy.std())
+
+
+# -- the zero-cost code's NAS-Bench-201 model and protocol ---------------------------------------
+GENOTYPE = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
+
+
+def test_zero_cost_network_has_biased_convs_and_plain_batchnorm_in_its_cells():
+    """foresight/models/nasbench2.py builds its cells with affine=False, track_running_stats=False: every cell
+    convolution has a bias, its BatchNorm no parameters; stem, reduction blocks and head are unchanged. Per
+    cell convolution with C output channels that is C biases instead of 2C BatchNorm parameters."""
+    from archsearch.spaces.nb201 import Cell, ResNetBasicBlock
+
+    space = get_space("nb201")
+    genotype = space.from_string(GENOTYPE)
+    benchmark = space.network(genotype, 10, C=4, N=1)
+    zero_cost = space.network(genotype, 10, C=4, N=1, affine=False, track_running_stats=False)
+    for cell in (m for m in zero_cost.modules() if isinstance(m, Cell)):
+        for module in cell.modules():
+            if isinstance(module, nn.Conv2d):
+                assert module.bias is not None
+            if isinstance(module, nn.BatchNorm2d):
+                assert not module.affine and module.running_mean is None
+    for block in (m for m in zero_cost.modules() if isinstance(m, ResNetBasicBlock)):
+        assert all(bn.affine for bn in block.modules() if isinstance(bn, nn.BatchNorm2d))
+    cell_conv_channels = sum(m.out_channels for cell in zero_cost.modules() if isinstance(cell, Cell)
+                             for m in cell.modules() if isinstance(m, nn.Conv2d))
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    assert cell_conv_channels == 3 * (4 + 8 + 16)  # three convolutions per cell, one cell per stage
+    assert count(zero_cost) == count(benchmark) - cell_conv_channels
+
+
+def test_synflow_keeps_the_reduction_blocks_batchnorm_as_the_zero_cost_code():
+    """That code's bn=False copy of its NB201 model keeps the BatchNorms of the two reduction blocks (in
+    training mode). By hand: those four BatchNorms stay, every other one goes, |theta|, float64, ones in."""
+    from archsearch.proxies.base import remove_batchnorm
+    from archsearch.spaces.nb201 import ResNetBasicBlock
+
+    space = get_space("nb201")
+    genotype = space.from_string(GENOTYPE)
+    make = lambda: space.network(genotype, 10, C=4, N=1, affine=False, track_running_stats=False)  # noqa: E731
+    stripped = remove_batchnorm(make())
+    kept = [m for m in stripped.modules() if isinstance(m, nn.BatchNorm2d)]
+    in_blocks = [m for b in stripped.modules() if isinstance(b, ResNetBasicBlock) for m in b.modules()
+                 if isinstance(m, nn.BatchNorm2d)]
+    assert len(kept) == 4 and all(any(k is m for m in in_blocks) for k in kept)
+
+    torch.manual_seed(0)
+    net = make()
+    keep = {id(m) for b in net.modules() if isinstance(b, ResNetBasicBlock) for m in b.modules()}
+    for module in list(net.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.BatchNorm2d) and id(child) not in keep:
+                setattr(module, name, nn.Identity())
+    net = net.double().train()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.abs_()
+    net(torch.ones(1, 3, 16, 16, dtype=torch.float64)).sum().backward()
+    expected = sum(float((m.weight * m.weight.grad).abs().sum().detach()) for m in net.modules()
+                   if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.grad is not None)
+    x, y = batch()
+    assert score("synflow", make, x, y, seed=0) == pytest.approx(expected, rel=1e-12)
+
+
+def test_per_architecture_draws_score_architecture_i_on_batch_i_from_seed_plus_i():
+    from archsearch.zero_cost import score_architectures
+
+    space = get_space("nb201")
+    genotypes = [space.sample(s) for s in (1, 2, 3)]
+    drawn = {i: batch(seed=10 + i) for i in range(3)}
+    options = {"C": 4, "N": 1}
+    rows = score_architectures(space, genotypes, ["snip", "params"], None, None, seed=5, network_options=options,
+                               batches=drawn.__getitem__)
+    for i, (genotype, row) in enumerate(zip(genotypes, rows)):
+        x, y = drawn[i]
+        expected = score("snip", lambda g=genotype: space.network(g, 10, **options), x, y, seed=5 + i)
+        assert row["snip"] == expected
+    # the size baselines can be counted on another network than the one the other proxies score
+    rows = score_architectures(space, genotypes, ["snip", "params"], None, None, seed=5,
+                               network_options={**options, "affine": False, "track_running_stats": False},
+                               batches=drawn.__getitem__, size_network_options=options)
+    for genotype, row in zip(genotypes, rows):
+        assert row["params"] == sum(p.numel() for p in space.network(genotype, 10, **options).parameters())
+
+
+def test_correlations_drop_nan_keep_inf_and_report_the_valid_split():
+    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.zero_cost import proxy_correlations
+
+    table = NB201Table.load()
+    space = get_space("nb201")
+    rng = np.random.default_rng(0)
+    archs = [space.to_string(space.sample(rng)) for _ in range(12)]
+    values = [float(i) for i in range(12)]
+    values[0], values[1] = math.nan, math.inf
+    rows = [{"arch": a, "p": v} for a, v in zip(archs, values)]
+    out = proxy_correlations(rows, ["p"], table)["p"]
+    assert set(out) == {"cifar10", "cifar10-valid", "cifar100", "ImageNet16-120"}
+    keep = slice(1, None)
+    for key, split in (("cifar10", "test"), ("cifar10-valid", "valid")):
+        accuracy = [table.accuracy(a, "cifar10", split) for a in archs]
+        assert out[key]["n"] == 11
+        assert out[key]["spearman"] == pytest.approx(stats.spearmanr(values[keep], accuracy[keep])[0])
+
+
+def test_loader_batches_give_the_first_batch_of_pass_i():
+    """The zero-cost code takes a new iterator of its shuffled loader per architecture: batch i is the
+    first batch of pass i, the same whenever it is asked for, and passes differ."""
+    from archsearch.zero_cost import loader_batches, training_loader
+
+    loader, classes = training_loader("digits", batch_size=16, seed=3)
+    batches = loader_batches(loader)
+    x2, y2 = batches(2)
+    x0, _ = batches(0)
+    loader.set_epoch(2)
+    first = next(iter(loader))
+    assert classes == 10 and x2.shape[0] == 16
+    assert torch.equal(batches(2)[0], x2) and torch.equal(first[0], x2) and torch.equal(first[1], y2)
+    assert not torch.equal(x0, x2)

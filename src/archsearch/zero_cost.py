@@ -5,9 +5,11 @@ NAS-Bench-201 ground truth (200-epoch test accuracy), as Abdelfattah et al. (ICL
 ``zero-cost``: the zero-cost NAS baseline: draw n random architectures, keep the proxy's favourite,
 report its test accuracy, mean and std over seeds (BaLeNAS Table 2 compares against it).
 
-Both follow the zero-cost protocol: one batch of 64 real training images (normalised, no
-augmentation), every network initialised from the same seed, so a score belongs to an architecture
-and can be cached across repeats (as the published study scored each cell once).
+``proxies`` follows the zero-cost code (SamsungLabs/zero-cost-nas, nasbench2_pred.py) by default: its
+NAS-Bench-201 model (cells without affine BatchNorm), and for each architecture in turn the next batch of 64
+images of a shuffled, augmented (crop and flip), normalised training loader and a network drawn afresh
+(``draws="per-arch"``). ``draws="shared"`` and ``zero-cost`` use one unaugmented batch and one initial
+seed for every architecture instead, so that a score belongs to an architecture and can be cached.
 """
 
 from __future__ import annotations
@@ -35,19 +37,61 @@ DATA_FREE = frozenset({"synflow", "params", "flops"})
 BENCH_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 BATCH_SIZE = 64  # Abdelfattah et al.: one batch of 64 images ("random" dataload, 1 batch)
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
+#: the zero-cost code's normalisation (foresight/dataset.py, get_cifar_dataloaders): fixed constants, not the
+#: statistics of the images at hand (the CIFAR std there is the widespread 0.2023, 0.1994, 0.2010)
+ZERO_COST_NORMALISATION = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "cifar100": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "ImageNet16-120": (tuple(v / 255 for v in (122.68, 116.66, 104.01)), tuple(v / 255 for v in (63.22, 61.26, 65.09))),
+}
+#: ``network_options`` of the zero-cost code's NB201 model (foresight/models/nasbench2.py): its cells are
+#: search cells built with affine=False, track_running_stats=False and masked to the genotype's ops
+ZERO_COST_NB201_NETWORK = {"affine": False, "track_running_stats": False}
+#: ground truth the correlations are taken against: (key, dataset, split), all after 200 epochs. The zero-cost
+#: code correlates CIFAR-10 with the test accuracy of the ``cifar10-valid`` runs (trained on 25k images),
+#: which the table lacks; "cifar10-valid" here is the validation accuracy of those same runs.
+TARGETS = (("cifar10", "cifar10", "test"), ("cifar10-valid", "cifar10", "valid"),
+           ("cifar100", "cifar100", "test"), ("ImageNet16-120", "ImageNet16-120", "test"))
+DRAWS = ("per-arch", "shared")
+#: baselines that measure the network's size: the zero-cost study takes them from the benchmark, so they are
+#: counted on the benchmark's network whatever network the other proxies score
+SIZE_BASELINES = frozenset({"params", "flops"})
 
 
 # -- data ---------------------------------------------------------------------------------------
-def real_batch(data: str, data_dir=None, seed: int = 0, batch_size: int = BATCH_SIZE, quiet: bool = True,
-               device="cpu") -> tuple[torch.Tensor, torch.Tensor, int]:
-    """One shuffled, normalised batch of training images and the dataset's number of classes."""
+def training_loader(data: str, data_dir=None, seed: int = 0, batch_size: int = BATCH_SIZE, quiet: bool = True,
+                    device="cpu", augment: bool = False):
+    """A shuffled loader of the training images, normalised as the zero-cost code where it names the
+    dataset (else by the images' own statistics); with ``augment``, random crop (padding 4) and flip, the
+    transforms of that code's training loader. Returns (loader, number of classes)."""
     from archsearch.data import BatchLoader, Subset, load_dataset
+    from archsearch.data.augment import default_augment
 
     ds = load_dataset(data, data_dir, quiet=quiet)
-    loader = BatchLoader(Subset(ds.train_x, ds.train_y), batch_size, shuffle=True, augment=None,
-                         mean=ds.mean, std=ds.std, device=device, seed=seed)
+    mean, std = ZERO_COST_NORMALISATION.get(data, (ds.mean, ds.std))
+    loader = BatchLoader(Subset(ds.train_x, ds.train_y), batch_size, shuffle=True,
+                         augment=default_augment(ds) if augment else None, mean=mean, std=std, device=device,
+                         seed=seed)
+    return loader, ds.num_classes
+
+
+def real_batch(data: str, data_dir=None, seed: int = 0, batch_size: int = BATCH_SIZE, quiet: bool = True,
+               device="cpu") -> tuple[torch.Tensor, torch.Tensor, int]:
+    """One shuffled, normalised, unaugmented batch of training images and the dataset's number of classes."""
+    loader, num_classes = training_loader(data, data_dir, seed, batch_size, quiet, device)
     x, y = next(iter(loader))
-    return x, y, ds.num_classes
+    return x, y, num_classes
+
+
+def loader_batches(loader) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    """Batch i = the first batch of pass i of ``loader``: the zero-cost code takes a new iterator of its
+    shuffled training loader for every architecture (predictive.get_some_data)."""
+
+    def batch(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        loader.set_epoch(i)
+        return next(iter(loader))
+
+    return batch
 
 
 def shape_batch(num_classes: int = 10, in_channels: int = 3, size: int = 32, device="cpu"):
@@ -61,18 +105,38 @@ def needs_data(proxies: Sequence[str]) -> bool:
 
 # -- scoring ------------------------------------------------------------------------------------
 def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxies: Sequence[str],
-                        batch_x: torch.Tensor, batch_y: torch.Tensor, seed: int = 0, num_classes: int = 10,
-                        network_options: dict | None = None, device=None,
-                        progress: Callable[[int, int], None] | None = None) -> list[dict]:
-    """One row per architecture: arch, index (where the space has a benchmark index), each proxy, seconds."""
+                        batch_x: torch.Tensor | None, batch_y: torch.Tensor | None, seed: int = 0,
+                        num_classes: int = 10, network_options: dict | None = None, device=None,
+                        progress: Callable[[int, int], None] | None = None,
+                        batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = None,
+                        size_network_options: dict | None = None) -> list[dict]:
+    """One row per architecture: arch, index (where the space has a benchmark index), each proxy, seconds.
+
+    By default every architecture is scored on ``batch_x, batch_y`` from initial weights drawn with ``seed``.
+    With ``batches``, architecture i is scored on ``batches(i)`` from weights drawn with ``seed + i``: the
+    zero-cost code's protocol, where each network is drawn in turn from one seeded generator and sees the
+    next batch of the training loader (nasbench2_pred.py). ``size_network_options``, where given, are the
+    network options of the size baselines (``SIZE_BASELINES``) instead of ``network_options``.
+    """
     for name in proxies:
         PROXIES.get(name)
+    if batches is None and (batch_x is None or batch_y is None):
+        raise ConfigError("score_architectures needs batch_x and batch_y, or batches")
     options = dict(network_options or {})
+    groups = [(list(proxies), options)]
+    if size_network_options is not None:
+        groups = [([p for p in proxies if p not in SIZE_BASELINES], options),
+                  ([p for p in proxies if p in SIZE_BASELINES], dict(size_network_options))]
     rows = []
     for i, genotype in enumerate(genotypes):
         start = time.perf_counter()
-        values = score_all(proxies, lambda g=genotype: space.network(g, num_classes, **options), batch_x, batch_y,
-                           seed=seed, device=device)
+        x, y = (batch_x, batch_y) if batches is None else batches(i)
+        values = {}
+        for names, opts in groups:
+            if names:
+                values.update(score_all(names, lambda g=genotype, o=opts: space.network(g, num_classes, **o), x, y,
+                                        seed=seed if batches is None else seed + i, device=device))
+        values = {name: values[name] for name in proxies}
         row = {"arch": space.to_string(genotype), "index": _index(space, genotype)}
         row.update(values)
         row["seconds"] = time.perf_counter() - start
@@ -88,23 +152,28 @@ def _index(space: SearchSpace, genotype) -> int | None:
 
 
 def proxy_correlations(rows: Sequence[dict], proxies: Sequence[str], table=None) -> dict:
-    """{proxy: {dataset: {"spearman", "kendall", "n"}}} against the 200-epoch test accuracy.
+    """{proxy: {target: {"spearman", "kendall", "n"}}} against the 200-epoch accuracies of ``TARGETS``:
+    test accuracy on cifar10, cifar100 and ImageNet16-120, and "cifar10-valid", the validation accuracy of
+    the CIFAR-10 runs trained on half the training set.
 
-    Architectures whose score is not finite (jacob_cov of a cell cut off from its input) are left
-    out of that proxy's correlation; ``n`` says how many were used.
+    Architectures whose score is NaN (jacob_cov of a cell cut off from its input) are left out of that
+    proxy's correlation, as the zero-cost code's ``spearmanr(..., nan_policy='omit')``; ``n`` says how many
+    were used. Infinite scores are kept, ranked at the end they lie. Coefficients keep their sign (that code
+    reports their absolute values).
     """
     from scipy import stats
 
     from archsearch.benchmarks.nb201 import NB201Table
 
     table = table if table is not None else NB201Table.load()
-    accuracy = {d: np.array([table.accuracy(r["arch"], d, "test", 200) for r in rows]) for d in BENCH_DATASETS}
+    accuracy = {key: np.array([table.accuracy(r["arch"], dataset, split, 200) for r in rows])
+                for key, dataset, split in TARGETS}
     out = {}
     for name in proxies:
         values = np.array([r[name] for r in rows], dtype=np.float64)
         out[name] = {}
-        for dataset in BENCH_DATASETS:
-            keep = np.isfinite(values) & np.isfinite(accuracy[dataset])
+        for dataset in accuracy:
+            keep = ~np.isnan(values) & np.isfinite(accuracy[dataset])
             if keep.sum() < 3:
                 out[name][dataset] = {"spearman": math.nan, "kendall": math.nan, "n": int(keep.sum())}
                 continue
@@ -250,6 +319,13 @@ def add_proxies_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="where the dataset lies")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images in the batch (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample, the batch and the initialisation")
+    parser.add_argument("--draws", choices=DRAWS, default="per-arch",
+                        help="per-arch (default, as the zero-cost code): each architecture gets the next augmented "
+                             "batch of the training loader and initial weights of its own (seed + i); shared: one "
+                             "unaugmented batch and one initialisation seed for all")
+    parser.add_argument("--network", choices=("zero-cost", "benchmark"), default="zero-cost",
+                        help="nb201 only. zero-cost (default): the zero-cost code's model, cell BatchNorms without "
+                             "affine and without running statistics; benchmark: xautodl's network (affine)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -301,10 +377,23 @@ def proxies_main(args) -> int:
     for name in args.proxies:
         PROXIES.get(name)
     genotypes = _architectures(space, args)
-    x, y, num_classes = _batch_for(args.proxies, args.data, args.data_dir, args.seed, args.batch_size,
-                                   args.quiet, args.device)
+    draws = getattr(args, "draws", "per-arch")
+    zero_cost_model = args.space == "nb201" and getattr(args, "network", "zero-cost") == "zero-cost"
+    options = dict(ZERO_COST_NB201_NETWORK) if zero_cost_model else {}
+    batches = None
+    if draws == "per-arch" and needs_data(args.proxies):
+        loader, num_classes = training_loader(args.data, args.data_dir, args.seed, args.batch_size, args.quiet,
+                                              args.device, augment=True)
+        x = y = None
+        batches = loader_batches(loader)
+    else:
+        x, y, num_classes = _batch_for(args.proxies, args.data, args.data_dir, args.seed, args.batch_size,
+                                       args.quiet, args.device)
+        if draws == "per-arch":  # data-free proxies: a placeholder batch, weights drawn afresh per architecture
+            batches = lambda i: (x, y)  # noqa: E731
     rows = score_architectures(space, genotypes, args.proxies, x, y, seed=args.seed, num_classes=num_classes,
-                               device=args.device, progress=_printer(args.quiet, "scored"))
+                               network_options=options, device=args.device, progress=_printer(args.quiet, "scored"),
+                               batches=batches, size_network_options={} if options else None)
     out = Path(args.out)
     write_text_atomic(out / "scores.csv", rows_to_csv(rows, args.proxies))
     correlations = proxy_correlations(rows, args.proxies) if args.space == "nb201" else {}
@@ -313,7 +402,7 @@ def proxies_main(args) -> int:
         scatter_plots(rows, args.proxies, correlations, out)
     if not args.quiet:
         seconds = np.mean([r["seconds"] for r in rows])
-        print(f"{len(rows)} architectures, {seconds:.2f} s each; Spearman vs 200-epoch test accuracy:")
+        print(f"{len(rows)} architectures, {seconds:.2f} s each; Spearman vs 200-epoch accuracy:")
         for name, per in correlations.items():
             print("  " + f"{name:>10}: " + "  ".join(f"{d} {v['spearman']:+.3f}" for d, v in per.items()))
         print(f"wrote {out}/scores.csv, correlations.json and scatter plots")

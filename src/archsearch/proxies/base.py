@@ -31,11 +31,16 @@ def weight_layers(net: nn.Module) -> list[nn.Module]:
 
 
 def remove_batchnorm(net: nn.Module) -> nn.Module:
-    """Replace every BatchNorm by the identity, in place (the zero-cost code's ``bn=False`` copy)."""
+    """Replace every BatchNorm by the identity, in place (the zero-cost code's ``bn=False`` copy).
+
+    A submodule whose class sets ``keeps_batchnorm_in_bn_free_copy = True`` keeps its BatchNorms: the
+    zero-cost code builds that copy with the model's own ``get_prunable_copy`` where the model has one, and
+    its NAS-Bench-201 model's copy keeps the BatchNorms of the reduction blocks (``nb201.ResNetBasicBlock``).
+    """
     for name, child in net.named_children():
         if isinstance(child, nn.modules.batchnorm._BatchNorm):
             setattr(net, name, nn.Identity())
-        else:
+        elif not getattr(child, "keeps_batchnorm_in_bn_free_copy", False):
             remove_batchnorm(child)
     return net
 

@@ -10,10 +10,17 @@ Conv2d and Linear weight of the network, BatchNorm present and in training mode)
                 (0.5 mean_n (sum_spatial a o dL/da)^2) x (weights per output channel)
                 with a the output of the Conv2d/Linear (Turner et al., 2020; Theis et al., 2018)
 
-Fisher hooks the output of every convolution and linear layer, exactly where the zero-cost code
-inserts its identity "dummy" op: in NAS-Bench-201 each searched op (ReLU-Conv-BN) holds one
-convolution, so this is the activation of each cell op before its BatchNorm. The per-channel value
-is broadcast to every weight of the channel before summing, as that code does.
+Fisher hooks the output of every convolution and linear layer, bias included, exactly where the
+zero-cost code inserts its identity "dummy" op (foresight/pruners/measures/fisher.py): in NAS-Bench-201
+each searched op (ReLU-Conv-BN) holds one convolution, so this is the activation of each cell op before
+its BatchNorm. The per-channel value is broadcast to every weight of the channel before summing, as that
+code does (p_utils.reshape_elements). In the zero-cost code's NB201 model those convolutions have a bias
+(its cells' BatchNorms have no affine), and the bias is part of the activation. A batch-statistics
+BatchNorm after a is blind to a channel's shift and scale, so dL/da sums to zero over the batch and the
+spatial positions and is orthogonal there to a - mean; an image's term sum_spatial a o dL/da is then
+sum_spatial (a - mean) o dL/da + mean sum_spatial dL/da, and a bias moves the mean. So the bias changes
+fisher (and synflow, whose copy has no such BatchNorm), while the BatchNorm cancels it for snip,
+grad_norm, grasp and jacob_cov.
 """
 
 from __future__ import annotations

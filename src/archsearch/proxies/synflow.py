@@ -2,9 +2,11 @@
 
     R = 1^T (prod_l |W_l|) 1,   synflow = sum over Conv2d/Linear weights of |w o dR/dw|
 
-computed the way the zero-cost code does: BatchNorm removed (its ``bn=False`` copy), every parameter
-replaced by its absolute value, a single all-ones input, the network in float64 so that the product of
-~20 layers of absolute weights does not overflow float32.
+computed the way the zero-cost code does (foresight/pruners/measures/synflow.py): BatchNorm removed (its
+``bn=False`` copy, except where a module asks to keep its own, as NAS-Bench-201's reduction blocks do: see
+``base.remove_batchnorm``), every parameter replaced by its absolute value, a single all-ones input, the
+network in float64 so that the product of ~20 layers of absolute weights does not overflow float32, and in
+training mode, so a kept BatchNorm normalises with the statistics of that one input.
 """
 
 from __future__ import annotations

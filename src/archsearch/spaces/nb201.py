@@ -110,7 +110,12 @@ def make_op(name: str, channels: int, affine: bool, track_running_stats: bool) -
 
 
 class ResNetBasicBlock(nn.Module):
-    """The fixed reduction block between stages (not searched)."""
+    """The fixed reduction block between stages (not searched); its BatchNorms are always affine."""
+
+    #: The zero-cost proxies code (SamsungLabs/zero-cost-nas, foresight/models/nasbench2.py) makes synflow's
+    #: BatchNorm-free copy by rebuilding its NB201 model with use_bn=False, an option its reduction block does
+    #: not take: that copy keeps these BatchNorms. ``remove_batchnorm`` honours this flag to score as it does.
+    keeps_batchnorm_in_bn_free_copy = True
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
@@ -125,11 +130,16 @@ class ResNetBasicBlock(nn.Module):
 
 
 class Cell(nn.Module):
-    """A discrete cell: node i = sum_j op_{i<-j}(node j); output = node 3."""
+    """A discrete cell: node i = sum_j op_{i<-j}(node j); output = node 3.
 
-    def __init__(self, genotype: NB201Genotype, channels: int):
+    ``affine`` and ``track_running_stats`` are those of the ops' BatchNorms: True in the benchmark's network
+    (xautodl's InferCell); False in the zero-cost proxies code's NB201 model, whose cells are search cells
+    masked to one op per edge (then each convolution has a bias, as ReLUConvBN gives it one without affine).
+    """
+
+    def __init__(self, genotype: NB201Genotype, channels: int, affine: bool = True, track_running_stats: bool = True):
         super().__init__()
-        self.edges = nn.ModuleList(make_op(op, channels, True, True) for op in genotype.ops)
+        self.edges = nn.ModuleList(make_op(op, channels, affine, track_running_stats) for op in genotype.ops)
         self.live = [op != "none" for op in genotype.ops]
 
     def forward(self, x):
@@ -196,10 +206,15 @@ class _Skeleton(nn.Module):
 
 
 class NB201Network(_Skeleton):
-    """The discrete NAS-Bench-201 network (xautodl's TinyNetwork with InferCell)."""
+    """The discrete NAS-Bench-201 network (xautodl's TinyNetwork with InferCell).
 
-    def __init__(self, genotype: NB201Genotype, C=16, N=5, num_classes=10, in_channels=3):
-        super().__init__(C, N, num_classes, lambda c: Cell(genotype, c), in_channels)
+    ``affine=False, track_running_stats=False`` gives the cells of the zero-cost proxies code's model instead
+    (see ``Cell``); stem, reduction blocks and head are the same in both.
+    """
+
+    def __init__(self, genotype: NB201Genotype, C=16, N=5, num_classes=10, in_channels=3, affine: bool = True,
+                 track_running_stats: bool = True):
+        super().__init__(C, N, num_classes, lambda c: Cell(genotype, c, affine, track_running_stats), in_channels)
         self.genotype = genotype
 
     def forward(self, x):
@@ -306,8 +321,10 @@ class NB201Space(SearchSpace):
         return out
 
     def network(self, genotype, num_classes: int = 10, C: int | None = None, N: int | None = None,
-                in_channels: int = 3, **_) -> NB201Network:
-        return NB201Network(self.parse(genotype), C or self.C, N or self.N, num_classes, in_channels)
+                in_channels: int = 3, affine: bool = True, track_running_stats: bool = True, **_) -> NB201Network:
+        """The benchmark's network; ``affine=False, track_running_stats=False``: the zero-cost code's cells."""
+        return NB201Network(self.parse(genotype), C or self.C, N or self.N, num_classes, in_channels, affine,
+                            track_running_stats)
 
     def supernet(self, num_classes: int = 10, relaxation=None, C: int | None = None, N: int | None = None,
                  track_running_stats: bool = True, in_channels: int = 3, partial_channels: int | None = None,

@@ -35,6 +35,7 @@ class SearchConfig:
     layers: int = 8
     track_running_stats: bool = True  # the NB201 scripts' BN=1 (see docs/search.md: it changes results)
     supernet_options: dict = field(default_factory=dict)  # passed to space.supernet (e.g. partial_channels)
+    supernet_path: str = "fast"  # "fast": fused cells where the maths is the same; "reference": every op alone
     # -- the bilevel loop (DARTS, Liu et al. 2019, Sec. 3 / quark0/darts train_search.py)
     epochs: int = 50
     batch_size: int = 64

@@ -87,6 +87,7 @@ class DifferentiableSearch:
             layers=config.layers, track_running_stats=config.track_running_stats,
             in_channels=self.dataset.in_channels, **config.supernet_options,
         ).to(self.device)
+        self.model.set_path(config.supernet_path)  # "fast" (fused kernels where exact) or "reference"
         bind = getattr(self.relaxation, "bind", None)
         if bind is not None:  # a relaxation that reads the network it weighs (SNAS' resource costs)
             bind(self.model)
@@ -208,6 +209,9 @@ class DifferentiableSearch:
         return {"train_loss": train_loss, "train_acc": train_acc, "valid_loss": valid_loss, "valid_acc": valid_acc}
 
     # -- diagnostics ----------------------------------------------------------------------------
+    def _reference_path(self):
+        return self.model.using_path("reference")
+
     def hessian_eigenvalue(self) -> float:
         """Dominant eigenvalue of the Hessian of L_val w.r.t. alpha on the fixed batch. BN buffers are
         restored afterwards so that the estimate leaves the search untouched."""
@@ -218,7 +222,7 @@ class DifferentiableSearch:
         if drop:  # a random drop-path mask per forward would change H between power iterations
             self.model.set_drop_path_prob(0.0)
         try:
-            with use_mean(self.relaxation):
+            with use_mean(self.relaxation), self._reference_path():  # H needs second derivatives
                 return dominant_eigenvalue(lambda: F.cross_entropy(self.model(x), y), self.alphas,
                                            iters=self.config.hessian_iters, generator=generator)
         finally:

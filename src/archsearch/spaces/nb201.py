@@ -15,6 +15,7 @@ from torch import nn
 
 from archsearch.errors import InvalidGenotypeError
 from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng
+from archsearch.spaces.nb201_fused import SourceMix, _FlatStats
 from archsearch.spaces.partial import build_mixed_op, check_partial_channels
 from archsearch.spaces.supernet import Supernet
 
@@ -22,6 +23,8 @@ OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (target node, source node) of each edge, in alpha-row order
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NUM_NODES = 4
+#: the alpha rows of the edges leaving each source node (the fused cell computes them together)
+OUT_EDGES = tuple(tuple(k for k, (_, s) in enumerate(EDGES) if s == j) for j in range(NUM_NODES - 1))
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,13 @@ class Cell(nn.Module):
 
 class SearchCell(nn.Module):
     """A supernet cell: every edge is a MixedOp over all 5 ops (affine=False, as the benchmark); with
-    ``partial_channels=K`` a PC-DARTS partial-channel mixed op (spaces/partial.py)."""
+    ``partial_channels=K`` a PC-DARTS partial-channel mixed op (spaces/partial.py).
+
+    ``fused`` (the default): where the weights are soft, the channels full, drop-path off and every op
+    alive, the cell computes all edges leaving one node at once (nb201_fused.SourceMix), the same function
+    with the same parameters and BN buffers; otherwise, or with ``fused=False``, every op of every edge is
+    computed by its own module (the reference path).
+    """
 
     def __init__(self, channels: int, track_running_stats: bool, partial_channels: int | None = None):
         super().__init__()
@@ -157,9 +166,14 @@ class SearchCell(nn.Module):
                            partial_channels)
             for _ in EDGES
         )
+        self.partial_channels = partial_channels
+        self.fused = True
+        self._flat_stats: dict[tuple[int, int], _FlatStats] = {}
 
     def forward(self, x, weights: torch.Tensor, hard: list[int] | None = None,
                 edge_weights: torch.Tensor | None = None):
+        if self._can_fuse(hard):
+            return self._forward_fused(x, weights, edge_weights)
         nodes = [x]
         k = 0
         for target in range(1, NUM_NODES):
@@ -172,6 +186,69 @@ class SearchCell(nn.Module):
                 k += 1
             nodes.append(total)
         return nodes[-1]
+
+    # -- the fused path ---------------------------------------------------------------------------
+    def _can_fuse(self, hard) -> bool:
+        if not self.fused or hard is not None or self.partial_channels is not None:
+            return False
+        for edge in self.edges:
+            if (edge.drop_prob > 0.0 and self.training) or not bool(edge.alive.all()):
+                return False
+            if edge.ops[2][2].momentum is None:  # cumulative-average BN: kept on the per-op path
+                return False
+        return True
+
+    def _conv_bn(self, k: int, op: int) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+        relu_conv_bn = self.edges[k].ops[op]
+        return relu_conv_bn[1], relu_conv_bn[2]
+
+    def _stats(self, source: int, op: int) -> _FlatStats:
+        key = (source, op)
+        if key not in self._flat_stats:
+            self._flat_stats[key] = _FlatStats([self._conv_bn(k, op)[1] for k in OUT_EDGES[source]])
+        return self._flat_stats[key]
+
+    def _forward_fused(self, x, weights, edge_weights):
+        # node i = sum_{j<i} t_{i<-j}; the terms of every edge leaving node j come from one SourceMix
+        incoming: dict[int, list[torch.Tensor]] = {target: [] for target in range(1, NUM_NODES)}
+        nodes = [x]
+        for source, rows in enumerate(OUT_EDGES):
+            if source > 0:
+                nodes.append(_sum(incoming[source]))
+            index = torch.tensor(rows, device=weights.device)
+            w = weights.index_select(0, index)[:, 1:]  # (E, 4): skip, conv1, conv3, pool (none is never computed)
+            if edge_weights is not None:  # PC-DARTS edge normalisation: t_e * b_e = sum_k (w_ek b_e) op_k
+                w = w * edge_weights.index_select(0, index).unsqueeze(1)
+            conv1 = [self._conv_bn(k, 2)[0] for k in rows]
+            conv3 = [self._conv_bn(k, 3)[0] for k in rows]
+            bn = self._conv_bn(rows[0], 2)[1]
+            stats1, stats3 = self._stats(source, 2), self._stats(source, 3)
+            running1, running3 = stats1.get(), stats3.get()
+            out = SourceMix.apply(
+                nodes[source], w, torch.cat([c.weight for c in conv1]), _cat_bias(conv1),
+                torch.cat([c.weight for c in conv3]), _cat_bias(conv3), running1, running3, self.training,
+                bn.momentum, bn.eps)
+            if self.training and running1 is not None:
+                stats1.count_batch()
+                stats3.count_batch()
+            for column, k in enumerate(rows):
+                incoming[EDGES[k][0]].append(out[:, column])
+        return _sum(incoming[NUM_NODES - 1])
+
+
+def _sum(terms: list[torch.Tensor]) -> torch.Tensor:
+    if len(terms) == 1:  # a strided view into its source's output: copied so the rest of it can be freed
+        return terms[0].contiguous()
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _cat_bias(convs: list[nn.Conv2d]) -> torch.Tensor | None:
+    if any(c.bias is None for c in convs):
+        return None
+    return torch.cat([c.bias for c in convs])
 
 
 class _Skeleton(nn.Module):

@@ -1,0 +1,179 @@
+"""The fused NAS-Bench-201 search cell: the same function as the per-op cell, computed per source node.
+
+In one cell, every edge leaving node j reads the same tensor x_j. With soft op weights w (edges, ops),
+the edges e = (i <- j) leaving j contribute
+
+    t_e = w[e, skip] * x_j + w[e, conv1] * BN(conv1_e(relu x_j)) + w[e, conv3] * BN(conv3_e(relu x_j))
+          + w[e, pool] * avgpool(x_j)                                           (none: w * 0, skipped)
+
+and node i = sum_{j < i} t_{i <- j}. ``SourceMix`` computes all t_e of one source at once:
+
+* relu(x_j) and avgpool(x_j) once per source, not once per edge and op;
+* the 1x1 (3x3) convs of all E edges leaving j as one conv with E*C output channels (weights and biases
+  concatenated in edge order), and one batch norm over those E*C channels. BN statistics are per channel,
+  so this is exactly the E separate BNs; the running buffers of the E BN modules are views into one flat
+  buffer per source (``_FlatStats``), so running statistics are updated exactly as the per-edge BNs would
+  and the modules (and the state_dict) keep holding them;
+* memory: backward keeps only x_j and the conv outputs (pre-BN) with each channel's mean and 1/std. The
+  ReLU, the pooling, the normalised BN outputs and the products with the weights are recomputed in
+  backward (they are elementwise or a 3x3 average, cheap next to the convs), where the per-op path stores
+  every one of them for every edge.
+
+Used only where it is the same maths: soft weights (no hard straight-through index), full channels, no
+drop-path, every op alive. Everything else takes the per-op path. Backward is first order only (it
+raises under ``create_graph=True``): a Hessian through the supernet (diagnostics) uses the per-op path.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from archsearch.errors import ConfigError
+
+aten = torch.ops.aten
+
+#: columns of the op weights that SourceMix reads, in NB201's op order (none is column 0, never computed)
+SKIP, CONV1, CONV3, POOL = 1, 2, 3, 4
+
+
+def _per_channel(v: torch.Tensor) -> torch.Tensor:
+    return v.view(1, -1, 1, 1)
+
+
+class SourceMix(torch.autograd.Function):
+    """All edge terms t_e leaving one source node; output (N, E, C, H, W), t_e = out[:, e]."""
+
+    @staticmethod
+    def forward(ctx, x, w, weight1, bias1, weight3, bias3, stats1, stats3, training, momentum, eps):
+        # w: (E, 4) op weights of (skip, conv1, conv3, pool) per edge; stats*: (mean, var) flat buffers or None
+        n, c, h, wd = x.shape
+        e = w.shape[0]
+        r = torch.relu(x)
+        z1 = F.conv2d(r, weight1, bias1)  # (N, E*C, H, W): every edge's 1x1 conv
+        z3 = F.conv2d(r, weight3, bias3, padding=1)  # every edge's 3x3 conv
+        del r
+        y1, norm1 = _batch_norm(z1, stats1, training, momentum, eps)
+        y3, norm3 = _batch_norm(z3, stats3, training, momentum, eps)
+        p = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+        # t_e = w_skip x + w_conv1 BN(z1_e) + w_conv3 BN(z3_e) + w_pool pool(x), in the per-op path's order
+        we = w.view(1, e, 4, 1, 1, 1)
+        out = x.unsqueeze(1) * we[:, :, 0]
+        out = out + y1.view(n, e, c, h, wd) * we[:, :, 1]
+        out = out + y3.view(n, e, c, h, wd) * we[:, :, 2]
+        out = out + p.unsqueeze(1) * we[:, :, 3]
+        ctx.save_for_backward(x, w, weight1, weight3, z1, z3, *norm1[:2], *norm3[:2])
+        ctx.has_bias = (bias1 is not None, bias3 is not None)
+        ctx.train_stats = (norm1[2], norm3[2])
+        ctx.eps = eps
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        if torch.is_grad_enabled():  # create_graph=True: the hand-written backward below is not differentiable
+            raise ConfigError("second derivatives through the fused NAS-Bench-201 cell are not supported: "
+                              "compute them inside `with supernet.using_path('reference'):`")
+        x, w, weight1, weight3, z1, z3, m1, s1, m3, s3 = ctx.saved_tensors
+        n, c, h, wd = x.shape
+        e = w.shape[0]
+        need_x, need_w, need_w1, need_b1, need_w3, need_b3 = ctx.needs_input_grad[:6]
+        g = g.contiguous()
+        ge = g.view(n, e, c * h * wd)
+
+        grad_w = torch.zeros_like(w) if need_w else None
+        # recomputed: relu(x), pool(x), the normalised conv outputs yhat = (z - mean) / std
+        if need_w:
+            p = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+            grad_w[:, 0] = torch.einsum("nek,nk->e", ge, x.reshape(n, -1))  # dL/dw_skip = <g_e, x>
+            grad_w[:, 3] = torch.einsum("nek,nk->e", ge, p.reshape(n, -1))  # dL/dw_pool = <g_e, pool x>
+            del p
+        grads_conv = []
+        for col, z, mean, invstd, weight, padding, train in (
+                (1, z1, m1, s1, weight1, 0, ctx.train_stats[0]), (2, z3, m3, s3, weight3, 1, ctx.train_stats[1])):
+            if not train:  # normalised by the running statistics: forward kept (mean, var), not 1/std
+                running = (mean, invstd)
+                invstd = torch.rsqrt(running[1] + ctx.eps)
+            if need_w:
+                yhat = (z - _per_channel(mean)) * _per_channel(invstd)
+                grad_w[:, col] = torch.einsum("nek,nek->e", ge, yhat.view(n, e, -1))  # <g_e, BN(z_e)>
+                del yhat
+            dy = (g * w[:, col].view(1, e, 1, 1, 1)).view(n, e * c, h, wd)  # dL/dBN(z) = w_e g_e
+            # BN backward with the batch statistics of the forward (train) or the running ones (eval)
+            if train:
+                dz = aten.native_batch_norm_backward(dy, z, None, None, None, mean, invstd, True, ctx.eps,
+                                                     [True, False, False])[0]
+            else:
+                dz = aten.native_batch_norm_backward(dy, z, None, running[0], running[1], None, None, False,
+                                                     ctx.eps, [True, False, False])[0]
+            del dy
+            grads_conv.append((dz, weight, padding))
+
+        grad_x = grad_w1 = grad_b1 = grad_w3 = grad_b3 = None
+        need_conv = (need_x or need_w1 or need_b1, need_x or need_w3 or need_b3)
+        r = torch.relu(x) if any(need_conv) else None
+        grad_r = None
+        results = []
+        for (dz, weight, padding), has_bias, need_weight in zip(
+                grads_conv, ctx.has_bias, ((need_w1, need_b1), (need_w3, need_b3))):
+            gi, gw, gb = aten.convolution_backward(
+                dz, r, weight, [weight.shape[0]] if has_bias else None, [1, 1], [padding, padding], [1, 1],
+                False, [0, 0], 1, [need_x, need_weight[0], need_weight[1] and has_bias])
+            results.append((gw, gb))
+            if need_x:
+                grad_r = gi if grad_r is None else grad_r + gi
+        (grad_w1, grad_b1), (grad_w3, grad_b3) = results
+        if need_x:
+            grad_x = aten.threshold_backward(grad_r, r, 0)  # relu: dL/dx = dL/dr where x > 0
+            grad_x = grad_x + torch.einsum("nek,e->nk", ge, w[:, 0]).view_as(x)  # skip
+            g_pool = torch.einsum("nek,e->nk", ge, w[:, 3]).view_as(x)
+            grad_x = grad_x + aten.avg_pool2d_backward(g_pool, x, [3, 3], [1, 1], [1, 1], False, False, None)
+        return grad_x, grad_w, grad_w1, grad_b1, grad_w3, grad_b3, None, None, None, None, None
+
+
+def _batch_norm(z, stats, training, momentum, eps):
+    """BN without affine over z's channels, as BatchNorm2d computes it: batch statistics in training or
+    without running buffers (which are then updated), else the running ones. Returns the output and what
+    backward needs: (batch mean, batch 1/std, True) or (running mean, running var, False), copies."""
+    running_mean, running_var = stats if stats is not None else (None, None)
+    use_batch = training or running_mean is None
+    y, mean, invstd = aten.native_batch_norm(z, None, None, running_mean, running_var, use_batch, momentum, eps)
+    if not use_batch:  # normalised by the running statistics, which backward reads as they are now
+        mean, invstd = running_mean.clone(), running_var.clone()
+    return y, (mean, invstd, use_batch)
+
+
+class _FlatStats:
+    """The running buffers of several BatchNorm2d modules as views into one flat tensor per buffer, so one
+    batch-norm call over their concatenated channels updates each module's statistics in place."""
+
+    def __init__(self, bns: list[nn.BatchNorm2d]):
+        self.bns = bns
+        self.views: list[tuple[torch.Tensor, ...]] = []
+        self.mean = self.var = self.count = None
+
+    def _current(self) -> bool:
+        return bool(self.views) and all(
+            bn._buffers["running_mean"] is v[0] and bn._buffers["running_var"] is v[1]
+            and bn._buffers["num_batches_tracked"] is v[2] for bn, v in zip(self.bns, self.views))
+
+    def get(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.bns[0].running_mean is None:  # track_running_stats=False
+            return None
+        if not self._current():  # first use, or the modules were moved/cast/loaded into new tensors
+            self.mean = torch.cat([bn.running_mean for bn in self.bns])
+            self.var = torch.cat([bn.running_var for bn in self.bns])
+            self.count = torch.stack([bn.num_batches_tracked for bn in self.bns])
+            self.views, offset = [], 0
+            for i, bn in enumerate(self.bns):
+                width = bn.num_features
+                bn.running_mean = self.mean[offset:offset + width]
+                bn.running_var = self.var[offset:offset + width]
+                bn.num_batches_tracked = self.count[i]
+                self.views.append((bn.running_mean, bn.running_var, bn.num_batches_tracked))
+                offset += width
+        return self.mean, self.var
+
+    def count_batch(self) -> None:
+        """BatchNorm2d counts every training forward in num_batches_tracked."""
+        self.count.add_(1)

@@ -211,7 +211,8 @@ class SearchCell(nn.Module):
     def _forward_fused(self, x, weights, edge_weights):
         # node i = sum_{j<i} t_{i<-j}; the terms of every edge leaving node j come from one SourceMix
         incoming: dict[int, list[torch.Tensor]] = {target: [] for target in range(1, NUM_NODES)}
-        nodes = [x]
+        # channels-last: oneDNN's convolutions and the 3x3 average pool are 2-5x faster in it on CPU
+        nodes = [x.contiguous(memory_format=torch.channels_last)]
         for source, rows in enumerate(OUT_EDGES):
             if source > 0:
                 nodes.append(_sum(incoming[source]))
@@ -231,14 +232,12 @@ class SearchCell(nn.Module):
             if self.training and running1 is not None:
                 stats1.count_batch()
                 stats3.count_batch()
-            for column, k in enumerate(rows):
-                incoming[EDGES[k][0]].append(out[:, column])
+            for term, k in zip(out, rows):
+                incoming[EDGES[k][0]].append(term)
         return _sum(incoming[NUM_NODES - 1])
 
 
 def _sum(terms: list[torch.Tensor]) -> torch.Tensor:
-    if len(terms) == 1:  # a strided view into its source's output: copied so the rest of it can be freed
-        return terms[0].contiguous()
     total = terms[0]
     for term in terms[1:]:
         total = total + term
@@ -306,6 +305,8 @@ class NB201Supernet(Supernet):
         weights = self.op_weights()
         hard = self.hard_indices(weights)["cell"]
         w, edges = weights["cell"], self.edge_weights()["cell"]
+        if getattr(self, "path", "fast") == "fast":  # the whole network in channels-last (see SearchCell)
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.net.stem(x)
         for cell in self.net.cells:
             x = cell(x, w, hard, edges) if isinstance(cell, SearchCell) else cell(x)

@@ -43,13 +43,12 @@ def _per_channel(v: torch.Tensor) -> torch.Tensor:
 
 
 class SourceMix(torch.autograd.Function):
-    """All edge terms t_e leaving one source node; output (N, E, C, H, W), t_e = out[:, e]."""
+    """All edge terms leaving one source node: returns (t_1, ..., t_E), each shaped like x."""
 
     @staticmethod
     def forward(ctx, x, w, weight1, bias1, weight3, bias3, stats1, stats3, training, momentum, eps):
         # w: (E, 4) op weights of (skip, conv1, conv3, pool) per edge; stats*: (mean, var) flat buffers or None
-        n, c, h, wd = x.shape
-        e = w.shape[0]
+        c = x.shape[1]
         r = torch.relu(x)
         z1 = F.conv2d(r, weight1, bias1)  # (N, E*C, H, W): every edge's 1x1 conv
         z3 = F.conv2d(r, weight3, bias3, padding=1)  # every edge's 3x3 conv
@@ -57,38 +56,39 @@ class SourceMix(torch.autograd.Function):
         y1, norm1 = _batch_norm(z1, stats1, training, momentum, eps)
         y3, norm3 = _batch_norm(z3, stats3, training, momentum, eps)
         p = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
-        # t_e = w_skip x + w_conv1 BN(z1_e) + w_conv3 BN(z3_e) + w_pool pool(x), in the per-op path's order
-        we = w.view(1, e, 4, 1, 1, 1)
-        out = x.unsqueeze(1) * we[:, :, 0]
-        out = out + y1.view(n, e, c, h, wd) * we[:, :, 1]
-        out = out + y3.view(n, e, c, h, wd) * we[:, :, 2]
-        out = out + p.unsqueeze(1) * we[:, :, 3]
+        terms = []
+        for e in range(w.shape[0]):
+            # t_e = w_skip x + w_conv1 BN(z1_e) + w_conv3 BN(z3_e) + w_pool pool(x), the per-op path's order
+            channels = slice(e * c, (e + 1) * c)
+            t = x * w[e, 0] + y1[:, channels] * w[e, 1]
+            t = t + y3[:, channels] * w[e, 2]
+            terms.append(t + p * w[e, 3])
         ctx.save_for_backward(x, w, weight1, weight3, z1, z3, *norm1[:2], *norm3[:2])
         ctx.has_bias = (bias1 is not None, bias3 is not None)
         ctx.train_stats = (norm1[2], norm3[2])
         ctx.eps = eps
-        return out
+        return tuple(terms)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, *grads):
         if torch.is_grad_enabled():  # create_graph=True: the hand-written backward below is not differentiable
             raise ConfigError("second derivatives through the fused NAS-Bench-201 cell are not supported: "
                               "compute them inside `with supernet.using_path('reference'):`")
         x, w, weight1, weight3, z1, z3, m1, s1, m3, s3 = ctx.saved_tensors
-        n, c, h, wd = x.shape
-        e = w.shape[0]
+        c = x.shape[1]
         need_x, need_w, need_w1, need_b1, need_w3, need_b3 = ctx.needs_input_grad[:6]
-        g = g.contiguous()
-        ge = g.view(n, e, c * h * wd)
+        # g_e = dL/dt_e (an unused term has none: zero)
+        grads = [torch.zeros_like(x) if g is None else g for g in grads]
 
         grad_w = torch.zeros_like(w) if need_w else None
-        # recomputed: relu(x), pool(x), the normalised conv outputs yhat = (z - mean) / std
+        # recomputed here instead of stored: relu(x), pool(x), the normalised conv outputs (z - mean) / std
         if need_w:
             p = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
-            grad_w[:, 0] = torch.einsum("nek,nk->e", ge, x.reshape(n, -1))  # dL/dw_skip = <g_e, x>
-            grad_w[:, 3] = torch.einsum("nek,nk->e", ge, p.reshape(n, -1))  # dL/dw_pool = <g_e, pool x>
+            for e, g in enumerate(grads):
+                grad_w[e, 0] = (g * x).sum()  # dL/dw_skip,e = <g_e, x>
+                grad_w[e, 3] = (g * p).sum()  # dL/dw_pool,e = <g_e, pool x>
             del p
-        grads_conv = []
+        conv_grads = []
         for col, z, mean, invstd, weight, padding, train in (
                 (1, z1, m1, s1, weight1, 0, ctx.train_stats[0]), (2, z3, m3, s3, weight3, 1, ctx.train_stats[1])):
             if not train:  # normalised by the running statistics: forward kept (mean, var), not 1/std
@@ -96,9 +96,10 @@ class SourceMix(torch.autograd.Function):
                 invstd = torch.rsqrt(running[1] + ctx.eps)
             if need_w:
                 yhat = (z - _per_channel(mean)) * _per_channel(invstd)
-                grad_w[:, col] = torch.einsum("nek,nek->e", ge, yhat.view(n, e, -1))  # <g_e, BN(z_e)>
+                for e, g in enumerate(grads):
+                    grad_w[e, col] = (g * yhat[:, e * c:(e + 1) * c]).sum()  # <g_e, BN(z_e)>
                 del yhat
-            dy = (g * w[:, col].view(1, e, 1, 1, 1)).view(n, e * c, h, wd)  # dL/dBN(z) = w_e g_e
+            dy = torch.cat([g * w[e, col] for e, g in enumerate(grads)], dim=1)  # dL/dBN(z_e) = w_e g_e
             # BN backward with the batch statistics of the forward (train) or the running ones (eval)
             if train:
                 dz = aten.native_batch_norm_backward(dy, z, None, None, None, mean, invstd, True, ctx.eps,
@@ -107,26 +108,28 @@ class SourceMix(torch.autograd.Function):
                 dz = aten.native_batch_norm_backward(dy, z, None, running[0], running[1], None, None, False,
                                                      ctx.eps, [True, False, False])[0]
             del dy
-            grads_conv.append((dz, weight, padding))
+            conv_grads.append((dz, weight, padding))
 
-        grad_x = grad_w1 = grad_b1 = grad_w3 = grad_b3 = None
-        need_conv = (need_x or need_w1 or need_b1, need_x or need_w3 or need_b3)
-        r = torch.relu(x) if any(need_conv) else None
+        grad_x = None
+        r = torch.relu(x)
         grad_r = None
         results = []
-        for (dz, weight, padding), has_bias, need_weight in zip(
-                grads_conv, ctx.has_bias, ((need_w1, need_b1), (need_w3, need_b3))):
+        for (dz, weight, padding), has_bias, (need_weight, need_bias) in zip(
+                conv_grads, ctx.has_bias, ((need_w1, need_b1), (need_w3, need_b3))):
             gi, gw, gb = aten.convolution_backward(
                 dz, r, weight, [weight.shape[0]] if has_bias else None, [1, 1], [padding, padding], [1, 1],
-                False, [0, 0], 1, [need_x, need_weight[0], need_weight[1] and has_bias])
+                False, [0, 0], 1, [need_x, need_weight, need_bias and has_bias])
             results.append((gw, gb))
             if need_x:
                 grad_r = gi if grad_r is None else grad_r + gi
         (grad_w1, grad_b1), (grad_w3, grad_b3) = results
         if need_x:
             grad_x = aten.threshold_backward(grad_r, r, 0)  # relu: dL/dx = dL/dr where x > 0
-            grad_x = grad_x + torch.einsum("nek,e->nk", ge, w[:, 0]).view_as(x)  # skip
-            g_pool = torch.einsum("nek,e->nk", ge, w[:, 3]).view_as(x)
+            g_pool = None
+            for e, g in enumerate(grads):
+                grad_x = grad_x + g * w[e, 0]  # skip: sum_e w_skip,e g_e
+                g_pool = g * w[e, 3] if g_pool is None else g_pool + g * w[e, 3]
+            # pool: its transpose applied to sum_e w_pool,e g_e
             grad_x = grad_x + aten.avg_pool2d_backward(g_pool, x, [3, 3], [1, 1], [1, 1], False, False, None)
         return grad_x, grad_w, grad_w1, grad_b1, grad_w3, grad_b3, None, None, None, None, None
 

@@ -174,3 +174,29 @@ def test_unknown_path_is_a_config_error():
     fast, _ = _pair()
     with pytest.raises(ConfigError, match="supernet_path"):
         fast.set_path("quick")
+
+
+def test_a_replaced_candidate_module_takes_the_reference_path():
+    fast, reference = _pair(build_relaxation("softmax"))
+    for model in (fast, reference):
+        model.net.cells[0].edges[1].ops[3][0] = torch.nn.Softplus()  # no longer relu
+    calls = _fused_calls(fast)
+    _assert_same(fast, reference, *_batch(), steps=1)
+    assert len(calls) == 2  # the other stages' cells (N=1) are still fused
+
+
+def test_second_order_arch_gradient_matches_the_reference_path():
+    from archsearch.search.bilevel import second_order_arch_grads
+
+    fast, reference = _pair(build_relaxation("softmax"), track_running_stats=False)
+    (x_t, y_t), (x_v, y_v) = _batch(), _batch(seed=7)
+    got = []
+    for model in (fast, reference):
+        opt = torch.optim.SGD(model.weight_parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
+        grads, loss = second_order_arch_grads(
+            lambda: F.cross_entropy(model(x_t), y_t), lambda: F.cross_entropy(model(x_v), y_v),
+            model.weight_parameters(), model.arch_parameters(), opt, 0.5)
+        got.append((grads, loss))
+    for a, b in zip(got[0][0], got[1][0]):
+        torch.testing.assert_close(a, b, **TOL)
+    torch.testing.assert_close(got[0][1], got[1][1], **TOL)

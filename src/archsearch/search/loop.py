@@ -157,7 +157,7 @@ class DifferentiableSearch:
         def closure():
             self.a_optimizer.zero_grad(set_to_none=True)
             if self.config.order == 1:
-                grads, loss = first_order_arch_grads(val_loss, self.alphas)
+                grads, loss = first_order_arch_grads(val_loss, self.alphas, self.weights)
             else:
                 xi = self.config.unrolled_lr or self.w_optimizer.param_groups[0]["lr"]
                 grads, loss = second_order_arch_grads(

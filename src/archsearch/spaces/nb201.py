@@ -194,7 +194,7 @@ class SearchCell(nn.Module):
         for edge in self.edges:
             if (edge.drop_prob > 0.0 and self.training) or not bool(edge.alive.all()):
                 return False
-            if edge.ops[2][2].momentum is None:  # cumulative-average BN: kept on the per-op path
+            if not _standard_ops(edge.ops):  # a candidate was replaced or changed: only its module knows it
                 return False
         return True
 
@@ -235,6 +235,28 @@ class SearchCell(nn.Module):
             for term, k in zip(out, rows):
                 incoming[EDGES[k][0]].append(term)
         return _sum(incoming[NUM_NODES - 1])
+
+
+def _standard_ops(ops: nn.ModuleList) -> bool:
+    """The edge's candidates are exactly make_op's (what SourceMix computes), BN momentum set."""
+    zero, skip, conv1, conv3, pool = ops
+    if type(zero) is not Zero or type(skip) is not nn.Identity or type(pool) is not nn.AvgPool2d:
+        return False
+    if (pool.kernel_size, pool.stride, pool.padding, pool.count_include_pad, pool.ceil_mode,
+            pool.divisor_override) != (3, 1, 1, False, False, None):
+        return False
+    for relu_conv_bn, kernel in ((conv1, 1), (conv3, 3)):
+        if type(relu_conv_bn) is not ReLUConvBN or len(relu_conv_bn) != 3:
+            return False
+        relu, conv, bn = relu_conv_bn
+        if type(relu) is not nn.ReLU or type(conv) is not nn.Conv2d or type(bn) is not nn.BatchNorm2d:
+            return False
+        if (conv.kernel_size != (kernel, kernel) or conv.stride != (1, 1) or conv.padding != ((kernel - 1) // 2,) * 2
+                or conv.dilation != (1, 1) or conv.groups != 1 or conv.padding_mode != "zeros"):
+            return False
+        if bn.affine or bn.momentum is None:  # cumulative-average BN: kept on the per-op path
+            return False
+    return True
 
 
 def _sum(terms: list[torch.Tensor]) -> torch.Tensor:

@@ -29,6 +29,7 @@ class SearchConfig:
     seed: int = 0
     deterministic: bool = False
     device: str | None = None  # None: CUDA when present, else CPU
+    distributed: bool = False  # data-parallel under torchrun (search/distributed.py); batch_size is global
     # -- supernet (NAS-Bench-201 protocol: C=16, N=5; DARTS search: C=16, 8 layers)
     C: int = 16
     N: int = 5

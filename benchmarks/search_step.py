@@ -54,18 +54,20 @@ def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int
     search.valid_loader.set_epoch(0)
     from archsearch.search.loop import _Meter
 
-    times = []
+    times, cpu = [], []
     for i, (train_batch, valid_batch) in enumerate(zip(search.train_loader, search.valid_loader)):
         if i >= steps + warmup:
             break
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         search.arch_step(train_batch, valid_batch, _Meter())
         search.weight_step(train_batch, _Meter())
         if i >= warmup:
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)  # all threads' CPU seconds: steadier on a busy machine
     return {"method": method, "path": "reference" if reference else "fast",
             "C": C, "N": N, "batch": batch, "steps": len(times),
             "median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
+            "median_cpu_s": round(statistics.median(cpu), 4),
             "peak_rss_mb": round(peak_rss_mb(), 1), "threads": torch.get_num_threads()}
 
 

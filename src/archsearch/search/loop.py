@@ -26,7 +26,7 @@ from archsearch.diagnostics.hessian import dominant_eigenvalue
 from archsearch.errors import ConfigError, NonFiniteLossError
 from archsearch.relax import build_relaxation
 from archsearch.relax.base import use_mean
-from archsearch.search.bilevel import first_order_arch_grads, second_order_arch_grads
+from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
 from archsearch.search.components import ARCH_OPTIMIZERS
 from archsearch.search.config import SearchConfig
 from archsearch.search.distributed import Distributed, wrap_weights
@@ -182,7 +182,8 @@ class DifferentiableSearch:
         x, y = batch
         self.relaxation.phase = "weights"
         self.w_optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(x, y, meter, model=self.weight_model)  # L_train(w, alpha)
+        with frozen(self.alphas):  # only grad_w is wanted
+            loss = self._loss(x, y, meter, model=self.weight_model)  # L_train(w, alpha)
         loss.backward(inputs=self.weights)  # under DDP: averaged over the processes during backward
         nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
         self.w_optimizer.step()

@@ -38,10 +38,6 @@ aten = torch.ops.aten
 SKIP, CONV1, CONV3, POOL = 1, 2, 3, 4
 
 
-def _per_channel(v: torch.Tensor) -> torch.Tensor:
-    return v.view(1, -1, 1, 1)
-
-
 class SourceMix(torch.autograd.Function):
     """All edge terms leaving one source node: returns (t_1, ..., t_E), each shaped like x."""
 
@@ -58,11 +54,13 @@ class SourceMix(torch.autograd.Function):
         p = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
         terms = []
         for e in range(w.shape[0]):
-            # t_e = w_skip x + w_conv1 BN(z1_e) + w_conv3 BN(z3_e) + w_pool pool(x), the per-op path's order
+            # t_e = w_skip x + w_conv1 BN(z1_e) + w_conv3 BN(z3_e) + w_pool pool(x), the per-op path's order,
+            # as fused multiply-adds (one pass each)
             channels = slice(e * c, (e + 1) * c)
-            t = x * w[e, 0] + y1[:, channels] * w[e, 1]
-            t = t + y3[:, channels] * w[e, 2]
-            terms.append(t + p * w[e, 3])
+            t = x * w[e, 0]
+            t.addcmul_(y1[:, channels], w[e, 1])
+            t.addcmul_(y3[:, channels], w[e, 2])
+            terms.append(t.addcmul_(p, w[e, 3]))
         ctx.save_for_backward(x, w, weight1, weight3, z1, z3, *norm1[:2], *norm3[:2])
         ctx.has_bias = (bias1 is not None, bias3 is not None)
         ctx.train_stats = (norm1[2], norm3[2])
@@ -81,33 +79,31 @@ class SourceMix(torch.autograd.Function):
         grads = [torch.zeros_like(x) if g is None else g for g in grads]
 
         grad_w = torch.zeros_like(w) if need_w else None
-        # recomputed here instead of stored: relu(x), pool(x), the normalised conv outputs (z - mean) / std
+        # recomputed here instead of stored: relu(x), pool(x)
         if need_w:
             p = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
             for e, g in enumerate(grads):
-                grad_w[e, 0] = (g * x).sum()  # dL/dw_skip,e = <g_e, x>
-                grad_w[e, 3] = (g * p).sum()  # dL/dw_pool,e = <g_e, pool x>
+                grad_w[e, 0] = _dot(g, x)  # dL/dw_skip,e = <g_e, x>
+                grad_w[e, 3] = _dot(g, p)  # dL/dw_pool,e = <g_e, pool x>
             del p
         conv_grads = []
         for col, z, mean, invstd, weight, padding, train in (
                 (1, z1, m1, s1, weight1, 0, ctx.train_stats[0]), (2, z3, m3, s3, weight3, 1, ctx.train_stats[1])):
-            if not train:  # normalised by the running statistics: forward kept (mean, var), not 1/std
-                running = (mean, invstd)
-                invstd = torch.rsqrt(running[1] + ctx.eps)
-            if need_w:
-                yhat = (z - _per_channel(mean)) * _per_channel(invstd)
-                for e, g in enumerate(grads):
-                    grad_w[e, col] = (g * yhat[:, e * c:(e + 1) * c]).sum()  # <g_e, BN(z_e)>
-                del yhat
-            dy = torch.cat([g * w[e, col] for e, g in enumerate(grads)], dim=1)  # dL/dBN(z_e) = w_e g_e
-            # BN backward with the batch statistics of the forward (train) or the running ones (eval)
+            # BN backward read as that of gamma * BN(z) with gamma = w_e on edge e's channels and upstream g_e:
+            # one kernel gives dL/dz (gamma-scaled) and, per channel, sum_nhw g_e * BN(z) (gamma's gradient),
+            # whose sum over edge e's channels is dL/dw_conv,e = <g_e, BN(z_e)>. The normalised output is
+            # recomputed inside from the saved statistics (train) or the running ones (eval).
+            gamma = w[:, col].repeat_interleave(c)
+            dy = torch.cat(grads, dim=1)
             if train:
-                dz = aten.native_batch_norm_backward(dy, z, None, None, None, mean, invstd, True, ctx.eps,
-                                                     [True, False, False])[0]
-            else:
-                dz = aten.native_batch_norm_backward(dy, z, None, running[0], running[1], None, None, False,
-                                                     ctx.eps, [True, False, False])[0]
+                dz, dgamma, _ = aten.native_batch_norm_backward(dy, z, gamma, None, None, mean, invstd, True,
+                                                                ctx.eps, [True, need_w, False])
+            else:  # forward kept the running (mean, var)
+                dz, dgamma, _ = aten.native_batch_norm_backward(dy, z, gamma, mean, invstd, None, None, False,
+                                                                ctx.eps, [True, need_w, False])
             del dy
+            if need_w:
+                grad_w[:, col] = dgamma.view(-1, c).sum(1)
             conv_grads.append((dz, weight, padding))
 
         grad_x = None
@@ -125,13 +121,22 @@ class SourceMix(torch.autograd.Function):
         (grad_w1, grad_b1), (grad_w3, grad_b3) = results
         if need_x:
             grad_x = aten.threshold_backward(grad_r, r, 0)  # relu: dL/dx = dL/dr where x > 0
-            g_pool = None
+            g_pool = grads[0] * w[0, 3]
             for e, g in enumerate(grads):
-                grad_x = grad_x + g * w[e, 0]  # skip: sum_e w_skip,e g_e
-                g_pool = g * w[e, 3] if g_pool is None else g_pool + g * w[e, 3]
+                grad_x.addcmul_(g, w[e, 0])  # skip: sum_e w_skip,e g_e
+                if e:
+                    g_pool.addcmul_(g, w[e, 3])
             # pool: its transpose applied to sum_e w_pool,e g_e
             grad_x = grad_x + aten.avg_pool2d_backward(g_pool, x, [3, 3], [1, 1], [1, 1], False, False, None)
         return grad_x, grad_w, grad_w1, grad_b1, grad_w3, grad_b3, None, None, None, None, None
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum(a * b) in one pass when both are dense in the same layout (the usual case here), else two."""
+    if a.stride() == b.stride() and (a.is_contiguous() or a.is_contiguous(memory_format=torch.channels_last)):
+        flat = (a.numel(),)
+        return torch.dot(a.as_strided(flat, (1,)), b.as_strided(flat, (1,)))
+    return (a * b).sum()
 
 
 def _batch_norm(z, stats, training, momentum, eps):

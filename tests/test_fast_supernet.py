@@ -142,6 +142,18 @@ def test_alive_masks_take_the_reference_path_and_match():
     assert calls == []
 
 
+def test_xnas_without_the_zero_op_stays_fused_and_matches():
+    """XNAS removes `none` from the start; the fused cell never computes it, so nothing changes."""
+    fast, reference = _pair(build_relaxation("softmax"))
+    mask = torch.ones(6, 5, dtype=torch.bool)
+    mask[:, 0] = False
+    for model in (fast, reference):
+        model.set_alive("cell", mask)
+    calls = _fused_calls(fast)
+    _assert_same(fast, reference, *_batch())
+    assert calls
+
+
 def test_state_dict_is_unchanged_and_loads_both_ways():
     fast, reference = _pair(build_relaxation("softmax"))
     assert list(fast.state_dict()) == list(reference.state_dict())

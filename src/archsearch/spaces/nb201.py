@@ -192,7 +192,8 @@ class SearchCell(nn.Module):
         if not self.fused or hard is not None or self.partial_channels is not None:
             return False
         for edge in self.edges:
-            if (edge.drop_prob > 0.0 and self.training) or not bool(edge.alive.all()):
+            # every computed op alive (the zero op is never computed, so XNAS removing it changes nothing)
+            if (edge.drop_prob > 0.0 and self.training) or not bool(edge.alive[1:].all()):
                 return False
             if not _standard_ops(edge.ops):  # a candidate was replaced or changed: only its module knows it
                 return False

@@ -117,3 +117,13 @@ def test_two_processes_take_the_single_process_step(tmp_path, method):
         torch.testing.assert_close(ranks[0][name], value, atol=1e-5, rtol=1e-5, msg=lambda m: f"{name}: {m}")
     moved = [name for name in expected if not torch.equal(expected[name], initial[name])]
     assert "alphas.cell" in moved and len(moved) > 10  # the step did move alpha and the weights (GDAS: sampled ops)
+
+
+def test_an_uneven_batch_is_cut_to_equal_shards():
+    from archsearch.errors import ConfigError
+    from archsearch.search.distributed import Distributed
+
+    x, y = torch.arange(15.0).view(15, 1), torch.arange(15)
+    assert Distributed(1, 2).shard((x, y))[1].tolist() == list(range(7, 14))  # sample 14 dropped
+    with pytest.raises(ConfigError, match="at least the world size"):
+        Distributed(0, 4).shard((x[:3], y[:3]))

@@ -55,12 +55,14 @@ class Distributed:
         return self.rank == 0
 
     def shard(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """This process's contiguous slice of a global batch."""
+        """This process's contiguous slice of a global batch. A batch that does not split evenly (an
+        epoch's last, partial batch) is cut to a multiple of the world size first, dropping at most
+        world_size - 1 samples, so that every shard weighs the same in the average."""
         x, y = batch
-        if x.shape[0] % self.world_size:
-            raise ConfigError(f"batch_size={x.shape[0]} is not divisible by the {self.world_size} processes: "
-                              "choose a global batch that is a multiple of the world size")
         size = x.shape[0] // self.world_size
+        if size == 0:
+            raise ConfigError(f"a batch of {x.shape[0]} cannot be split over {self.world_size} processes: "
+                              "choose a batch_size of at least the world size")
         part = slice(self.rank * size, (self.rank + 1) * size)
         return x[part], y[part]
 

@@ -115,7 +115,8 @@ class SourceMix(torch.autograd.Function):
             gi, gw, gb = aten.convolution_backward(
                 dz, r, weight, [weight.shape[0]] if has_bias else None, [1, 1], [padding, padding], [1, 1],
                 False, [0, 0], 1, [need_x, need_weight, need_bias and has_bias])
-            results.append((gw, gb))
+            # the parameters' own (contiguous) layout, whatever layout oneDNN chose for the gradient
+            results.append((None if gw is None else gw.contiguous(), gb))
             if need_x:
                 grad_r = gi if grad_r is None else grad_r + gi
         (grad_w1, grad_b1), (grad_w3, grad_b3) = results

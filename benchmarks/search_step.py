@@ -1,7 +1,10 @@
 """Time full search steps (one architecture step + one weight step) of the NB201 supernet.
 
     python benchmarks/search_step.py --method darts --C 16 --N 5 --batch 64 --steps 10 --warmup 3
+    python benchmarks/search_step.py --method darts --reference     # the plain per-op path
 
+Methods: darts (first order), darts2 (second order), gdas, balenas, pcdarts, xnas, or any other preset;
+``--method all`` runs the six, each in a fresh process so that each peak RSS is its own.
 Random 32x32 input, as the reference peer's script (../shared/peers); prints one JSON line per
 method with the median seconds per step after warm-up and the process's peak RSS so far. Run one
 method per process when comparing peak memory (the peak is process-wide).
@@ -11,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -35,26 +41,33 @@ def random_dataset(batch: int, steps: int, classes: int = 10) -> ImageDataset:
     return ImageDataset("random", x, y, x[:batch], y[:batch], [str(i) for i in range(classes)])
 
 
-def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int) -> dict:
+METHODS = ("darts", "darts2", "gdas", "balenas", "pcdarts", "xnas")
+
+
+def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int, reference: bool = False) -> dict:
     config = resolve_config(method, overrides={"C": C, "N": N, "batch_size": batch, "epochs": 1,
-                                               "hessian_every": 0})
+                                               "hessian_every": 0, "arch_warmup_epochs": 0,
+                                               "supernet_path": "reference" if reference else "fast"})
     search = DifferentiableSearch(config, quiet=True, dataset=random_dataset(batch, steps + warmup))
     search.model.train()
     search.train_loader.set_epoch(0)
     search.valid_loader.set_epoch(0)
     from archsearch.search.loop import _Meter
 
-    times = []
+    times, cpu = [], []
     for i, (train_batch, valid_batch) in enumerate(zip(search.train_loader, search.valid_loader)):
         if i >= steps + warmup:
             break
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         search.arch_step(train_batch, valid_batch, _Meter())
         search.weight_step(train_batch, _Meter())
         if i >= warmup:
             times.append(time.perf_counter() - start)
-    return {"method": method, "C": C, "N": N, "batch": batch, "steps": len(times),
+            cpu.append(time.process_time() - start_cpu)  # all threads' CPU seconds: steadier on a busy machine
+    return {"method": method, "path": "reference" if reference else "fast",
+            "C": C, "N": N, "batch": batch, "steps": len(times),
             "median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
+            "median_cpu_s": round(statistics.median(cpu), 4),
             "peak_rss_mb": round(peak_rss_mb(), 1), "threads": torch.get_num_threads()}
 
 
@@ -66,9 +79,23 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--reference", action="store_true", help="time the plain per-op supernet path")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
     args = parser.parse_args()
-    for method in args.method.split(","):
-        print(json.dumps(time_method(method, args.C, args.N, args.batch, args.steps, args.warmup)), flush=True)
+    methods = METHODS if args.method == "all" else tuple(args.method.split(","))
+    if len(methods) > 1:  # one fresh process per method: peak RSS is process-wide
+        rc = 0
+        for method in methods:
+            argv = [a for a in sys.argv[1:]]
+            index = argv.index("--method") if "--method" in argv else None
+            if index is not None:
+                del argv[index:index + 2]
+            rc |= subprocess.call([sys.executable, os.path.abspath(__file__), "--method", method, *argv])
+        sys.exit(rc)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(json.dumps(time_method(methods[0], args.C, args.N, args.batch, args.steps, args.warmup,
+                                 args.reference)), flush=True)
 
 
 if __name__ == "__main__":

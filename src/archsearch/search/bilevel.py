@@ -19,11 +19,33 @@ Weights are moved in place and restored, so no copy of the network is made.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 Loss = Callable[[], torch.Tensor]
+#: averages a list of gradients over the processes of a distributed search (identity in one process)
+Reduce = Callable[[list[torch.Tensor]], list[torch.Tensor]]
+
+
+def _same(grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    return grads
+
+
+@contextlib.contextmanager
+def frozen(params: Sequence[torch.Tensor]) -> Iterator[None]:
+    """Build the graph with ``params`` as constants: a loss differentiated w.r.t. alpha only then skips the
+    weight gradients (custom autograd Functions, such as the fused NB201 cell, read requires_grad to
+    decide what to compute; built-in ops are pruned by autograd anyway). Values are untouched."""
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -31,9 +53,11 @@ def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Ten
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
-def first_order_arch_grads(val_loss: Loss, alphas: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    loss = val_loss()  # L_val(w, alpha)
-    return _grads(loss, alphas), loss.detach()
+def first_order_arch_grads(val_loss: Loss, alphas: Sequence[torch.Tensor], weights: Sequence[torch.Tensor] = (),
+                           reduce: Reduce = _same) -> tuple[list[torch.Tensor], torch.Tensor]:
+    with frozen(weights):  # only grad_alpha is wanted
+        loss = val_loss()  # L_val(w, alpha)
+    return reduce(_grads(loss, alphas)), loss.detach()
 
 
 @torch.no_grad()
@@ -65,25 +89,30 @@ def virtual_step_direction(train_grads: Sequence[torch.Tensor], weights: Sequenc
 
 def second_order_arch_grads(train_loss: Loss, val_loss: Loss, weights: Sequence[torch.Tensor],
                             alphas: Sequence[torch.Tensor], w_optimizer: torch.optim.Optimizer,
-                            xi: float) -> tuple[list[torch.Tensor], torch.Tensor]:
+                            xi: float, reduce: Reduce = _same) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """``reduce`` averages gradients over the processes of a distributed search, so that every process takes
+    the same virtual step and finite-difference direction as one process on the global batch would."""
     weights, alphas = list(weights), list(alphas)
     w_saved = [w.detach().clone() for w in weights]
 
     # w' = w - xi * grad_w L_train(w, alpha)   (plus momentum and weight decay, as quark0/darts)
-    direction = virtual_step_direction(_grads(train_loss(), weights), weights, w_optimizer)
+    direction = virtual_step_direction(reduce(_grads(train_loss(), weights)), weights, w_optimizer)
     _add_(weights, direction, -xi)
     try:
         loss_unrolled = val_loss()  # L_val(w', alpha)
         grads = _grads(loss_unrolled, alphas + weights)
+        grads = reduce(grads)
         d_alpha, d_wprime = grads[: len(alphas)], grads[len(alphas):]  # grad_alpha L_val(w', a), grad_w' L_val(w', a)
 
         norm = torch.sqrt(sum((g * g).sum() for g in d_wprime))
         eps = 0.01 / float(norm) if float(norm) > 0 else 0.0
         _copy_(weights, w_saved)
         _add_(weights, d_wprime, eps)  # w+ = w + eps * grad_w' L_val(w', alpha)
-        grad_plus = _grads(train_loss(), alphas)  # grad_alpha L_train(w+, alpha)
+        with frozen(weights):  # grad_alpha only
+            grad_plus = reduce(_grads(train_loss(), alphas))  # grad_alpha L_train(w+, alpha)
         _add_(weights, d_wprime, -2 * eps)  # w- = w - eps * grad_w' L_val(w', alpha)
-        grad_minus = _grads(train_loss(), alphas)  # grad_alpha L_train(w-, alpha)
+        with frozen(weights):
+            grad_minus = reduce(_grads(train_loss(), alphas))  # grad_alpha L_train(w-, alpha)
     finally:
         _copy_(weights, w_saved)
 

@@ -29,12 +29,14 @@ class SearchConfig:
     seed: int = 0
     deterministic: bool = False
     device: str | None = None  # None: CUDA when present, else CPU
+    distributed: bool = False  # data-parallel under torchrun (search/distributed.py); batch_size is global
     # -- supernet (NAS-Bench-201 protocol: C=16, N=5; DARTS search: C=16, 8 layers)
     C: int = 16
     N: int = 5
     layers: int = 8
     track_running_stats: bool = True  # the NB201 scripts' BN=1 (see docs/search.md: it changes results)
     supernet_options: dict = field(default_factory=dict)  # passed to space.supernet (e.g. partial_channels)
+    supernet_path: str = "fast"  # "fast": fused cells where the maths is the same; "reference": every op alone
     # -- the bilevel loop (DARTS, Liu et al. 2019, Sec. 3 / quark0/darts train_search.py)
     epochs: int = 50
     batch_size: int = 64

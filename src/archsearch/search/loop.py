@@ -26,9 +26,10 @@ from archsearch.diagnostics.hessian import dominant_eigenvalue
 from archsearch.errors import ConfigError, NonFiniteLossError
 from archsearch.relax import build_relaxation
 from archsearch.relax.base import use_mean
-from archsearch.search.bilevel import first_order_arch_grads, second_order_arch_grads
+from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
 from archsearch.search.components import ARCH_OPTIMIZERS
 from archsearch.search.config import SearchConfig
+from archsearch.search.distributed import Distributed, wrap_weights
 from archsearch.search.hooks import build_hooks
 from archsearch.search.selectors import SELECTORS, ArgmaxSelector
 from archsearch.spaces import get_space
@@ -71,13 +72,15 @@ class DifferentiableSearch:
     """Bilevel search of one space's supernet. ``run()`` returns the selected genotype."""
 
     def __init__(self, config: SearchConfig, out_dir: str | Path | None = None, *, quiet: bool = False,
-                 dataset=None, hooks=(), relaxation=None, selector=None):
+                 dataset=None, hooks=(), relaxation=None, selector=None, distributed=None):
         self.config, self.quiet = config, quiet
         self.out_dir = Path(out_dir) if out_dir is not None else None
         if config.order not in (1, 2):
             raise ConfigError(f"order must be 1 or 2, got {config.order}")
         seed_everything(config.seed, config.deterministic)
         self.device = pick_device(config.device)
+        if config.distributed and self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
         self.space = get_space(config.space)
         self.dataset = dataset if dataset is not None else load_dataset(
             config.data, config.data_dir, limit_train=config.limit_train, quiet=quiet)
@@ -87,11 +90,19 @@ class DifferentiableSearch:
             layers=config.layers, track_running_stats=config.track_running_stats,
             in_channels=self.dataset.in_channels, **config.supernet_options,
         ).to(self.device)
+        self.model.set_path(config.supernet_path)  # "fast" (fused kernels where exact) or "reference"
         bind = getattr(self.relaxation, "bind", None)
         if bind is not None:  # a relaxation that reads the network it weighs (SNAS' resource costs)
             bind(self.model)
         self.alphas = self.model.arch_parameters()
         self.weights = self.model.weight_parameters()
+        # data-parallel search (search/distributed.py): DDP averages the weights' gradients, `average` alpha's
+        self.distributed = distributed
+        if self.distributed is None and config.distributed:
+            self.distributed = Distributed.from_env(self.device)
+        self.weight_model = (wrap_weights(self.model, self.alphas, self.device)
+                             if self.distributed is not None and self.distributed.world_size > 1 else self.model)
+        self.is_main = self.distributed is None or self.distributed.is_main
 
         search_train, search_valid = self.dataset.search_split(seed=config.seed)
         augment = default_augment(self.dataset)
@@ -121,8 +132,8 @@ class DifferentiableSearch:
         self.history: list[dict] = []
 
     # -- losses -------------------------------------------------------------------------------
-    def _loss(self, x, y, meter: _Meter | None = None, with_extra: bool = False) -> torch.Tensor:
-        logits = self.model(x)
+    def _loss(self, x, y, meter: _Meter | None = None, with_extra: bool = False, model=None) -> torch.Tensor:
+        logits = (model or self.model)(x)
         loss = F.cross_entropy(logits, y)
         if meter is not None:
             meter.update(loss.detach(), logits.detach(), y)
@@ -156,11 +167,11 @@ class DifferentiableSearch:
         def closure():
             self.a_optimizer.zero_grad(set_to_none=True)
             if self.config.order == 1:
-                grads, loss = first_order_arch_grads(val_loss, self.alphas)
+                grads, loss = first_order_arch_grads(val_loss, self.alphas, self.weights, self._average)
             else:
                 xi = self.config.unrolled_lr or self.w_optimizer.param_groups[0]["lr"]
                 grads, loss = second_order_arch_grads(
-                    train_loss, val_loss, self.weights, self.alphas, self.w_optimizer, xi)
+                    train_loss, val_loss, self.weights, self.alphas, self.w_optimizer, xi, self._average)
             for alpha, grad in zip(self.alphas, grads):
                 alpha.grad = grad
             return loss
@@ -171,11 +182,16 @@ class DifferentiableSearch:
         x, y = batch
         self.relaxation.phase = "weights"
         self.w_optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(x, y, meter)  # L_train(w, alpha)
-        loss.backward(inputs=self.weights)
+        with frozen(self.alphas):  # only grad_w is wanted
+            loss = self._loss(x, y, meter, model=self.weight_model)  # L_train(w, alpha)
+        loss.backward(inputs=self.weights)  # under DDP: averaged over the processes during backward
         nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
         self.w_optimizer.step()
         return loss.detach()
+
+    def _average(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Mean over the processes of a data-parallel search (nothing to do in one process)."""
+        return grads if self.distributed is None else self.distributed.average(grads)
 
     def _check_finite(self, loss, what: str, step: int) -> None:
         if loss is not None and not torch.isfinite(loss):
@@ -200,6 +216,8 @@ class DifferentiableSearch:
                    desc=f"search epoch {self.epoch + 1}/{self.config.epochs}")
         train_arch = self.epoch >= self.config.arch_warmup_epochs  # before: weights only (PC-DARTS, P-DARTS)
         for step, (train_batch, valid_batch) in enumerate(bar):
+            if self.distributed is not None:  # this process's shard of the global batches
+                train_batch, valid_batch = self.distributed.shard(train_batch), self.distributed.shard(valid_batch)
             if train_arch:
                 self._check_finite(self.arch_step(train_batch, valid_batch, valid_meter), "validation", step)
             self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
@@ -208,6 +226,9 @@ class DifferentiableSearch:
         return {"train_loss": train_loss, "train_acc": train_acc, "valid_loss": valid_loss, "valid_acc": valid_acc}
 
     # -- diagnostics ----------------------------------------------------------------------------
+    def _reference_path(self):
+        return self.model.using_path("reference")
+
     def hessian_eigenvalue(self) -> float:
         """Dominant eigenvalue of the Hessian of L_val w.r.t. alpha on the fixed batch. BN buffers are
         restored afterwards so that the estimate leaves the search untouched."""
@@ -218,7 +239,7 @@ class DifferentiableSearch:
         if drop:  # a random drop-path mask per forward would change H between power iterations
             self.model.set_drop_path_prob(0.0)
         try:
-            with use_mean(self.relaxation):
+            with use_mean(self.relaxation), self._reference_path():  # H needs second derivatives
                 return dominant_eigenvalue(lambda: F.cross_entropy(self.model(x), y), self.alphas,
                                            iters=self.config.hessian_iters, generator=generator)
         finally:
@@ -283,7 +304,7 @@ class DifferentiableSearch:
             torch.cuda.set_rng_state_all(rng["cuda"])
 
     def save_checkpoint(self) -> None:
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.is_main:
             save_torch_atomic(self.out_dir / "checkpoint.pt", self.state_dict())
 
     def resume(self) -> None:
@@ -296,7 +317,8 @@ class DifferentiableSearch:
 
     # -- the run --------------------------------------------------------------------------------
     def run(self):
-        if self.out_dir is not None:
+        writes = self.out_dir is not None and self.is_main  # one writer in a data-parallel search
+        if writes:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.out_dir / "config.yaml")
         while self.epoch < self.config.epochs and self.stop_reason is None:
@@ -312,11 +334,11 @@ class DifferentiableSearch:
                 if reason:
                     self.stop_reason = reason
                     break
-            if self.out_dir is not None:
+            if writes:
                 append_jsonl(self.out_dir / "metrics.jsonl", record)
                 self.save_checkpoint()
         genotype = self.selector.select(self)  # the final choice (may rank samples with a proxy)
-        if self.out_dir is not None:
+        if writes:
             self.write_summary(genotype)
         return genotype
 

@@ -41,6 +41,8 @@ def run_search(config: SearchConfig | None = None, out_dir: str | Path | None = 
             search = DifferentiableSearch(config, out_dir, quiet=quiet, dataset=dataset)
         genotype = search.run()
         summary = search.summary(genotype)
+        if not search.is_main:  # a data-parallel search: process 0 trains the found cell and writes the run
+            return {**summary, "out_dir": str(out_dir)}
     summary["out_dir"] = str(out_dir)
     if config.train_epochs > 0 and summary["genotype"] is not None:  # None: the selector found no valid cell
         summary["train"] = _train_found(search, genotype, out_dir / "train", quiet)

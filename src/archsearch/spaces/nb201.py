@@ -15,6 +15,7 @@ from torch import nn
 
 from archsearch.errors import InvalidGenotypeError
 from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng
+from archsearch.spaces.nb201_fused import SourceMix, _FlatStats
 from archsearch.spaces.partial import build_mixed_op, check_partial_channels
 from archsearch.spaces.supernet import Supernet
 
@@ -22,6 +23,8 @@ OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (target node, source node) of each edge, in alpha-row order
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NUM_NODES = 4
+#: the alpha rows of the edges leaving each source node (the fused cell computes them together)
+OUT_EDGES = tuple(tuple(k for k, (_, s) in enumerate(EDGES) if s == j) for j in range(NUM_NODES - 1))
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,13 @@ class Cell(nn.Module):
 
 class SearchCell(nn.Module):
     """A supernet cell: every edge is a MixedOp over all 5 ops (affine=False, as the benchmark); with
-    ``partial_channels=K`` a PC-DARTS partial-channel mixed op (spaces/partial.py)."""
+    ``partial_channels=K`` a PC-DARTS partial-channel mixed op (spaces/partial.py).
+
+    ``fused`` (the default): where the weights are soft, the channels full, drop-path off and every op
+    alive, the cell computes all edges leaving one node at once (nb201_fused.SourceMix), the same function
+    with the same parameters and BN buffers; otherwise, or with ``fused=False``, every op of every edge is
+    computed by its own module (the reference path).
+    """
 
     def __init__(self, channels: int, track_running_stats: bool, partial_channels: int | None = None):
         super().__init__()
@@ -167,9 +176,14 @@ class SearchCell(nn.Module):
                            partial_channels)
             for _ in EDGES
         )
+        self.partial_channels = partial_channels
+        self.fused = True
+        self._flat_stats: dict[tuple[int, int], _FlatStats] = {}
 
     def forward(self, x, weights: torch.Tensor, hard: list[int] | None = None,
                 edge_weights: torch.Tensor | None = None):
+        if self._can_fuse(hard):
+            return self._forward_fused(x, weights, edge_weights)
         nodes = [x]
         k = 0
         for target in range(1, NUM_NODES):
@@ -182,6 +196,91 @@ class SearchCell(nn.Module):
                 k += 1
             nodes.append(total)
         return nodes[-1]
+
+    # -- the fused path ---------------------------------------------------------------------------
+    def _can_fuse(self, hard) -> bool:
+        if not self.fused or hard is not None or self.partial_channels is not None:
+            return False
+        for edge in self.edges:
+            # every computed op alive (the zero op is never computed, so XNAS removing it changes nothing)
+            if (edge.drop_prob > 0.0 and self.training) or not bool(edge.alive[1:].all()):
+                return False
+            if not _standard_ops(edge.ops):  # a candidate was replaced or changed: only its module knows it
+                return False
+        return True
+
+    def _conv_bn(self, k: int, op: int) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+        relu_conv_bn = self.edges[k].ops[op]
+        return relu_conv_bn[1], relu_conv_bn[2]
+
+    def _stats(self, source: int, op: int) -> _FlatStats:
+        key = (source, op)
+        if key not in self._flat_stats:
+            self._flat_stats[key] = _FlatStats([self._conv_bn(k, op)[1] for k in OUT_EDGES[source]])
+        return self._flat_stats[key]
+
+    def _forward_fused(self, x, weights, edge_weights):
+        # node i = sum_{j<i} t_{i<-j}; the terms of every edge leaving node j come from one SourceMix
+        incoming: dict[int, list[torch.Tensor]] = {target: [] for target in range(1, NUM_NODES)}
+        # channels-last: oneDNN's convolutions and the 3x3 average pool are 2-5x faster in it on CPU
+        nodes = [x.contiguous(memory_format=torch.channels_last)]
+        for source, rows in enumerate(OUT_EDGES):
+            if source > 0:
+                nodes.append(_sum(incoming[source]))
+            index = torch.tensor(rows, device=weights.device)
+            w = weights.index_select(0, index)[:, 1:]  # (E, 4): skip, conv1, conv3, pool (none is never computed)
+            if edge_weights is not None:  # PC-DARTS edge normalisation: t_e * b_e = sum_k (w_ek b_e) op_k
+                w = w * edge_weights.index_select(0, index).unsqueeze(1)
+            conv1 = [self._conv_bn(k, 2)[0] for k in rows]
+            conv3 = [self._conv_bn(k, 3)[0] for k in rows]
+            bn = self._conv_bn(rows[0], 2)[1]
+            stats1, stats3 = self._stats(source, 2), self._stats(source, 3)
+            running1, running3 = stats1.get(), stats3.get()
+            out = SourceMix.apply(
+                nodes[source], w, torch.cat([c.weight for c in conv1]), _cat_bias(conv1),
+                torch.cat([c.weight for c in conv3]), _cat_bias(conv3), running1, running3, self.training,
+                bn.momentum, bn.eps)
+            if self.training and running1 is not None:
+                stats1.count_batch()
+                stats3.count_batch()
+            for term, k in zip(out, rows):
+                incoming[EDGES[k][0]].append(term)
+        return _sum(incoming[NUM_NODES - 1])
+
+
+def _standard_ops(ops: nn.ModuleList) -> bool:
+    """The edge's candidates are exactly make_op's (what SourceMix computes), BN momentum set."""
+    zero, skip, conv1, conv3, pool = ops
+    if type(zero) is not Zero or type(skip) is not nn.Identity or type(pool) is not nn.AvgPool2d:
+        return False
+    if (pool.kernel_size, pool.stride, pool.padding, pool.count_include_pad, pool.ceil_mode,
+            pool.divisor_override) != (3, 1, 1, False, False, None):
+        return False
+    for relu_conv_bn, kernel in ((conv1, 1), (conv3, 3)):
+        if type(relu_conv_bn) is not ReLUConvBN or len(relu_conv_bn) != 3:
+            return False
+        relu, conv, bn = relu_conv_bn
+        if type(relu) is not nn.ReLU or type(conv) is not nn.Conv2d or type(bn) is not nn.BatchNorm2d:
+            return False
+        if (conv.kernel_size != (kernel, kernel) or conv.stride != (1, 1) or conv.padding != ((kernel - 1) // 2,) * 2
+                or conv.dilation != (1, 1) or conv.groups != 1 or conv.padding_mode != "zeros"):
+            return False
+        if bn.affine or bn.momentum is None:  # cumulative-average BN: kept on the per-op path
+            return False
+    return True
+
+
+def _sum(terms: list[torch.Tensor]) -> torch.Tensor:
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _cat_bias(convs: list[nn.Conv2d]) -> torch.Tensor | None:
+    if any(c.bias is None for c in convs):
+        return None
+    return torch.cat([c.bias for c in convs])
 
 
 class _Skeleton(nn.Module):
@@ -244,6 +343,8 @@ class NB201Supernet(Supernet):
         weights = self.op_weights()
         hard = self.hard_indices(weights)["cell"]
         w, edges = weights["cell"], self.edge_weights()["cell"]
+        if getattr(self, "path", "fast") == "fast":  # the whole network in channels-last (see SearchCell)
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.net.stem(x)
         for cell in self.net.cells:
             x = cell(x, w, hard, edges) if isinstance(cell, SearchCell) else cell(x)

@@ -9,12 +9,18 @@ chosen op of each edge is computed. Spaces never import relaxations: they are ha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
 
+from archsearch.errors import ConfigError
 from archsearch.spaces.darts_ops import drop_path
+
+#: how a supernet computes its cells: "fast" lets a space use a fused kernel wherever it is the same maths
+#: (NAS-Bench-201: nb201_fused.py); "reference" computes every op of every edge with its own module
+PATHS = ("fast", "reference")
 
 
 class UniformWeights:
@@ -115,6 +121,26 @@ class Supernet(nn.Module):
         edges = self.edge_weights()
         return {name: w if edges[name] is None else w * edges[name].detach().to(w.device, w.dtype).unsqueeze(-1)
                 for name, w in weights.items()}
+
+    def set_path(self, path: str) -> None:
+        """``"fast"`` or ``"reference"`` (see PATHS); cells with a ``fused`` switch follow it."""
+        if path not in PATHS:
+            raise ConfigError(f"supernet_path must be one of {', '.join(PATHS)}, got {path!r}")
+        self.path = path
+        for module in self.modules():
+            if hasattr(module, "fused"):
+                module.fused = path == "fast"
+
+    @contextlib.contextmanager
+    def using_path(self, path: str) -> Iterator[None]:
+        """Compute on ``path`` inside the block (a Hessian needs the reference path: the fused backward
+        is first order only)."""
+        previous = getattr(self, "path", "fast")
+        self.set_path(path)
+        try:
+            yield
+        finally:
+            self.set_path(previous)
 
     def set_relaxation(self, relaxation) -> None:
         self.relaxation = relaxation

@@ -1,0 +1,214 @@
+"""The fused NAS-Bench-201 cell computes the per-op cell's function: outputs, losses, gradients w.r.t.
+every weight and architecture parameter, and BN running buffers agree to 1e-5 in float64."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from archsearch.errors import ConfigError
+from archsearch.relax import build_relaxation
+from archsearch.spaces import get_space
+from archsearch.spaces.nb201 import SearchCell
+
+SPACE = get_space("nb201")
+TOL = dict(atol=1e-5, rtol=1e-5)
+
+
+def _pair(relaxation=None, **options):
+    torch.manual_seed(0)
+    options = {"C": 4, "N": 1, "num_classes": 3, **options}
+    fast = SPACE.supernet(relaxation=relaxation, **options).double()
+    with torch.no_grad():  # alphas away from uniform, so every op weight differs
+        for alpha in fast.arch_parameters():
+            alpha.copy_(torch.randn_like(alpha))
+    reference = copy.deepcopy(fast)
+    fast.set_path("fast")
+    reference.set_path("reference")
+    return fast, reference
+
+
+def _batch(n=6, size=8, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, size, size, generator=g, dtype=torch.float64), torch.randint(0, 3, (n,), generator=g)
+
+
+def _step(model, x, y):
+    model.zero_grad(set_to_none=True)
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    return logits.detach(), loss.detach()
+
+
+def _assert_same(fast, reference, x, y, steps=2):
+    for step in range(steps):  # a second step reads the running buffers the first one updated
+        out_f, loss_f = _step(fast, x + step, y)
+        out_r, loss_r = _step(reference, x + step, y)
+        torch.testing.assert_close(out_f, out_r, **TOL)
+        torch.testing.assert_close(loss_f, loss_r, **TOL)
+        params_r = dict(reference.named_parameters())
+        for name, p in fast.named_parameters():
+            g_r = params_r[name].grad
+            assert (p.grad is None) == (g_r is None), name
+            if p.grad is not None:
+                torch.testing.assert_close(p.grad, g_r, **TOL, msg=lambda m: f"{name}: {m}")
+        buffers_r = dict(reference.named_buffers())
+        for name, b in fast.named_buffers():
+            torch.testing.assert_close(b, buffers_r[name], **TOL, msg=lambda m: f"{name}: {m}")
+
+
+def _fused_calls(model):
+    calls = []
+    for cell in model.modules():
+        if isinstance(cell, SearchCell):
+            original = cell._forward_fused
+            cell._forward_fused = lambda *a, _f=original: (calls.append(1), _f(*a))[1]
+    return calls
+
+
+@pytest.mark.parametrize("track", [True, False])
+def test_softmax_weights_train_mode(track):
+    fast, reference = _pair(build_relaxation("softmax"), track_running_stats=track)
+    calls = _fused_calls(fast)
+    fast.train(), reference.train()
+    _assert_same(fast, reference, *_batch())
+    assert calls, "the fast path was not taken"
+
+
+def test_softmax_weights_eval_mode_reads_running_statistics():
+    fast, reference = _pair(build_relaxation("softmax"))
+    fast.train(), reference.train()
+    _assert_same(fast, reference, *_batch(), steps=1)  # running statistics away from (0, 1)
+    fast.eval(), reference.eval()
+    _assert_same(fast, reference, *_batch(seed=2))
+
+
+def test_full_nb201_shape_one_step():
+    """Three stages with the reduction blocks, larger maps: C=4, N=2, 16x16."""
+    fast, reference = _pair(build_relaxation("softmax"), N=2)
+    _assert_same(fast, reference, *_batch(n=4, size=16), steps=1)
+
+
+def test_gaussian_sample_path_balenas():
+    """BaLeNAS' architecture step: softmax of a sample alpha ~ N(mu, sigma^2) (drawn by VAdam into alpha)."""
+    fast, reference = _pair(build_relaxation("gaussian"))
+    with torch.no_grad():
+        for model in (fast, reference):
+            torch.manual_seed(5)
+            for alpha in model.arch_parameters():
+                alpha.add_(0.3 * torch.randn_like(alpha))
+    _assert_same(fast, reference, *_batch())
+
+
+def test_edge_normalisation_is_folded_into_the_op_weights():
+    fast, reference = _pair(build_relaxation("softmax"), edge_normalization=True)
+    with torch.no_grad():
+        for model in (fast, reference):
+            torch.manual_seed(3)
+            for beta in model.betas.values():
+                beta.copy_(torch.randn_like(beta))
+    _assert_same(fast, reference, *_batch())
+
+
+def test_gdas_hard_indices_take_the_reference_path_and_match():
+    torch.manual_seed(0)
+    fast, reference = _pair(build_relaxation("gumbel_hard"))
+    calls = _fused_calls(fast)
+    x, y = _batch()
+    for step in range(2):
+        torch.manual_seed(10 + step)  # the same Gumbel sample in both
+        out_f, loss_f = _step(fast, x, y)
+        torch.manual_seed(10 + step)
+        out_r, loss_r = _step(reference, x, y)
+        torch.testing.assert_close(out_f, out_r, **TOL)
+        for (name, p), q in zip(fast.named_parameters(), reference.parameters()):
+            if p.grad is not None:
+                torch.testing.assert_close(p.grad, q.grad, **TOL)
+    assert calls == []
+
+
+def test_alive_masks_take_the_reference_path_and_match():
+    fast, reference = _pair(build_relaxation("softmax"))
+    mask = torch.ones(6, 5, dtype=torch.bool)
+    mask[2, 3] = False  # nor_conv_3x3 removed on edge 2<-1
+    for model in (fast, reference):
+        model.set_alive("cell", mask)
+    calls = _fused_calls(fast)
+    _assert_same(fast, reference, *_batch())
+    assert calls == []
+
+
+def test_xnas_without_the_zero_op_stays_fused_and_matches():
+    """XNAS removes `none` from the start; the fused cell never computes it, so nothing changes."""
+    fast, reference = _pair(build_relaxation("softmax"))
+    mask = torch.ones(6, 5, dtype=torch.bool)
+    mask[:, 0] = False
+    for model in (fast, reference):
+        model.set_alive("cell", mask)
+    calls = _fused_calls(fast)
+    _assert_same(fast, reference, *_batch())
+    assert calls
+
+
+def test_state_dict_is_unchanged_and_loads_both_ways():
+    fast, reference = _pair(build_relaxation("softmax"))
+    assert list(fast.state_dict()) == list(reference.state_dict())
+    _step(fast, *_batch())  # the BN buffers are now views into one flat tensor per source node
+    state = fast.state_dict()
+    other = copy.deepcopy(reference)
+    other.load_state_dict(state)
+    for name, value in other.state_dict().items():
+        torch.testing.assert_close(value, state[name])
+    fresh, _ = _pair(build_relaxation("softmax"))
+    fresh.load_state_dict(reference.state_dict())  # loads into the flat views in place
+    _step(fresh, *_batch())
+    _step(reference, *_batch())
+    for (name, a), b in zip(fresh.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+def test_hessian_diagnostic_runs_on_the_reference_path():
+    fast, _ = _pair(build_relaxation("softmax"))
+    x, y = _batch()
+    with pytest.raises(ConfigError, match="using_path"):  # the fused backward is first order only
+        torch.autograd.grad(F.cross_entropy(fast(x), y), fast.arch_parameters(), create_graph=True)
+    with fast.using_path("reference"):
+        g = torch.autograd.grad(F.cross_entropy(fast(x), y), fast.arch_parameters(), create_graph=True)
+        torch.autograd.grad(sum(v.sum() for v in g), fast.arch_parameters())
+    assert fast.path == "fast"
+
+
+def test_unknown_path_is_a_config_error():
+    fast, _ = _pair()
+    with pytest.raises(ConfigError, match="supernet_path"):
+        fast.set_path("quick")
+
+
+def test_a_replaced_candidate_module_takes_the_reference_path():
+    fast, reference = _pair(build_relaxation("softmax"))
+    for model in (fast, reference):
+        model.net.cells[0].edges[1].ops[3][0] = torch.nn.Softplus()  # no longer relu
+    calls = _fused_calls(fast)
+    _assert_same(fast, reference, *_batch(), steps=1)
+    assert len(calls) == 2  # the other stages' cells (N=1) are still fused
+
+
+def test_second_order_arch_gradient_matches_the_reference_path():
+    from archsearch.search.bilevel import second_order_arch_grads
+
+    fast, reference = _pair(build_relaxation("softmax"), track_running_stats=False)
+    (x_t, y_t), (x_v, y_v) = _batch(), _batch(seed=7)
+    got = []
+    for model in (fast, reference):
+        opt = torch.optim.SGD(model.weight_parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
+        grads, loss = second_order_arch_grads(
+            lambda: F.cross_entropy(model(x_t), y_t), lambda: F.cross_entropy(model(x_v), y_v),
+            model.weight_parameters(), model.arch_parameters(), opt, 0.5)
+        got.append((grads, loss))
+    for a, b in zip(got[0][0], got[1][0]):
+        torch.testing.assert_close(a, b, **TOL)
+    torch.testing.assert_close(got[0][1], got[1][1], **TOL)

@@ -19,7 +19,7 @@ needs_shared = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Decoded-dataset caches go to a per-session temporary folder, never the user's home."""
+    """Decoded-dataset caches go to a per-run temporary folder, never the user's home."""
     monkeypatch.setenv("ARCHSEARCH_CACHE", str(tmp_path_factory.getbasetemp() / "archsearch-cache"))
 
 

@@ -235,7 +235,7 @@ class DifferentiableSearch:
         x, y = self.hessian_batch
         buffers = {k: v.clone() for k, v in self.model.named_buffers()}
         generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
-        drop = getattr(self.model, "drop_path_prob", 0.0)
+        drop = self.model.drop_path_prob
         if drop:  # a random drop-path mask per forward would change H between power iterations
             self.model.set_drop_path_prob(0.0)
         try:

@@ -343,7 +343,7 @@ class NB201Supernet(Supernet):
         weights = self.op_weights()
         hard = self.hard_indices(weights)["cell"]
         w, edges = weights["cell"], self.edge_weights()["cell"]
-        if getattr(self, "path", "fast") == "fast":  # the whole network in channels-last (see SearchCell)
+        if self.path == "fast":  # the whole network in channels-last (see SearchCell)
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.net.stem(x)
         for cell in self.net.cells:

@@ -92,6 +92,8 @@ class Supernet(nn.Module):
         #: space calls ``enable_edge_normalization``. Architecture parameters, kept apart from the weights.
         self.betas = nn.ParameterDict()
         self.in_degrees: tuple[int, ...] = ()
+        self.path = "fast"  # see PATHS; set_path switches the cells
+        self.drop_path_prob = 0.0  # see set_drop_path_prob
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.alphas.values()) + list(self.betas.values())
@@ -135,7 +137,7 @@ class Supernet(nn.Module):
     def using_path(self, path: str) -> Iterator[None]:
         """Compute on ``path`` inside the block (a Hessian needs the reference path: the fused backward
         is first order only)."""
-        previous = getattr(self, "path", "fast")
+        previous = self.path
         self.set_path(path)
         try:
             yield

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from archsearch.errors import ConfigError
 from archsearch.relax import build_relaxation
+from archsearch.relax.base import Relaxation
 from archsearch.spaces import get_space
 from archsearch.spaces.nb201 import SearchCell
 
@@ -44,6 +45,11 @@ def _step(model, x, y):
     return logits.detach(), loss.detach()
 
 
+def _grad(p):
+    """A parameter's gradient; no graph reaching it (a cell of `none` ops cuts the input off) is zero."""
+    return torch.zeros_like(p) if p.grad is None else p.grad
+
+
 def _assert_same(fast, reference, x, y, steps=2):
     for step in range(steps):  # a second step reads the running buffers the first one updated
         out_f, loss_f = _step(fast, x + step, y)
@@ -52,10 +58,8 @@ def _assert_same(fast, reference, x, y, steps=2):
         torch.testing.assert_close(loss_f, loss_r, **TOL)
         params_r = dict(reference.named_parameters())
         for name, p in fast.named_parameters():
-            g_r = params_r[name].grad
-            assert (p.grad is None) == (g_r is None), name
-            if p.grad is not None:
-                torch.testing.assert_close(p.grad, g_r, **TOL, msg=lambda m: f"{name}: {m}")
+            g_f, g_r = _grad(p), _grad(params_r[name])
+            torch.testing.assert_close(g_f, g_r, **TOL, msg=lambda m: f"{name}: {m}")
         buffers_r = dict(reference.named_buffers())
         for name, b in fast.named_buffers():
             torch.testing.assert_close(b, buffers_r[name], **TOL, msg=lambda m: f"{name}: {m}")
@@ -114,32 +118,72 @@ def test_edge_normalisation_is_folded_into_the_op_weights():
     _assert_same(fast, reference, *_batch())
 
 
-def test_gdas_hard_indices_take_the_reference_path_and_match():
-    torch.manual_seed(0)
+class _FixedHard(Relaxation):
+    """Straight-through one-hot weights of a given choice per edge, with softmax gradient (GDAS' form
+    without the noise), so that a test picks exactly which ops run."""
+
+    hard = True
+
+    def __init__(self, choice):
+        self.choice = torch.tensor(choice)
+
+    def __call__(self, alpha):
+        soft = torch.softmax(alpha, dim=-1)
+        one_hot = torch.nn.functional.one_hot(self.choice, alpha.shape[-1]).to(soft)
+        return one_hot - soft.detach() + soft
+
+
+# NB201 ops: 0 none, 1 skip, 2 conv1x1, 3 conv3x3, 4 pool; edges 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2
+HARD_CHOICES = {
+    "mixed": [3, 2, 4, 1, 0, 3],
+    "stacked convs from node 0": [3, 3, 2, 3, 2, 2],
+    "all none": [0, 0, 0, 0, 0, 0],
+    "node 1 is zero": [0, 3, 1, 2, 4, 3],
+    "skips and pools": [1, 4, 4, 1, 1, 4],
+}
+
+
+@pytest.mark.parametrize("choice", list(HARD_CHOICES.values()), ids=list(HARD_CHOICES))
+@pytest.mark.parametrize("track", [True, False])
+def test_hard_one_op_per_edge_is_fused_and_matches(choice, track):
+    """GDAS: each edge runs its one sampled op (several convs of one source stacked); the ops not run
+    still pass the straight-through gradient to their alphas; only the run BNs count the batch."""
+    fast, reference = _pair(_FixedHard(choice), track_running_stats=track)
+    calls = _fused_calls(fast)
+    _assert_same(fast, reference, *_batch())
+    assert calls, "the fast path was not taken"
+    fast.eval(), reference.eval()
+    _assert_same(fast, reference, *_batch(seed=2), steps=1)
+
+
+def test_gdas_gumbel_samples_match_on_both_paths():
     fast, reference = _pair(build_relaxation("gumbel_hard"))
     calls = _fused_calls(fast)
     x, y = _batch()
-    for step in range(2):
+    for step in range(3):
         torch.manual_seed(10 + step)  # the same Gumbel sample in both
         out_f, loss_f = _step(fast, x, y)
         torch.manual_seed(10 + step)
         out_r, loss_r = _step(reference, x, y)
         torch.testing.assert_close(out_f, out_r, **TOL)
         for (name, p), q in zip(fast.named_parameters(), reference.parameters()):
-            if p.grad is not None:
-                torch.testing.assert_close(p.grad, q.grad, **TOL)
-    assert calls == []
+            torch.testing.assert_close(_grad(p), _grad(q), **TOL, msg=lambda m: f"{name}: {m}")
+    assert calls
 
 
-def test_alive_masks_take_the_reference_path_and_match():
+@pytest.mark.parametrize("removed", [[(2, 3)], [(0, 2), (1, 2), (3, 4), (4, 1)], [(0, 1), (0, 2), (0, 3), (0, 4)]],
+                         ids=["one conv", "several ops", "every op of edge 1<-0"])
+def test_alive_masks_are_fused_and_match(removed):
+    """XNAS' wipeout: the removed ops are not computed on either path (their BNs do not count the batch)."""
     fast, reference = _pair(build_relaxation("softmax"))
     mask = torch.ones(6, 5, dtype=torch.bool)
-    mask[2, 3] = False  # nor_conv_3x3 removed on edge 2<-1
+    for edge, op in removed:
+        mask[edge, op] = False
     for model in (fast, reference):
         model.set_alive("cell", mask)
     calls = _fused_calls(fast)
     _assert_same(fast, reference, *_batch())
-    assert calls == []
+    assert calls
 
 
 def test_xnas_without_the_zero_op_stays_fused_and_matches():
@@ -212,3 +256,26 @@ def test_second_order_arch_gradient_matches_the_reference_path():
     for a, b in zip(got[0][0], got[1][0]):
         torch.testing.assert_close(a, b, **TOL)
     torch.testing.assert_close(got[0][1], got[1][1], **TOL)
+
+
+def test_hard_weights_with_edge_normalisation_match():
+    fast, reference = _pair(_FixedHard(HARD_CHOICES["mixed"]), edge_normalization=True)
+    with torch.no_grad():
+        for model in (fast, reference):
+            torch.manual_seed(3)
+            for beta in model.betas.values():
+                beta.copy_(torch.randn_like(beta))
+    _assert_same(fast, reference, *_batch())
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (1, 5), (7, 4), (8, 8)])
+def test_fused_average_pool_is_avgpool2d_without_padding_counts(size):
+    from archsearch.spaces.nb201_fused import _avg_pool, _avg_pool_backward
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, *size, dtype=torch.float64, generator=g, requires_grad=True)
+    y = F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    upstream = torch.randn(y.shape, dtype=torch.float64, generator=g)
+    y.backward(upstream)
+    torch.testing.assert_close(_avg_pool(x.detach()), y.detach(), **TOL)
+    torch.testing.assert_close(_avg_pool_backward(upstream), x.grad, **TOL)

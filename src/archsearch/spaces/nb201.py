@@ -15,7 +15,7 @@ from torch import nn
 
 from archsearch.errors import InvalidGenotypeError
 from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng
-from archsearch.spaces.nb201_fused import SourceMix, _FlatStats
+from archsearch.spaces.nb201_fused import SourceMix, SubsetStats, _FlatStats, computed_edges
 from archsearch.spaces.partial import build_mixed_op, check_partial_channels
 from archsearch.spaces.supernet import Supernet
 
@@ -163,10 +163,11 @@ class SearchCell(nn.Module):
     """A supernet cell: every edge is a MixedOp over all 5 ops (affine=False, as the benchmark); with
     ``partial_channels=K`` a PC-DARTS partial-channel mixed op (spaces/partial.py).
 
-    ``fused`` (the default): where the weights are soft, the channels full, drop-path off and every op
-    alive, the cell computes all edges leaving one node at once (nb201_fused.SourceMix), the same function
-    with the same parameters and BN buffers; otherwise, or with ``fused=False``, every op of every edge is
-    computed by its own module (the reference path).
+    ``fused`` (the default): where the channels are full, drop-path off and the candidates the standard
+    modules, the cell computes all edges leaving one node at once (nb201_fused.SourceMix), soft weights
+    (every live op) and hard ones (GDAS: the sampled op) alike, the same function with the same parameters
+    and BN buffers; otherwise, or with ``fused=False``, every op of every edge is computed by its own
+    module (the reference path).
     """
 
     def __init__(self, channels: int, track_running_stats: bool, partial_channels: int | None = None):
@@ -183,7 +184,7 @@ class SearchCell(nn.Module):
     def forward(self, x, weights: torch.Tensor, hard: list[int] | None = None,
                 edge_weights: torch.Tensor | None = None):
         if self._can_fuse(hard):
-            return self._forward_fused(x, weights, edge_weights)
+            return self._forward_fused(x, weights, hard, edge_weights)
         nodes = [x]
         k = 0
         for target in range(1, NUM_NODES):
@@ -199,11 +200,10 @@ class SearchCell(nn.Module):
 
     # -- the fused path ---------------------------------------------------------------------------
     def _can_fuse(self, hard) -> bool:
-        if not self.fused or hard is not None or self.partial_channels is not None:
+        if not self.fused or self.partial_channels is not None:
             return False
         for edge in self.edges:
-            # every computed op alive (the zero op is never computed, so XNAS removing it changes nothing)
-            if (edge.drop_prob > 0.0 and self.training) or not bool(edge.alive[1:].all()):
+            if edge.drop_prob > 0.0 and self.training:
                 return False
             if not _standard_ops(edge.ops):  # a candidate was replaced or changed: only its module knows it
                 return False
@@ -219,33 +219,52 @@ class SearchCell(nn.Module):
             self._flat_stats[key] = _FlatStats([self._conv_bn(k, op)[1] for k in OUT_EDGES[source]])
         return self._flat_stats[key]
 
-    def _forward_fused(self, x, weights, edge_weights):
+    def _active(self, rows, hard) -> tuple[tuple[int, ...], ...]:
+        """For skip, conv1, conv3 and pool, the positions in ``rows`` of the edges that compute it: the
+        live ops (soft weights; none is never computed) or the sampled op (hard)."""
+        if hard is None:
+            return tuple(tuple(pos for pos, k in enumerate(rows) if self.edges[k].alive[op]) for op in (1, 2, 3, 4))
+        return tuple(tuple(pos for pos, k in enumerate(rows) if hard[k] == op) for op in (1, 2, 3, 4))
+
+    def _forward_fused(self, x, weights, hard, edge_weights):
         # node i = sum_{j<i} t_{i<-j}; the terms of every edge leaving node j come from one SourceMix
         incoming: dict[int, list[torch.Tensor]] = {target: [] for target in range(1, NUM_NODES)}
+        constants: dict[int, list[torch.Tensor]] = {target: [] for target in range(1, NUM_NODES)}
         # channels-last: oneDNN's convolutions and the 3x3 average pool are 2-5x faster in it on CPU
         nodes = [x.contiguous(memory_format=torch.channels_last)]
         for source, rows in enumerate(OUT_EDGES):
             if source > 0:
-                nodes.append(_sum(incoming[source]))
+                nodes.append(_node(incoming[source], constants[source], nodes[0]))
             index = torch.tensor(rows, device=weights.device)
-            w = weights.index_select(0, index)[:, 1:]  # (E, 4): skip, conv1, conv3, pool (none is never computed)
-            if edge_weights is not None:  # PC-DARTS edge normalisation: t_e * b_e = sum_k (w_ek b_e) op_k
-                w = w * edge_weights.index_select(0, index).unsqueeze(1)
-            conv1 = [self._conv_bn(k, 2)[0] for k in rows]
-            conv3 = [self._conv_bn(k, 3)[0] for k in rows]
+            w_edges = weights.index_select(0, index)
+            scale = None if edge_weights is None else edge_weights.index_select(0, index)
+            if hard is not None:
+                # straight-through (as the per-op path): the weights of the ops not run are numerically 0
+                # and are added as constants, so that every alpha still receives its gradient
+                chosen = torch.tensor([hard[k] for k in rows], device=weights.device).unsqueeze(1)
+                rest = w_edges.sum(1) - w_edges.gather(1, chosen).squeeze(1)
+                if scale is not None:
+                    rest = rest * scale
+                for pos, k in enumerate(rows):
+                    constants[EDGES[k][0]].append(rest[pos])
+            w = w_edges[:, 1:]  # (E, 4): skip, conv1, conv3, pool (none is never computed)
+            if scale is not None:  # PC-DARTS edge normalisation: t_e * b_e = sum_k (w_ek b_e) op_k
+                w = w * scale.unsqueeze(1)
+            active = self._active(rows, hard)
+            if not any(active):  # every edge from here is `none`
+                continue
+            conv1 = [self._conv_bn(rows[pos], 2)[0] for pos in active[1]]
+            conv3 = [self._conv_bn(rows[pos], 3)[0] for pos in active[2]]
             bn = self._conv_bn(rows[0], 2)[1]
-            stats1, stats3 = self._stats(source, 2), self._stats(source, 3)
-            running1, running3 = stats1.get(), stats3.get()
+            stats1 = SubsetStats(self._stats(source, 2), active[1], self.training)
+            stats3 = SubsetStats(self._stats(source, 3), active[2], self.training)
             out = SourceMix.apply(
-                nodes[source], w, torch.cat([c.weight for c in conv1]), _cat_bias(conv1),
-                torch.cat([c.weight for c in conv3]), _cat_bias(conv3), running1, running3, self.training,
-                bn.momentum, bn.eps)
-            if self.training and running1 is not None:
-                stats1.count_batch()
-                stats3.count_batch()
-            for term, k in zip(out, rows):
-                incoming[EDGES[k][0]].append(term)
-        return _sum(incoming[NUM_NODES - 1])
+                nodes[source], w, _cat_weight(conv1), _cat_bias(conv1), _cat_weight(conv3), _cat_bias(conv3),
+                stats1.buffers, stats3.buffers, active, self.training, bn.momentum, bn.eps)
+            stats1.write_back(), stats3.write_back()
+            for term, pos in zip(out, computed_edges(active)):
+                incoming[EDGES[rows[pos]][0]].append(term)
+        return _node(incoming[NUM_NODES - 1], constants[NUM_NODES - 1], nodes[0])
 
 
 def _standard_ops(ops: nn.ModuleList) -> bool:
@@ -277,10 +296,25 @@ def _sum(terms: list[torch.Tensor]) -> torch.Tensor:
     return total
 
 
-def _cat_bias(convs: list[nn.Conv2d]) -> torch.Tensor | None:
-    if any(c.bias is None for c in convs):
+def _node(terms: list[torch.Tensor], constants: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """A node: the sum of its incoming terms (zeros if none computes an op) plus the straight-through
+    constants of the hard path."""
+    total = _sum(terms) if terms else torch.zeros_like(like)
+    if constants:
+        total = total + (constants[0] if len(constants) == 1 else torch.stack(constants).sum())
+    return total
+
+
+def _cat_weight(convs: list[nn.Conv2d]) -> torch.Tensor | None:
+    if not convs:
         return None
-    return torch.cat([c.bias for c in convs])
+    return convs[0].weight if len(convs) == 1 else torch.cat([c.weight for c in convs])
+
+
+def _cat_bias(convs: list[nn.Conv2d]) -> torch.Tensor | None:
+    if not convs or any(c.bias is None for c in convs):
+        return None
+    return convs[0].bias if len(convs) == 1 else torch.cat([c.bias for c in convs])
 
 
 class _Skeleton(nn.Module):

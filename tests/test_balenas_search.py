@@ -103,3 +103,20 @@ def test_gaussian_needs_a_variational_optimizer(digits):
     with pytest.raises(ConfigError, match="variational"):
         DifferentiableSearch(resolve_config("balenas", overrides={**TINY, "arch_optimizer": "adam"}),
                              quiet=True, dataset=digits)
+
+
+def test_search_sets_the_prior_precision_per_search_valid_example(digits):
+    """delta = delta~ N with N the search-valid size, so sigma_0 = 1 / sqrt(delta); an explicit
+    prior_precision in arch_options is kept as given."""
+    from archsearch.search.presets.balenas import PRIOR_PRECISION_PER_EXAMPLE
+
+    search = DifferentiableSearch(resolve_config("balenas", overrides=TINY), quiet=True, dataset=digits)
+    n = search.a_optimizer.param_groups[0]["dataset_size"]
+    assert n == len(search.valid_loader.y)
+    delta = search.a_optimizer.param_groups[0]["prior_precision"]
+    assert delta == pytest.approx(PRIOR_PRECISION_PER_EXAMPLE * n)
+    torch.testing.assert_close(search.a_optimizer.sigma()[0],
+                               torch.full_like(search.alphas[0], 1 / math.sqrt(delta)))
+    explicit = resolve_config("balenas", overrides={**TINY, "arch_options": {"prior_precision": 2.0}})
+    search = DifferentiableSearch(explicit, quiet=True, dataset=digits)
+    assert search.a_optimizer.param_groups[0]["prior_precision"] == 2.0

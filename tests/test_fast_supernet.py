@@ -201,14 +201,14 @@ def test_xnas_without_the_zero_op_stays_fused_and_matches():
 def test_state_dict_is_unchanged_and_loads_both_ways():
     fast, reference = _pair(build_relaxation("softmax"))
     assert list(fast.state_dict()) == list(reference.state_dict())
-    _step(fast, *_batch())  # the BN buffers are now views into one flat tensor per source node
+    _step(fast, *_batch())  # the fused path updated the BN buffers
     state = fast.state_dict()
     other = copy.deepcopy(reference)
     other.load_state_dict(state)
     for name, value in other.state_dict().items():
         torch.testing.assert_close(value, state[name])
     fresh, _ = _pair(build_relaxation("softmax"))
-    fresh.load_state_dict(reference.state_dict())  # loads into the flat views in place
+    fresh.load_state_dict(reference.state_dict())  # then trains on from the loaded buffers
     _step(fresh, *_batch())
     _step(reference, *_batch())
     for (name, a), b in zip(fresh.state_dict().items(), reference.state_dict().values()):

@@ -15,7 +15,7 @@ from torch import nn
 
 from archsearch.errors import InvalidGenotypeError
 from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng
-from archsearch.spaces.nb201_fused import SourceMix, SubsetStats, _FlatStats, computed_edges
+from archsearch.spaces.nb201_fused import ConvEdge, SourceMix, SourcePlan
 from archsearch.spaces.partial import build_mixed_op, check_partial_channels
 from archsearch.spaces.supernet import Supernet
 
@@ -179,7 +179,6 @@ class SearchCell(nn.Module):
         )
         self.partial_channels = partial_channels
         self.fused = True
-        self._flat_stats: dict[tuple[int, int], _FlatStats] = {}
 
     def forward(self, x, weights: torch.Tensor, hard: list[int] | None = None,
                 edge_weights: torch.Tensor | None = None):
@@ -213,12 +212,6 @@ class SearchCell(nn.Module):
         relu_conv_bn = self.edges[k].ops[op]
         return relu_conv_bn[1], relu_conv_bn[2]
 
-    def _stats(self, source: int, op: int) -> _FlatStats:
-        key = (source, op)
-        if key not in self._flat_stats:
-            self._flat_stats[key] = _FlatStats([self._conv_bn(k, op)[1] for k in OUT_EDGES[source]])
-        return self._flat_stats[key]
-
     def _active(self, rows, hard) -> tuple[tuple[int, ...], ...]:
         """For skip, conv1, conv3 and pool, the positions in ``rows`` of the edges that compute it: the
         live ops (soft weights; none is never computed) or the sampled op (hard)."""
@@ -226,11 +219,24 @@ class SearchCell(nn.Module):
             return tuple(tuple(pos for pos, k in enumerate(rows) if self.edges[k].alive[op]) for op in (1, 2, 3, 4))
         return tuple(tuple(pos for pos, k in enumerate(rows) if hard[k] == op) for op in (1, 2, 3, 4))
 
+    def _plan(self, rows, hard) -> tuple[SourcePlan, list[torch.Tensor]]:
+        """What the SourceMix of the edges ``rows`` computes, and its conv parameters in order."""
+        active = self._active(rows, hard)
+        convs, params = [], []
+        for column, op, padding in ((1, 2, 0), (2, 3, 1)):
+            for pos in active[column]:
+                conv, bn = self._conv_bn(rows[pos], op)
+                convs.append(ConvEdge(pos, column, padding, conv.bias is not None, bn))
+                params.append(conv.weight)
+                if conv.bias is not None:
+                    params.append(conv.bias)
+        return SourcePlan(active, tuple(convs), self.training), params
+
     def _forward_fused(self, x, weights, hard, edge_weights):
         # node i = sum_{j<i} t_{i<-j}; the terms of every edge leaving node j come from one SourceMix
         incoming: dict[int, list[torch.Tensor]] = {target: [] for target in range(1, NUM_NODES)}
         constants: dict[int, list[torch.Tensor]] = {target: [] for target in range(1, NUM_NODES)}
-        # channels-last: oneDNN's convolutions and the 3x3 average pool are 2-5x faster in it on CPU
+        # channels-last: oneDNN's convolutions are 2-5x faster in it on CPU
         nodes = [x.contiguous(memory_format=torch.channels_last)]
         for source, rows in enumerate(OUT_EDGES):
             if source > 0:
@@ -250,19 +256,12 @@ class SearchCell(nn.Module):
             w = w_edges[:, 1:]  # (E, 4): skip, conv1, conv3, pool (none is never computed)
             if scale is not None:  # PC-DARTS edge normalisation: t_e * b_e = sum_k (w_ek b_e) op_k
                 w = w * scale.unsqueeze(1)
-            active = self._active(rows, hard)
-            if not any(active):  # every edge from here is `none`
+            plan, params = self._plan(rows, hard)
+            edges = plan.edges()
+            if not edges:  # every edge from here is `none`
                 continue
-            conv1 = [self._conv_bn(rows[pos], 2)[0] for pos in active[1]]
-            conv3 = [self._conv_bn(rows[pos], 3)[0] for pos in active[2]]
-            bn = self._conv_bn(rows[0], 2)[1]
-            stats1 = SubsetStats(self._stats(source, 2), active[1], self.training)
-            stats3 = SubsetStats(self._stats(source, 3), active[2], self.training)
-            out = SourceMix.apply(
-                nodes[source], w, _cat_weight(conv1), _cat_bias(conv1), _cat_weight(conv3), _cat_bias(conv3),
-                stats1.buffers, stats3.buffers, active, self.training, bn.momentum, bn.eps)
-            stats1.write_back(), stats3.write_back()
-            for term, pos in zip(out, computed_edges(active)):
+            out = SourceMix.apply(nodes[source], w, plan, *params)
+            for term, pos in zip(out, edges):
                 incoming[EDGES[rows[pos]][0]].append(term)
         return _node(incoming[NUM_NODES - 1], constants[NUM_NODES - 1], nodes[0])
 
@@ -303,18 +302,6 @@ def _node(terms: list[torch.Tensor], constants: list[torch.Tensor], like: torch.
     if constants:
         total = total + (constants[0] if len(constants) == 1 else torch.stack(constants).sum())
     return total
-
-
-def _cat_weight(convs: list[nn.Conv2d]) -> torch.Tensor | None:
-    if not convs:
-        return None
-    return convs[0].weight if len(convs) == 1 else torch.cat([c.weight for c in convs])
-
-
-def _cat_bias(convs: list[nn.Conv2d]) -> torch.Tensor | None:
-    if not convs or any(c.bias is None for c in convs):
-        return None
-    return convs[0].bias if len(convs) == 1 else torch.cat([c.bias for c in convs])
 
 
 class _Skeleton(nn.Module):

@@ -13,12 +13,23 @@ from archsearch.search.methods import Method, register_method
 from archsearch.search.selectors import SELECTORS, Selector
 
 
+#: In a search, the prior precision is set per search-valid example: delta = delta~ N. Khan et al. (2018)
+#: read delta~ = delta / N as the weight decay of mu; fixing it (not delta) keeps both the step on mu,
+#: about beta N g / (N s + delta) where N s << delta, and sigma = 1 / sqrt(N s + delta) the same whatever
+#: the size of the split. BaLeNAS does not state delta; 0.012 is our choice from a sweep at 2,500
+#: examples (docs/balenas.md#choosing-the-prior-precision): delta = 1 and 2.5 collapsed to
+#: skip connections, 10 less often, 30 (delta~ = 0.012) did not.
+PRIOR_PRECISION_PER_EXAMPLE = 0.012
+
+
 def _variational(cls):
     def build(params, config, dataset_size: int | None = None):
         options = dict(config.arch_options)
         # N: the number of data points behind the architecture loss (the search-valid split).
         if dataset_size is not None:
             options.setdefault("dataset_size", dataset_size)
+        if "dataset_size" in options:  # an explicit prior_precision in arch_options wins
+            options.setdefault("prior_precision", PRIOR_PRECISION_PER_EXAMPLE * options["dataset_size"])
         return cls(params, lr=config.arch_lr, **options)
 
     return build

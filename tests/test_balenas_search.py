@@ -120,3 +120,16 @@ def test_search_sets_the_prior_precision_per_search_valid_example(digits):
     explicit = resolve_config("balenas", overrides={**TINY, "arch_options": {"prior_precision": 2.0}})
     search = DifferentiableSearch(explicit, quiet=True, dataset=digits)
     assert search.a_optimizer.param_groups[0]["prior_precision"] == 2.0
+
+
+def test_weight_sample_option_draws_in_weight_steps_but_logs_and_selects_the_mean():
+    from archsearch.optim import VAdam
+    from archsearch.relax import build_relaxation
+
+    relaxation = build_relaxation("gaussian", weight_sample=True)
+    alpha = torch.nn.Parameter(torch.randn(6, 5))
+    relaxation.attach(VAdam([alpha], prior_precision=4.0))  # q starts at the prior: sigma = 0.5
+    relaxation.phase = "weights"
+    torch.manual_seed(0)
+    assert not torch.allclose(relaxation(alpha), torch.softmax(alpha, -1))  # a draw of q
+    torch.testing.assert_close(relaxation.deterministic_weights(alpha), torch.softmax(alpha, -1).detach())

@@ -50,6 +50,10 @@ class Gaussian(Relaxation):
             alpha = alpha + sigma * torch.randn_like(alpha)  # a fresh alpha ~ q for this weight step
         return torch.softmax(alpha, dim=-1)
 
+    def deterministic_weights(self, alpha: torch.Tensor) -> torch.Tensor:
+        """softmax(mu), whichever step ran last (with weight_sample a weight step would draw)."""
+        return torch.softmax(alpha, dim=-1).detach()
+
     def sample_alphas(self, alphas: dict[str, torch.Tensor], rng: np.random.Generator) -> dict[str, torch.Tensor]:
         sigmas = self.sigmas(alphas)
         return {name: alpha.detach().cpu() + sigmas[name].cpu() * torch.from_numpy(

@@ -182,7 +182,7 @@ class SearchCell(nn.Module):
 
     def forward(self, x, weights: torch.Tensor, hard: list[int] | None = None,
                 edge_weights: torch.Tensor | None = None):
-        if self._can_fuse(hard):
+        if self._can_fuse():
             return self._forward_fused(x, weights, hard, edge_weights)
         nodes = [x]
         k = 0
@@ -198,7 +198,7 @@ class SearchCell(nn.Module):
         return nodes[-1]
 
     # -- the fused path ---------------------------------------------------------------------------
-    def _can_fuse(self, hard) -> bool:
+    def _can_fuse(self) -> bool:
         if not self.fused or self.partial_channels is not None:
             return False
         for edge in self.edges:

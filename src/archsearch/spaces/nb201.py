@@ -15,7 +15,7 @@ from torch import nn
 
 from archsearch.errors import InvalidGenotypeError
 from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng
-from archsearch.spaces.nb201_fused import ConvEdge, SourceMix, SourcePlan
+from archsearch.spaces.nb201_fused import CONV1, CONV3, POOL, SKIP, ConvEdge, SourceMix, SourcePlan
 from archsearch.spaces.partial import build_mixed_op, check_partial_channels
 from archsearch.spaces.supernet import Supernet
 
@@ -215,15 +215,17 @@ class SearchCell(nn.Module):
     def _active(self, rows, hard) -> tuple[tuple[int, ...], ...]:
         """For skip, conv1, conv3 and pool, the positions in ``rows`` of the edges that compute it: the
         live ops (soft weights; none is never computed) or the sampled op (hard)."""
+        ops = (SKIP, CONV1, CONV3, POOL)
         if hard is None:
-            return tuple(tuple(pos for pos, k in enumerate(rows) if self.edges[k].alive[op]) for op in (1, 2, 3, 4))
-        return tuple(tuple(pos for pos, k in enumerate(rows) if hard[k] == op) for op in (1, 2, 3, 4))
+            return tuple(tuple(pos for pos, k in enumerate(rows) if self.edges[k].alive[op]) for op in ops)
+        return tuple(tuple(pos for pos, k in enumerate(rows) if hard[k] == op) for op in ops)
 
     def _plan(self, rows, hard) -> tuple[SourcePlan, list[torch.Tensor]]:
         """What the SourceMix of the edges ``rows`` computes, and its conv parameters in order."""
         active = self._active(rows, hard)
         convs, params = [], []
-        for column, op, padding in ((1, 2, 0), (2, 3, 1)):
+        for op, padding in ((CONV1, 0), (CONV3, 1)):
+            column = op - 1  # w holds (skip, conv1, conv3, pool): the op index less the uncomputed none
             for pos in active[column]:
                 conv, bn = self._conv_bn(rows[pos], op)
                 convs.append(ConvEdge(pos, column, padding, conv.bias is not None, bn))

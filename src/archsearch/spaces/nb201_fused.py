@@ -43,7 +43,7 @@ from archsearch.errors import ConfigError
 
 aten = torch.ops.aten
 
-#: columns of the op weights that SourceMix reads, in NB201's op order (none is column 0, never computed)
+#: NB201 op indices of the ops SourceMix computes (none, index 0, never is); its w holds them as columns 0-3
 SKIP, CONV1, CONV3, POOL = 1, 2, 3, 4
 
 

@@ -251,7 +251,7 @@ def test_edge_normalisation_is_folded_into_the_op_weights(relaxation):
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 2), (1, 5), (7, 4), (8, 8)])
 def test_fused_average_pool_is_avgpool2d_without_padding_counts(size):
-    from archsearch.spaces.nb201_fused import _avg_pool, _avg_pool_backward
+    from archsearch.spaces.nb201_fused import _avg_pool, _box_sum, _inverse_count
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, *size, dtype=torch.float64, generator=g, requires_grad=True)
@@ -259,4 +259,63 @@ def test_fused_average_pool_is_avgpool2d_without_padding_counts(size):
     upstream = torch.randn(y.shape, dtype=torch.float64, generator=g)
     y.backward(upstream)
     torch.testing.assert_close(_avg_pool(x.detach()), y.detach(), **TOL)
-    torch.testing.assert_close(_avg_pool_backward(upstream), x.grad, **TOL)
+    # the backward SourceMix computes: the box sum is its own transpose
+    torch.testing.assert_close(_box_sum(upstream * _inverse_count(upstream)), x.grad, **TOL)
+
+
+@pytest.mark.parametrize("relaxation", [lambda: build_relaxation("softmax"),
+                                        lambda: _FixedHard(HARD_CHOICES["mixed"])], ids=["soft", "hard"])
+@pytest.mark.parametrize("frozen_part", ["weights", "alpha"])
+def test_half_steps_with_one_side_frozen_match(relaxation, frozen_part):
+    """The search loop's two half-steps: the architecture step builds its graph with the weights frozen
+    (the fused cell then skips their gradients and keeps the pool output for dL/dw_pool), the weight step
+    with alpha frozen."""
+    from archsearch.search.bilevel import frozen
+
+    fast, reference = _pair(relaxation())
+    x, y = _batch()
+    grads = []
+    for model in (fast, reference):
+        weights, alphas = list(model.weight_parameters()), list(model.arch_parameters())
+        constant, wanted = (weights, alphas) if frozen_part == "weights" else (alphas, weights)
+        with frozen(constant):
+            loss = F.cross_entropy(model(x), y)
+        grads.append((loss.detach(), torch.autograd.grad(loss, wanted, allow_unused=True)))
+    torch.testing.assert_close(grads[0][0], grads[1][0], **TOL)
+    for g_f, g_r in zip(grads[0][1], grads[1][1]):
+        if g_f is None or g_r is None:
+            assert g_f is None and g_r is None or (g_f if g_r is None else g_r).abs().max() == 0
+        else:
+            torch.testing.assert_close(g_f, g_r, **TOL)
+
+
+@pytest.mark.parametrize("choice", [None, *HARD_CHOICES.values()], ids=["soft", *HARD_CHOICES])
+def test_one_cell_under_a_loss_whose_gradient_does_not_sum_to_zero(choice):
+    """A whole network hides some errors: behind a train-mode BN the gradient reaching a node sums to
+    (nearly) zero, so a constant added to a term (the hard path's straight-through weights) has almost no
+    effect on any gradient. One cell under a random linear loss checks every term and constant directly."""
+    torch.manual_seed(0)
+    fast = SearchCell(4, track_running_stats=True).double()
+    reference = copy.deepcopy(fast)
+    reference.fused = False
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.randn(3, 4, 6, 6, dtype=torch.float64, generator=g)
+    alpha0 = torch.randn(6, 5, dtype=torch.float64, generator=g)
+    projection = torch.randn(3, 4, 6, 6, dtype=torch.float64, generator=g) + 0.5
+    results = []
+    for cell in (fast, reference):
+        x, alpha = x0.clone().requires_grad_(), alpha0.clone().requires_grad_()
+        if choice is None:
+            weights, hard = torch.softmax(alpha, dim=-1), None
+        else:
+            weights, hard = _FixedHard(choice)(alpha), list(choice)
+        out = cell(x, weights, hard)
+        loss = (out * projection).sum()
+        params = list(cell.parameters())
+        grads = torch.autograd.grad(loss, [x, alpha, *params], allow_unused=True)
+        results.append((out.detach(), [torch.zeros((), dtype=torch.float64) if g is None else g for g in grads]))
+    torch.testing.assert_close(results[0][0], results[1][0], **TOL)
+    for g_f, g_r in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(g_f.expand_as(g_r) if g_f.dim() == 0 else g_f, g_r, **TOL)
+    for b_f, b_r in zip(fast.buffers(), reference.buffers()):
+        torch.testing.assert_close(b_f, b_r, **TOL)

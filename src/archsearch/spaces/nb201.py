@@ -6,6 +6,7 @@ The 6 edges, in the benchmark's (lexicographically sorted) order: 1<-0, 2<-0, 2<
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -243,29 +244,38 @@ class SearchCell(nn.Module):
         for source, rows in enumerate(OUT_EDGES):
             if source > 0:
                 nodes.append(_node(incoming[source], constants[source], nodes[0]))
-            index = torch.tensor(rows, device=weights.device)
+            index = _index(rows, weights.device)
             w_edges = weights.index_select(0, index)
             scale = None if edge_weights is None else edge_weights.index_select(0, index)
+            plan, params = self._plan(rows, hard)
+            edges = plan.edges
+            shift = None
             if hard is not None:
                 # straight-through (as the per-op path): the weights of the ops not run are numerically 0
-                # and are added as constants, so that every alpha still receives its gradient
-                chosen = torch.tensor([hard[k] for k in rows], device=weights.device).unsqueeze(1)
-                rest = w_edges.sum(1) - w_edges.gather(1, chosen).squeeze(1)
+                # and are added as constants, so that every alpha still receives its gradient; SourceMix
+                # adds them to the terms it computes, the cell to the nodes of the edges it does not
+                chosen = _index(tuple(hard[k] for k in rows), weights.device).unsqueeze(1)
+                shift = w_edges.sum(1) - w_edges.gather(1, chosen).squeeze(1)
                 if scale is not None:
-                    rest = rest * scale
+                    shift = shift * scale
                 for pos, k in enumerate(rows):
-                    constants[EDGES[k][0]].append(rest[pos])
+                    if pos not in edges:
+                        constants[EDGES[k][0]].append(shift[pos])
             w = w_edges[:, 1:]  # (E, 4): skip, conv1, conv3, pool (none is never computed)
             if scale is not None:  # PC-DARTS edge normalisation: t_e * b_e = sum_k (w_ek b_e) op_k
                 w = w * scale.unsqueeze(1)
-            plan, params = self._plan(rows, hard)
-            edges = plan.edges()
             if not edges:  # every edge from here is `none`
                 continue
-            out = SourceMix.apply(nodes[source], w, plan, *params)
+            out = SourceMix.apply(nodes[source], w, shift, plan, *params)
             for term, pos in zip(out, edges):
                 incoming[EDGES[rows[pos]][0]].append(term)
         return _node(incoming[NUM_NODES - 1], constants[NUM_NODES - 1], nodes[0])
+
+
+@functools.lru_cache(maxsize=256)
+def _index(values: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    with torch.inference_mode(False):  # cached: a tensor made under inference mode would be an inference tensor
+        return torch.tensor(values, device=device)
 
 
 def _standard_ops(ops: nn.ModuleList) -> bool:

@@ -12,10 +12,11 @@ and node i = sum_{j < i} t_{i <- j}. ``SourceMix`` computes all t_e of one sourc
   sum times 1/count, which oneDNN runs several times faster than its pooling kernel;
 * w[e, conv] * BN(z) as one BN kernel with gamma = w[e, conv], on the edge's own BN module's running
   buffers (so running statistics, the modules and the state_dict are exactly the per-op path's);
-* memory: backward keeps only x_j and each conv's output (pre-BN) with its channels' mean and 1/std. The
-  ReLU, the pooling, the normalised BN outputs and the products with the weights are recomputed in
-  backward (they are elementwise or a 3x3 average, cheap next to the convs), where the per-op path stores
-  every one of them for every edge;
+* memory: backward keeps only x_j and each conv's output (pre-BN) with its channels' mean and 1/std
+  (and, in an architecture step, avgpool(x_j), which dL/dw_pool reads). The ReLU, the normalised BN
+  outputs and the products with the weights are recomputed in backward where needed (elementwise, cheap
+  next to the convs), where the per-op path stores every one of them for every edge; a step that wants
+  no conv weight gradient (the architecture step) needs no ReLU at all in backward;
 * one backward for the source: the convs' input gradients are summed before one ReLU backward, the
   skip and pool gradients of all edges before one pool backward.
 
@@ -25,8 +26,9 @@ having to concatenate the E upstream gradients.
 
 Which ops an edge computes is given per call (``SourcePlan.active``): with soft weights every live op
 (XNAS' wipeout removes some); with GDAS' hard weights the one sampled op, whose weight carries the
-straight-through gradient, while the cell adds the other (numerically zero) weights as constants, as the
-per-op path does. Partial channels (PC-DARTS), drop-path and replaced candidate modules take the per-op
+straight-through gradient, while the other (numerically zero) weights are added as a constant, as the
+per-op path does: SourceMix takes each edge's as a ``shift`` (a conv's BN beta, so no pass of its own),
+the cell adds those of edges that compute nothing. Partial channels (PC-DARTS), drop-path and replaced candidate modules take the per-op
 path. Backward is first order only (it raises under ``create_graph=True``): a Hessian through the
 supernet (diagnostics) uses the per-op path.
 """
@@ -34,6 +36,7 @@ supernet (diagnostics) uses the per-op path.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -68,48 +71,65 @@ class SourcePlan:
     convs: tuple[ConvEdge, ...]
     training: bool
 
-    def edges(self) -> list[int]:
+    @cached_property
+    def edges(self) -> tuple[int, ...]:
         """The positions of the edges that compute at least one op, in order (one output each)."""
-        return sorted(set().union(*self.active))
+        return tuple(sorted(set().union(*self.active)))
 
 
 class SourceMix(torch.autograd.Function):
-    """The edge terms leaving one source node: one tensor, shaped like x, per edge of ``plan.edges()``.
+    """The edge terms leaving one source node: one tensor, shaped like x, per edge of ``plan.edges``.
 
-    Inputs: x, w (E, 4) the (skip, conv1, conv3, pool) weights of the E edges, the plan, then each conv's
-    weight (and bias, where it has one) in ``plan.convs`` order.
+    Inputs: x, w (E, 4) the (skip, conv1, conv3, pool) weights of the E edges, shift (E,) or None: a
+    constant added to each edge's term (the hard path's straight-through weights of the ops not run; a
+    conv takes it as its BN's beta), the plan, then each conv's weight (and bias, where it has one) in
+    ``plan.convs`` order.
     """
 
     @staticmethod
-    def forward(ctx, x, w, plan: SourcePlan, *params):
+    def forward(ctx, x, w, shift, plan: SourcePlan, *params):
         skip, _, _, pool = plan.active
+        need_w = ctx.needs_input_grad[1]
         r = torch.relu(x) if plan.convs else None
+        gammas = _gammas(w, x.shape[1]) if plan.convs else None
+        shifted = set()  # the edges whose term already holds its shift
         weights, ys, zs, means, invstds, train_stats = [], {}, [], [], [], []
         it = iter(params)
         for conv in plan.convs:
             weight = next(it)
             bias = next(it) if conv.has_bias else None
             z = F.conv2d(r, weight, bias, padding=conv.padding)
-            # w_e * BN(z_e) as BN with gamma = w_e: the product is taken inside the BN kernel
-            y, (mean, invstd, train) = _batch_norm(z, _gamma(w, conv, x.shape[1]), conv.bn, plan.training)
+            # w_e * BN(z_e) (+ shift_e) as BN with gamma = w_e (and beta = shift_e): one kernel
+            beta = None
+            if shift is not None and conv.position not in shifted:
+                beta = shift[conv.position].expand(x.shape[1]).contiguous()  # strided: a slow BN kernel
+                shifted.add(conv.position)
+            y, (mean, invstd, train) = _batch_norm(z, gammas[conv.position, conv.column - 1], beta, conv.bn,
+                                                   plan.training)
             ys[conv.position, conv.column] = y
             weights.append(weight), zs.append(z), means.append(mean), invstds.append(invstd)
             train_stats.append(train)
         del r
         p = _avg_pool(x) if pool else None
         terms = []
-        for e in plan.edges():
-            # t_e = w_skip x + w_conv1 BN(z1_e) + w_conv3 BN(z3_e) + w_pool pool(x), the per-op path's order
-            t = x * w[e, 0] if e in skip else None
+        for e in plan.edges:
+            # t_e = w_conv1 BN(z1_e) + w_conv3 BN(z3_e) + w_skip x + w_pool pool(x) (+ shift_e), accumulated
+            # in the first BN output computed (each edge's own): one pass over memory per further op
+            t = None
             for column in (1, 2):
                 y = ys.get((e, column))
                 if y is not None:
-                    t = y if t is None else t.add_(y)  # y is this edge's alone: summed in place
-            if e in pool:
-                t = p * w[e, 3] if t is None else t.addcmul_(p, w[e, 3])
+                    t = y if t is None else t.add_(y)
+            for op, source, column in ((skip, x, 0), (pool, p, 3)):
+                if e in op:
+                    t = source * w[e, column] if t is None else t.addcmul_(source, w[e, column])
+            if shift is not None and e not in shifted:
+                t.add_(shift[e])  # in place: addcmul(shift, x, w) is 3x slower than this second pass
             terms.append(t)
-        ctx.save_for_backward(x, w, *weights, *zs, *means, *invstds)
-        ctx.plan, ctx.train_stats = plan, train_stats
+        # the pool output is kept for dL/dw_pool (an architecture step) rather than recomputed
+        kept_pool = p if need_w and pool else None
+        ctx.save_for_backward(x, w, kept_pool, *weights, *zs, *means, *invstds)
+        ctx.plan, ctx.train_stats, ctx.has_shift = plan, train_stats, shift is not None
         return tuple(terms)
 
     @staticmethod
@@ -118,25 +138,29 @@ class SourceMix(torch.autograd.Function):
             raise ConfigError("second derivatives through the fused NAS-Bench-201 cell are not supported: "
                               "compute them inside `with supernet.using_path('reference'):`")
         plan = ctx.plan
-        x, w, *saved = ctx.saved_tensors
+        x, w, p, *saved = ctx.saved_tensors
         n = len(plan.convs)
         weights, zs, means, invstds = saved[:n], saved[n:2 * n], saved[2 * n:3 * n], saved[3 * n:]
         skip, _, _, pool = plan.active
-        need_x, need_w = ctx.needs_input_grad[:2]
-        need_params = iter(ctx.needs_input_grad[3:])
+        need_x, need_w, need_shift = ctx.needs_input_grad[:3]
+        need_params = iter(ctx.needs_input_grad[4:])
         # g_e = dL/dt_e (an unused term has none: zero)
-        g = {e: torch.zeros_like(x) if grad is None else grad for e, grad in zip(plan.edges(), grads)}
+        g = {e: torch.zeros_like(x) if grad is None else grad for e, grad in zip(plan.edges, grads)}
 
         grad_w = torch.zeros_like(w) if need_w else None
         if need_w:
             for e in skip:
                 grad_w[e, 0] = _dot(g[e], x)  # dL/dw_skip,e = <g_e, x>
-            if pool:  # recomputed here instead of stored
-                p = _avg_pool(x)
-                for e in pool:
-                    grad_w[e, 3] = _dot(g[e], p)  # dL/dw_pool,e = <g_e, pool x>
-                del p
-        r = torch.relu(x) if plan.convs else None  # recomputed
+            for e in pool:
+                grad_w[e, 3] = _dot(g[e], p)  # dL/dw_pool,e = <g_e, pool x>
+        # dL/dshift_e = sum of g_e: from the BN backward of the conv that carried it, else one sum
+        grad_shift = w.new_zeros(w.shape[0]) if ctx.has_shift and need_shift else None
+        summed = set()
+        # relu(x) is recomputed, and only where a conv's weight gradient reads it: the input gradient of a
+        # conv reads only its input's shape (x's)
+        need_r = any(ctx.needs_input_grad[4:])
+        r = torch.relu(x) if plan.convs and need_r else x
+        gammas = _gammas(w, x.shape[1]) if plan.convs else None
         grad_r, grad_params = None, []
         for conv, weight, z, mean, invstd, train in zip(plan.convs, weights, zs, means, invstds, ctx.train_stats):
             need_weight = next(need_params)
@@ -145,15 +169,20 @@ class SourceMix(torch.autograd.Function):
             # sum_nhw g_e * BN(z) (gamma's gradient), whose sum over the channels is dL/dw_conv,e =
             # <g_e, BN(z_e)>. The normalised output is recomputed inside from the saved statistics (train)
             # or the running ones (eval).
-            gamma = _gamma(w, conv, x.shape[1])
+            gamma = gammas[conv.position, conv.column - 1]
+            want_beta = grad_shift is not None and conv.position not in summed
+            mask = [True, need_w, want_beta]
             if train:
-                dz, dgamma, _ = aten.native_batch_norm_backward(g[conv.position], z, gamma, None, None, mean,
-                                                                invstd, True, conv.bn.eps, [True, need_w, False])
+                dz, dgamma, dbeta = aten.native_batch_norm_backward(g[conv.position], z, gamma, None, None, mean,
+                                                                    invstd, True, conv.bn.eps, mask)
             else:  # forward kept the running (mean, var)
-                dz, dgamma, _ = aten.native_batch_norm_backward(g[conv.position], z, gamma, mean, invstd, None,
-                                                                None, False, conv.bn.eps, [True, need_w, False])
+                dz, dgamma, dbeta = aten.native_batch_norm_backward(g[conv.position], z, gamma, mean, invstd,
+                                                                    None, None, False, conv.bn.eps, mask)
             if need_w:
                 grad_w[conv.position, conv.column] = dgamma.sum()
+            if want_beta:
+                grad_shift[conv.position] = dbeta.sum()
+                summed.add(conv.position)
             gi, gw, gb = aten.convolution_backward(
                 dz, r, weight, [weight.shape[0]] if conv.has_bias else None, [1, 1], [conv.padding] * 2, [1, 1],
                 False, [0, 0], 1, [need_x, need_weight, need_bias])
@@ -165,33 +194,39 @@ class SourceMix(torch.autograd.Function):
             if need_x:
                 grad_r = gi if grad_r is None else grad_r.add_(gi)
 
+        if grad_shift is not None:
+            for e in plan.edges:
+                if e not in summed:
+                    grad_shift[e] = g[e].sum()
+
         grad_x = None
         if need_x:
             # relu: dL/dx = dL/dr where x > 0; skip: sum_e w_skip,e g_e; pool: its transpose applied to
             # sum_e w_pool,e g_e
-            grad_x = aten.threshold_backward(grad_r, r, 0) if grad_r is not None else torch.zeros_like(x)
+            grad_x = aten.threshold_backward(grad_r, x, 0) if grad_r is not None else torch.zeros_like(x)
             for e in skip:
                 grad_x.addcmul_(g[e], w[e, 0])
             if pool:
-                g_pool = g[pool[0]] * w[pool[0], 3]
+                g_pool = g[pool[0]] * (w[pool[0], 3] * _inverse_count(x))
                 for e in pool[1:]:
-                    g_pool.addcmul_(g[e], w[e, 3])
-                grad_x.add_(_avg_pool_backward(g_pool))
-        return grad_x, grad_w, None, *grad_params
+                    g_pool.addcmul_(g[e], w[e, 3] * _inverse_count(x))
+                grad_x.add_(_box_sum(g_pool))
+        return grad_x, grad_w, grad_shift, None, *grad_params
 
 
-def _gamma(w: torch.Tensor, conv: ConvEdge, channels: int) -> torch.Tensor:
-    return w[conv.position, conv.column].expand(channels).contiguous()
+def _gammas(w: torch.Tensor, channels: int) -> torch.Tensor:
+    """(E, 2, C): the conv1 and conv3 weights of each edge broadcast over the channels, BN's gamma."""
+    return w[:, 1:3].unsqueeze(-1).expand(-1, -1, channels).contiguous()
 
 
-def _batch_norm(z, gamma, bn: nn.BatchNorm2d, training: bool):
-    """gamma * BN(z), BN without affine as ``bn`` computes it: batch statistics in training or without
+def _batch_norm(z, gamma, beta, bn: nn.BatchNorm2d, training: bool):
+    """gamma * BN(z) + beta, BN without affine as ``bn`` computes it: batch statistics in training or without
     running buffers (``bn``'s are then updated, its batch counted), else the running ones. Returns the
     output and what backward needs: (batch mean, batch 1/std, True) or (running mean, running var, False),
     copies."""
     running_mean, running_var = bn.running_mean, bn.running_var
     use_batch = training or running_mean is None
-    y, mean, invstd = aten.native_batch_norm(z, gamma, None, running_mean, running_var, use_batch, bn.momentum,
+    y, mean, invstd = aten.native_batch_norm(z, gamma, beta, running_mean, running_var, use_batch, bn.momentum,
                                              bn.eps)
     if training and running_mean is not None:
         bn.num_batches_tracked.add_(1)
@@ -204,21 +239,37 @@ def _avg_pool(x: torch.Tensor) -> torch.Tensor:
     """AvgPool2d(3, stride 1, padding 1, count_include_pad=False) as a depthwise 3x3 sum over the zero-padded
     input times 1/count, the number of in-bounds taps per position: the same function, but oneDNN's
     depthwise convolution runs it 4-10x faster on CPU than the pooling kernel (docs/performance.md)."""
+    return _box_sum(x).mul_(_inverse_count(x))
+
+
+def _box_sum(x: torch.Tensor) -> torch.Tensor:
+    """The 3x3 sum over the zero-padded input, per channel; symmetric, so it is its own transpose: the
+    pool's backward is dL/dx = box_sum(dL/dy / count)."""
     c = x.shape[1]
-    return F.conv2d(x, x.new_ones(c, 1, 3, 3), padding=1, groups=c).mul_(_inverse_count(x))
+    return F.conv2d(x, _ones_kernel(c, x.dtype, x.device), padding=1, groups=c)
 
 
-def _avg_pool_backward(grad: torch.Tensor) -> torch.Tensor:
-    """The transpose of _avg_pool: the 3x3 box sum is symmetric, so dL/dx = box_sum(dL/dy / count)."""
-    c = grad.shape[1]
-    return F.conv2d(grad * _inverse_count(grad), grad.new_ones(c, 1, 3, 3), padding=1, groups=c)
+# constants, made once per shape (a cached tensor made under inference mode would be an inference tensor)
+@lru_cache(maxsize=64)
+def _ones_kernel(channels: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    with torch.inference_mode(False):
+        return torch.ones(channels, 1, 3, 3, dtype=dtype, device=device)
 
 
 def _inverse_count(x: torch.Tensor) -> torch.Tensor:
     """1 / (in-bounds taps of a 3x3 window with padding 1), shaped (1, 1, H, W) to broadcast."""
-    h, w = x.shape[-2:]
-    rows = torch.full((h,), 3.0, dtype=x.dtype, device=x.device)
-    cols = torch.full((w,), 3.0, dtype=x.dtype, device=x.device)
+    return _inverse_count_of(*x.shape[-2:], x.dtype, x.device)
+
+
+@lru_cache(maxsize=64)
+def _inverse_count_of(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    with torch.inference_mode(False):
+        return _make_inverse_count(h, w, dtype, device)
+
+
+def _make_inverse_count(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    rows = torch.full((h,), 3.0, dtype=dtype, device=device)
+    cols = torch.full((w,), 3.0, dtype=dtype, device=device)
     rows[0] = rows[-1] = cols[0] = cols[-1] = 2.0
     if h == 1:
         rows.fill_(1.0)

@@ -225,9 +225,10 @@ class SearchCell(nn.Module):
         """What the SourceMix of the edges ``rows`` computes, and its conv parameters in order."""
         active = self._active(rows, hard)
         convs, params = [], []
-        for op, padding in ((CONV1, 0), (CONV3, 1)):
+        for pos, op, padding in ((pos, op, padding) for pos in range(len(rows))
+                                 for op, padding in ((CONV1, 0), (CONV3, 1))):
             column = op - 1  # w holds (skip, conv1, conv3, pool): the op index less the uncomputed none
-            for pos in active[column]:
+            if pos in active[column]:
                 conv, bn = self._conv_bn(rows[pos], op)
                 convs.append(ConvEdge(pos, column, padding, conv.bias is not None, bn))
                 params.append(conv.weight)

@@ -64,12 +64,17 @@ class ConvEdge:
 @dataclass(frozen=True)
 class SourcePlan:
     """What one SourceMix call computes. ``active`` = (skip, conv1, conv3, pool): for each op, the
-    positions (rows of w) of the edges that compute it; ``convs``: the conv ops, in the order their
-    weight (and bias) tensors are passed."""
+    positions (rows of w) of the edges that compute it; ``convs``: the conv ops, edge by edge, in the
+    order their weight (and bias) tensors are passed."""
 
     active: tuple[tuple[int, ...], ...]
     convs: tuple[ConvEdge, ...]
     training: bool
+
+    def __post_init__(self):
+        # SourceMix computes each edge's term while its tensors are still in cache: convs edge by edge
+        if [conv.position for conv in self.convs] != sorted(conv.position for conv in self.convs):
+            raise ValueError("SourcePlan.convs must be ordered by edge position")
 
     @cached_property
     def edges(self) -> tuple[int, ...]:
@@ -92,40 +97,36 @@ class SourceMix(torch.autograd.Function):
         need_w = ctx.needs_input_grad[1]
         r = torch.relu(x) if plan.convs else None
         gammas = _gammas(w, x.shape[1]) if plan.convs else None
-        shifted = set()  # the edges whose term already holds its shift
-        weights, ys, zs, means, invstds, train_stats = [], {}, [], [], [], []
+        n = len(plan.convs)
+        weights, zs, means, invstds, train_stats = [None] * n, [None] * n, [None] * n, [None] * n, [None] * n
+        convs_of: dict[int, list[tuple[int, ConvEdge, torch.Tensor, torch.Tensor | None]]] = {}
         it = iter(params)
-        for conv in plan.convs:
+        for i, conv in enumerate(plan.convs):
             weight = next(it)
-            bias = next(it) if conv.has_bias else None
-            z = F.conv2d(r, weight, bias, padding=conv.padding)
-            # w_e * BN(z_e) (+ shift_e) as BN with gamma = w_e (and beta = shift_e): one kernel
-            beta = None
-            if shift is not None and conv.position not in shifted:
-                beta = shift[conv.position].expand(x.shape[1]).contiguous()  # strided: a slow BN kernel
-                shifted.add(conv.position)
-            y, (mean, invstd, train) = _batch_norm(z, gammas[conv.position, conv.column - 1], beta, conv.bn,
-                                                   plan.training)
-            ys[conv.position, conv.column] = y
-            weights.append(weight), zs.append(z), means.append(mean), invstds.append(invstd)
-            train_stats.append(train)
-        del r
+            convs_of.setdefault(conv.position, []).append((i, conv, weight, next(it) if conv.has_bias else None))
         p = _avg_pool(x) if pool else None
         terms = []
         for e in plan.edges:
             # t_e = w_conv1 BN(z1_e) + w_conv3 BN(z3_e) + w_skip x + w_pool pool(x) (+ shift_e), accumulated
-            # in the first BN output computed (each edge's own): one pass over memory per further op
+            # in the edge's first BN output, edge by edge while its tensors are in cache
             t = None
-            for column in (1, 2):
-                y = ys.get((e, column))
-                if y is not None:
-                    t = y if t is None else t.add_(y)
+            for i, conv, weight, bias in convs_of.get(e, ()):
+                z = F.conv2d(r, weight, bias, padding=conv.padding)
+                # w_e * BN(z_e) (+ shift_e) as BN with gamma = w_e (and beta = shift_e): one kernel
+                beta = None
+                if shift is not None and t is None:
+                    beta = shift[e].expand(x.shape[1]).contiguous()  # strided: a slow BN kernel
+                y, (mean, invstd, train) = _batch_norm(z, gammas[e, conv.column - 1], beta, conv.bn, plan.training)
+                t = y if t is None else t.add_(y)
+                weights[i], zs[i], means[i], invstds[i], train_stats[i] = weight, z, mean, invstd, train
+            shifted = t is not None
             for op, source, column in ((skip, x, 0), (pool, p, 3)):
                 if e in op:
                     t = source * w[e, column] if t is None else t.addcmul_(source, w[e, column])
-            if shift is not None and e not in shifted:
+            if shift is not None and not shifted:
                 t.add_(shift[e])  # in place: addcmul(shift, x, w) is 3x slower than this second pass
             terms.append(t)
+        del r
         # the pool output is kept for dL/dw_pool (an architecture step) rather than recomputed
         kept_pool = p if need_w and pool else None
         ctx.save_for_backward(x, w, kept_pool, *weights, *zs, *means, *invstds)

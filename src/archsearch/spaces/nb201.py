@@ -301,19 +301,15 @@ def _standard_ops(ops: nn.ModuleList) -> bool:
     return True
 
 
-def _sum(terms: list[torch.Tensor]) -> torch.Tensor:
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
-
-
 def _node(terms: list[torch.Tensor], constants: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
     """A node: the sum of its incoming terms (zeros if none computes an op) plus the straight-through
-    constants of the hard path."""
-    total = _sum(terms) if terms else torch.zeros_like(like)
+    constants of the hard path. Each term is a SourceMix output that nothing else reads or saved for
+    backward, so the sum accumulates in place in the first (no new tensor per node)."""
+    total = terms[0] if terms else torch.zeros_like(like)
+    for term in terms[1:]:
+        total = total.add_(term)
     if constants:
-        total = total + (constants[0] if len(constants) == 1 else torch.stack(constants).sum())
+        total = total.add_(constants[0] if len(constants) == 1 else torch.stack(constants).sum())
     return total
 
 

@@ -258,14 +258,16 @@ def _ones_kernel(channels: int, dtype: torch.dtype, device: torch.device) -> tor
 
 
 def _inverse_count(x: torch.Tensor) -> torch.Tensor:
-    """1 / (in-bounds taps of a 3x3 window with padding 1), shaped (1, 1, H, W) to broadcast."""
-    return _inverse_count_of(*x.shape[-2:], x.dtype, x.device)
+    """1 / (in-bounds taps of a 3x3 window with padding 1), shaped (1, C, H, W) channels-last: the product
+    with a channels-last (N, C, H, W) tensor then broadcasts over N alone, 2x faster than from (1, 1, H, W)."""
+    return _inverse_count_of(*x.shape[-3:], x.dtype, x.device)
 
 
 @lru_cache(maxsize=64)
-def _inverse_count_of(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _inverse_count_of(c: int, h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     with torch.inference_mode(False):
-        return _make_inverse_count(h, w, dtype, device)
+        plane = _make_inverse_count(h, w, dtype, device)
+        return plane.expand(1, c, h, w).contiguous(memory_format=torch.channels_last)
 
 
 def _make_inverse_count(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

@@ -23,6 +23,7 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -33,6 +34,10 @@ from search_step import random_dataset
 
 
 def load_peer(script: str, site: str):
+    if not Path(script).is_file():
+        raise SystemExit(f"no peer timing script at {script} (../shared/peers/xautodl_nb201_step.py)")
+    if not (Path(site) / "xautodl").is_dir():
+        raise SystemExit(f"no xautodl in {site}: install the peer's environment (../shared/peers/README.md)")
     sys.path.append(site)  # after ours: torch and numpy stay ours, xautodl is found there
     spec = importlib.util.spec_from_file_location("peer_step", script)
     module = importlib.util.module_from_spec(spec)

@@ -225,10 +225,11 @@ class SearchCell(nn.Module):
         """What the SourceMix of the edges ``rows`` computes, and its conv parameters in order."""
         active = self._active(rows, hard)
         convs, params = [], []
-        for pos, op, padding in ((pos, op, padding) for pos in range(len(rows))
-                                 for op, padding in ((CONV1, 0), (CONV3, 1))):
-            column = op - 1  # w holds (skip, conv1, conv3, pool): the op index less the uncomputed none
-            if pos in active[column]:
+        for pos in range(len(rows)):  # edge by edge, as SourcePlan wants its convs
+            for op, padding in ((CONV1, 0), (CONV3, 1)):
+                column = op - 1  # w holds (skip, conv1, conv3, pool): the op index less the uncomputed none
+                if pos not in active[column]:
+                    continue
                 conv, bn = self._conv_bn(rows[pos], op)
                 convs.append(ConvEdge(pos, column, padding, conv.bias is not None, bn))
                 params.append(conv.weight)

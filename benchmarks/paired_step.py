@@ -28,9 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from archsearch.search.loop import DifferentiableSearch, _Meter
-from archsearch.search.resolve import resolve_config
-from search_step import random_dataset
+from archsearch.search.loop import _Meter
+from search_step import make_search
 
 
 def load_peer(script: str, site: str):
@@ -76,13 +75,7 @@ class OurStep:
     """One architecture step + one weight step of our search loop (as search_step.py times it)."""
 
     def __init__(self, method: str, batch: int, total: int, reference: bool = False):
-        config = resolve_config(method, overrides={"C": 16, "N": 5, "batch_size": batch, "epochs": 1,
-                                                   "hessian_every": 0, "arch_warmup_epochs": 0,
-                                                   "supernet_path": "reference" if reference else "fast"})
-        self.search = DifferentiableSearch(config, quiet=True, dataset=random_dataset(batch, total))
-        self.search.model.train()
-        self.search.train_loader.set_epoch(0)
-        self.search.valid_loader.set_epoch(0)
+        self.search = make_search(method, 16, 5, batch, total, reference)  # the peer's C=16, N=5
         self.batches = [pair for pair, _ in zip(zip(self.search.train_loader, self.search.valid_loader), range(total))]
 
     def __call__(self, i: int) -> None:

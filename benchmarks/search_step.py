@@ -44,14 +44,20 @@ def random_dataset(batch: int, steps: int, classes: int = 10) -> ImageDataset:
 METHODS = ("darts", "darts2", "gdas", "balenas", "pcdarts", "xnas")
 
 
-def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int, reference: bool = False) -> dict:
+def make_search(method: str, C: int, N: int, batch: int, steps: int, reference: bool = False) -> DifferentiableSearch:
+    """A search of ``method`` on random data with ``steps`` batches in each half, ready to step."""
     config = resolve_config(method, overrides={"C": C, "N": N, "batch_size": batch, "epochs": 1,
                                                "hessian_every": 0, "arch_warmup_epochs": 0,
                                                "supernet_path": "reference" if reference else "fast"})
-    search = DifferentiableSearch(config, quiet=True, dataset=random_dataset(batch, steps + warmup))
+    search = DifferentiableSearch(config, quiet=True, dataset=random_dataset(batch, steps))
     search.model.train()
     search.train_loader.set_epoch(0)
     search.valid_loader.set_epoch(0)
+    return search
+
+
+def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int, reference: bool = False) -> dict:
+    search = make_search(method, C, N, batch, steps + warmup, reference)
     from archsearch.search.loop import _Meter
 
     times, cpu = [], []

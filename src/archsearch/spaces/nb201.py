@@ -225,7 +225,7 @@ class SearchCell(nn.Module):
         """What the SourceMix of the edges ``rows`` computes, and its conv parameters in order."""
         active = self._active(rows, hard)
         convs, params = [], []
-        for pos in range(len(rows)):  # edge by edge, as SourcePlan wants its convs
+        for pos in range(len(rows)):  # edge by edge: backward then keeps an edge's two BNs together
             for op, padding in ((CONV1, 0), (CONV3, 1)):
                 column = op - 1  # w holds (skip, conv1, conv3, pool): the op index less the uncomputed none
                 if pos not in active[column]:

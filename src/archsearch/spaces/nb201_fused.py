@@ -64,17 +64,12 @@ class ConvEdge:
 @dataclass(frozen=True)
 class SourcePlan:
     """What one SourceMix call computes. ``active`` = (skip, conv1, conv3, pool): for each op, the
-    positions (rows of w) of the edges that compute it; ``convs``: the conv ops, edge by edge, in the
-    order their weight (and bias) tensors are passed."""
+    positions (rows of w) of the edges that compute it; ``convs``: the conv ops, in the order their
+    weight (and bias) tensors are passed (edge by edge keeps an edge's two BN backwards together)."""
 
     active: tuple[tuple[int, ...], ...]
     convs: tuple[ConvEdge, ...]
     training: bool
-
-    def __post_init__(self):
-        # SourceMix computes each edge's term while its tensors are still in cache: convs edge by edge
-        if [conv.position for conv in self.convs] != sorted(conv.position for conv in self.convs):
-            raise ValueError("SourcePlan.convs must be ordered by edge position")
 
     @cached_property
     def edges(self) -> tuple[int, ...]:
@@ -208,9 +203,10 @@ class SourceMix(torch.autograd.Function):
             for e in skip:
                 grad_x.addcmul_(g[e], w[e, 0])
             if pool:
-                g_pool = g[pool[0]] * (w[pool[0], 3] * _inverse_count(x))
+                inverse_count = _inverse_count(x)
+                g_pool = g[pool[0]] * (w[pool[0], 3] * inverse_count)
                 for e in pool[1:]:
-                    g_pool.addcmul_(g[e], w[e, 3] * _inverse_count(x))
+                    g_pool.addcmul_(g[e], w[e, 3] * inverse_count)
                 grad_x.add_(_box_sum(g_pool))
         return grad_x, grad_w, grad_shift, None, *grad_params
 

@@ -88,14 +88,12 @@ def test_shipped_table_is_the_shared_one():
     assert gzip.decompress(shipped.read_bytes()) == gzip.decompress(SHARED_NB201.read_bytes())
 
 
-def test_loads_in_under_a_second_in_a_fresh_process():
+def test_loads_in_a_fresh_process_within_200_mb():
+    # Memory only: load time is a figure benchmarks/nb201_load.py prints, never a test's assertion.
     # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
-    code = ("import time, re; t = time.perf_counter(); "
-            "from archsearch.benchmarks.nb201 import NB201Table; NB201Table.load().query(0); "
-            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
-            "print(time.perf_counter() - t, hwm)")
-    seconds, rss_kb = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                     check=True).stdout.split()
-    # Generous against a loaded CI machine; measured about 0.3 s and 70 MB.
-    assert float(seconds) < 2.0
-    assert int(rss_kb) / 1024 < 200
+    code = ("import re; from archsearch.benchmarks.nb201 import NB201Table; "
+            "print(NB201Table.load().query(0).arch, re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
+    arch, rss_kb = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True).stdout.split()
+    assert arch.startswith("|") and arch.count("~") == 6
+    assert int(rss_kb) / 1024 < 200  # measured about 70 MB

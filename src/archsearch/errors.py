@@ -42,3 +42,15 @@ class ShapeError(ArchSearchError, ValueError):
 
 class NonFiniteLossError(ArchSearchError, FloatingPointError):
     """A loss became NaN or infinite; the last checkpoint is kept."""
+
+
+class CheckpointError(ArchSearchError, ValueError):
+    """A checkpoint that is corrupt, truncated, or belongs to another run or configuration."""
+
+
+class RunDirectoryError(ArchSearchError, OSError):
+    """A run directory that cannot be used: missing, locked by another process, not writable, or full."""
+
+
+class DeviceError(ArchSearchError, ValueError):
+    """A device this build of PyTorch or this machine does not have (``cuda`` without CUDA, say)."""

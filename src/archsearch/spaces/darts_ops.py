@@ -89,8 +89,13 @@ class FactorizedReduce(nn.Module):
             raise ConfigError(f"FactorizedReduce needs an even number of output channels, got {c_out}; "
                               "choose an even initial channel count C")
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        # The stride of 2 is taken by subsampling the input (below), so the convs themselves run at
+        # stride 1: oneDNN's AVX2 backward-weights kernel for a strided 1x1 conv on a channels-last
+        # input with 2-6 input channels writes out of bounds (heap corruption, SIGABRT; see
+        # docs/performance.md, "oneDNN's strided 1x1 kernel"). A 1x1 conv at stride 2 reads exactly
+        # the pixels x[..., ::2, ::2], so the result is the same.
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,7 +104,7 @@ class FactorizedReduce(nn.Module):
         height, width = x.shape[-2:]
         if height % 2 or width % 2:
             shifted = F.pad(shifted, (0, width % 2, 0, height % 2))
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        return self.bn(torch.cat([self.conv_1(x[:, :, ::2, ::2]), self.conv_2(shifted[:, :, ::2, ::2])], dim=1))
 
 
 def make_op(name: str, channels: int, stride: int, affine: bool) -> nn.Module:

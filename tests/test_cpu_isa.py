@@ -50,7 +50,7 @@ def test_darts_space_search_on_single_channel_data_runs_with_the_avx2_kernels(tm
         import sys
         from archsearch.cli import main
         sys.exit(main(["search", "--quiet", "--out", {str(tmp_path / 'run')!r}, "--data", "digits",
-                       "--method", "darts", "epochs=1", "C=2", "N=1", "layers=3", "limit_train=64",
+                       "--method", "darts", "epochs=1", "C=2", "layers=3", "limit_train=64",
                        "hessian_every=0", "batch_size=32", "space=darts"]))
     """)
     assert result.returncode == 0, result.stderr[-2000:]

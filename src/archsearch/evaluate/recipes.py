@@ -9,12 +9,13 @@ override of ``network`` is merged into the preset's dict, so ``network={"C": 8}`
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from archsearch.errors import ConfigError
 from archsearch.registry import Registry
+from archsearch.validation import coerce, did_you_mean
 
 SCHEDULES = ("cosine", "constant")
 SCHEDULE_UNITS = ("epoch", "step")
@@ -50,6 +51,9 @@ class Recipe:
     network: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        hints = typing.get_type_hints(Recipe)
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, coerce(f.name, hints[f.name], getattr(self, f.name)))
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1"),
@@ -57,7 +61,9 @@ class Recipe:
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got '{self.schedule}'"),
             (self.schedule_unit in SCHEDULE_UNITS,
              f"schedule_unit must be one of {SCHEDULE_UNITS}, got '{self.schedule_unit}'"),
-            (self.momentum >= 0 and self.weight_decay >= 0, "momentum and weight_decay must be >= 0"),
+            (0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (0 <= self.label_smoothing <= 1, f"label_smoothing must lie in [0, 1], got {self.label_smoothing}"),
             (self.grad_clip >= 0 and self.cutout >= 0, "grad_clip and cutout must be >= 0"),
             (0.0 <= self.drop_path_prob < 1.0, f"drop_path_prob must lie in [0, 1), got {self.drop_path_prob}"),
             (self.auxiliary_weight >= 0, f"auxiliary_weight must be >= 0, got {self.auxiliary_weight}"),
@@ -74,11 +80,11 @@ class Recipe:
         valid = [f.name for f in dataclasses.fields(self)]
         for key in overrides:
             if key not in valid:
-                close = difflib.get_close_matches(key, valid, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ConfigError(f"unknown recipe field '{key}'{hint} (fields: {', '.join(valid)})")
+                raise ConfigError(f"unknown recipe field {str(key)!r}{did_you_mean(key, valid)} "
+                                  f"(fields: {', '.join(valid)})")
         if "network" in overrides:
-            overrides["network"] = {**self.network, **(overrides["network"] or {})}
+            network = coerce("network", dict | None, overrides["network"])
+            overrides["network"] = {**self.network, **(network or {})}
         return dataclasses.replace(self, **overrides)
 
     def as_dict(self) -> dict:

@@ -30,6 +30,8 @@ from torch import nn
 from archsearch.diagnostics.flops import count_flops, count_params
 from archsearch.errors import ConfigError, NonFiniteLossError
 from archsearch.evaluate.recipes import Recipe, default_recipe, get_recipe
+from archsearch.runtime import resolve_device
+from archsearch.validation import SEED, check_options, coerce
 from archsearch.utils.io import (
     append_jsonl,
     read_jsonl,
@@ -45,12 +47,6 @@ VALID_SPLIT_SEED = 0
 
 
 # ---- the pieces a run is built from ---------------------------------------------------------
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -126,8 +122,12 @@ class Trainer:
         self.space = space
         self.genotype = space.parse(genotype)
         self.recipe = default_recipe(space) if recipe is None else get_recipe(recipe)
+        check_options(f"the {space.name} network", space.network, self.recipe.network,
+                      fixed=("genotype", "num_classes", "in_channels"))
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.seed, self.quiet, self.resume, self.deterministic = int(seed), quiet, resume, deterministic
+        seed = coerce("seed", int, seed)
+        SEED.check("seed", seed)
+        self.seed, self.quiet, self.resume, self.deterministic = seed, quiet, resume, deterministic
         self.device = resolve_device(device)
         self.stop_after = stop_after
         if resume and self.out_dir is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from archsearch.registry import Registry
+from archsearch.validation import build
 
 RELAXATIONS: Registry[type["Relaxation"]] = Registry("relaxation")
 
@@ -71,4 +72,4 @@ class use_mean:
 
 
 def build_relaxation(name: str, **options) -> Relaxation:
-    return RELAXATIONS.get(name)(**options)
+    return build(f"relaxation '{name}'", RELAXATIONS.get(name), options)

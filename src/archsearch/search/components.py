@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 
 from archsearch.registry import Registry
+from archsearch.validation import build
 
 #: name -> builder(params, config, dataset_size=None) -> torch.optim.Optimizer over the architecture
 #: parameters; dataset_size is the number of search-valid examples (what a Bayesian rule calls N)
@@ -15,9 +16,9 @@ ARCH_OPTIMIZERS: Registry[Callable] = Registry("architecture optimizer")
 
 @ARCH_OPTIMIZERS.register("adam")
 def _adam(params, config, dataset_size=None) -> torch.optim.Optimizer:
-    # DARTS: Adam(lr 3e-4, betas (0.5, 0.999), weight decay 1e-3)
-    return torch.optim.Adam(params, lr=config.arch_lr, betas=tuple(config.arch_betas),
-                            weight_decay=config.arch_weight_decay, **config.arch_options)
+    # DARTS: Adam(lr 3e-4, betas (0.5, 0.999), weight decay 1e-3); arch_options: Adam's other arguments
+    return build("architecture optimizer 'adam'", torch.optim.Adam, config.arch_options, params=params,
+                 lr=config.arch_lr, betas=tuple(config.arch_betas), weight_decay=config.arch_weight_decay)
 
 
 #: name -> driver(config, out_dir, *, resume, quiet, dataset) -> (last DifferentiableSearch, genotype, summary):

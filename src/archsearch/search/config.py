@@ -8,7 +8,6 @@ reproduces the run.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -16,6 +15,17 @@ from typing import Any, get_type_hints
 import yaml
 
 from archsearch.errors import ConfigError
+from archsearch.validation import (
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    SEED,
+    Rule,
+    at_least,
+    coerce,
+    did_you_mean,
+    one_of,
+)
 
 
 @dataclass
@@ -75,6 +85,15 @@ class SearchConfig:
     train_C: int | None = None
     train_N: int | None = None
 
+    def __post_init__(self):
+        hints = _hints()
+        for f in fields(self):
+            value = coerce(f.name, hints[f.name], getattr(self, f.name))
+            rule = RULES.get(f.name)
+            if rule is not None:
+                rule.check(f.name, value)
+            object.__setattr__(self, f.name, value)
+
     # ---------------------------------------------------------------------------------------
     @classmethod
     def keys(cls) -> list[str]:
@@ -95,68 +114,78 @@ class SearchConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> SearchConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file '{path}' not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file '{path}' must hold a mapping of key: value")
-        return apply_overrides(cls(), data)
+        return apply_overrides(cls(), read_config_file(path))
 
 
-def _closest(key: str) -> str:
-    close = difflib.get_close_matches(key, SearchConfig.keys(), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+#: the range of each value (types come from the annotations above)
+RULES: dict[str, Rule] = {
+    "seed": SEED,
+    "limit_train": at_least(1),
+    "C": at_least(1),
+    "N": at_least(1),
+    "layers": at_least(1),
+    "supernet_path": one_of("fast", "reference"),
+    "epochs": at_least(1),
+    "batch_size": at_least(1),
+    "w_lr": POSITIVE,
+    "w_lr_min": NON_NEGATIVE,
+    "w_momentum": PROBABILITY,
+    "w_weight_decay": NON_NEGATIVE,
+    "grad_clip": POSITIVE,
+    "order": one_of(1, 2),
+    "unrolled_lr": POSITIVE,
+    "arch_warmup_epochs": NON_NEGATIVE,
+    "drop_path_prob": PROBABILITY,
+    "arch_lr": POSITIVE,
+    "arch_betas": Rule(lambda b: all(0.0 <= v < 1.0 for v in b), "two values in [0, 1)"),
+    "arch_weight_decay": NON_NEGATIVE,
+    "hessian_every": NON_NEGATIVE,
+    "hessian_iters": at_least(1),
+    "train_epochs": NON_NEGATIVE,
+    "train_C": at_least(1),
+    "train_N": at_least(1),
+}
 
 
-def _coerce(name: str, hint, value):
-    """Coerce a YAML or command-line value to the field's type, with a clear error."""
-    if isinstance(value, str) and hint is not str:
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"cannot read value '{value}' for '{name}'") from None
-    text = str(hint)
-    if value is None:
-        if "None" in text:
-            return None
-        raise ConfigError(f"'{name}' cannot be empty")
+def _hints() -> dict:
+    return get_type_hints(SearchConfig)
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The mapping a YAML config file holds (a run's config.yaml, or a user's partial one)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found (or not a regular file)")
     try:
-        if hint is bool:
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if hint is int or text.startswith("int"):
-            if isinstance(value, bool) or float(value) != int(value):
-                raise TypeError
-            return int(value)
-        if hint is float or text.startswith("float"):
-            return float(value)
-        if hint is str or text.startswith("str"):
-            return str(value)
-        if text.startswith("tuple"):
-            return tuple(float(v) for v in value)
-        if hint is dict or text.startswith("dict"):
-            if not isinstance(value, dict):
-                raise TypeError
-            return dict(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"bad value {value!r} for '{name}' (expected {text.replace('typing.', '')})") from None
-    return value
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text") from None
+    except yaml.YAMLError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "unreadable"
+        raise ConfigError(f"config file '{path}' is not valid YAML: {first}") from None
+    except RecursionError:
+        raise ConfigError(f"config file '{path}' is nested too deeply to read") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file '{path}': {err.strerror or err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of key: value, not a {type(data).__name__}")
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise ConfigError(f"config file '{path}' has a key that is not a name: {bad[0]!r}")
+    return data
 
 
 def apply_overrides(config: SearchConfig, overrides: dict[str, Any]) -> SearchConfig:
     """A copy of ``config`` with ``overrides`` applied; unknown keys name the closest valid key."""
-    hints = get_type_hints(SearchConfig)
+    hints = _hints()
     changes = {}
     for key, value in overrides.items():
         if key not in hints:
-            raise ConfigError(f"unknown configuration key '{key}'{_closest(key)}")
-        changes[key] = _coerce(key, hints[key], value)
-    return dataclasses.replace(config, **changes)
+            raise ConfigError(f"unknown configuration key {str(key)!r}{did_you_mean(key, hints)}")
+        changes[key] = coerce(key, hints[key], value)
+    return dataclasses.replace(config, **changes)  # __post_init__ checks the ranges
 
 
 def parse_key_values(items: list[str]) -> dict[str, str]:
@@ -164,7 +193,10 @@ def parse_key_values(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"override '{item}' must be key=value")
-        out[key.strip()] = value
+            raise ConfigError(f"override {item!r} must be key=value")
+        if key in out:
+            raise ConfigError(f"'{key}' is given twice")
+        out[key] = value
     return out

@@ -8,14 +8,24 @@ checkpoint, so a resumed run decides as an uninterrupted one would).
 
 from __future__ import annotations
 
+from archsearch.errors import ConfigError
 from archsearch.registry import Registry
+from archsearch.validation import build
 
 EARLY_STOPPING: Registry[type] = Registry("early-stopping rule")
 
 
+def early_stop_names(config) -> list[str]:
+    """``early_stop``: a rule name, or several joined by ','."""
+    return [n.strip() for n in str(config.early_stop or "").split(",") if n.strip()]
+
+
 def build_hooks(config) -> list:
-    """The hooks a configuration asks for (``early_stop``: a rule name, or several joined by ',')."""
-    if not config.early_stop:
-        return []
-    names = [n.strip() for n in str(config.early_stop).split(",") if n.strip()]
-    return [EARLY_STOPPING.get(name)(**config.early_stop_options.get(name, {})) for name in names]
+    """The hooks a configuration asks for; ``early_stop_options`` holds each rule's options by its name."""
+    names = early_stop_names(config)
+    options = config.early_stop_options
+    stray = [key for key in options if key not in names]
+    if stray:
+        raise ConfigError(f"early_stop_options has options for {stray[0]!r}, which early_stop does not name "
+                          f"(early_stop: {config.early_stop or 'none'})")
+    return [build(f"early-stopping rule '{name}'", EARLY_STOPPING.get(name), options.get(name)) for name in names]

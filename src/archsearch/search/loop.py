@@ -31,7 +31,9 @@ from archsearch.search.components import ARCH_OPTIMIZERS
 from archsearch.search.config import SearchConfig
 from archsearch.search.distributed import Distributed, wrap_weights
 from archsearch.search.hooks import build_hooks
-from archsearch.search.selectors import SELECTORS, ArgmaxSelector
+from archsearch.search.selectors import ArgmaxSelector
+from archsearch.search.resolve import build_selector, build_supernet, check_config
+from archsearch.runtime import resolve_device
 from archsearch.spaces import get_space
 from archsearch.utils.io import append_jsonl, read_jsonl, save_torch_atomic, truncate_jsonl, write_json_atomic
 
@@ -44,12 +46,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-
-
-def pick_device(name: str | None) -> torch.device:
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class _Meter:
@@ -75,21 +71,19 @@ class DifferentiableSearch:
                  dataset=None, hooks=(), relaxation=None, selector=None, distributed=None):
         self.config, self.quiet = config, quiet
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        if config.order not in (1, 2):
-            raise ConfigError(f"order must be 1 or 2, got {config.order}")
+        check_config(config)
         seed_everything(config.seed, config.deterministic)
-        self.device = pick_device(config.device)
+        self.device = resolve_device(config.device)
         if config.distributed and self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
         self.space = get_space(config.space)
+        # the cheap parts first, so that a bad option fails before any data is read
+        self.relaxation = relaxation or build_relaxation(config.relaxation, **config.relaxation_options)
+        self.selector = selector or build_selector(config.selector, config.selector_options)
+        self.hooks = list(hooks) + build_hooks(config)
         self.dataset = dataset if dataset is not None else load_dataset(
             config.data, config.data_dir, limit_train=config.limit_train, quiet=quiet)
-        self.relaxation = relaxation or build_relaxation(config.relaxation, **config.relaxation_options)
-        self.model = self.space.supernet(
-            num_classes=self.dataset.num_classes, relaxation=self.relaxation, C=config.C, N=config.N,
-            layers=config.layers, track_running_stats=config.track_running_stats,
-            in_channels=self.dataset.in_channels, **config.supernet_options,
-        ).to(self.device)
+        self.model = build_supernet(self.space, config, self.relaxation, self.dataset).to(self.device)
         self.model.set_path(config.supernet_path)  # "fast" (fused kernels where exact) or "reference"
         bind = getattr(self.relaxation, "bind", None)
         if bind is not None:  # a relaxation that reads the network it weighs (SNAS' resource costs)
@@ -105,6 +99,9 @@ class DifferentiableSearch:
         self.is_main = self.distributed is None or self.distributed.is_main
 
         search_train, search_valid = self.dataset.search_split(seed=config.seed)
+        if min(len(search_train), len(search_valid)) < 2:
+            raise ConfigError(f"the search needs at least 2 examples in each half of the training set, "
+                              f"{self.dataset.name} holds {len(self.dataset.train_y)}: raise limit_train")
         augment = default_augment(self.dataset)
         loader = dict(batch_size=config.batch_size, shuffle=True, augment=augment, mean=self.dataset.mean,
                       std=self.dataset.std, device=self.device)
@@ -125,8 +122,6 @@ class DifferentiableSearch:
         if plan_rounds is not None:  # optimizers whose step size or schedule follows the horizon T
             plan_rounds(config.epochs * min(len(self.train_loader), len(self.valid_loader)))
         self.relaxation.attach(self.a_optimizer)
-        self.selector = selector or SELECTORS.get(config.selector)(**config.selector_options)
-        self.hooks = list(hooks) + build_hooks(config)
         self.epoch = 0
         self.stop_reason: str | None = None
         self.history: list[dict] = []

@@ -62,8 +62,9 @@ def limit_skips(space, weights: dict[str, torch.Tensor], max_skips: int, cell: s
 class MaxSkipsSelector(Selector):
     """The space's argmax rule with at most ``max_skips`` skip connections in the normal cell (DARTS space)."""
 
-    def __init__(self, max_skips: int = 2, **options):
-        super().__init__(max_skips=max_skips, **options)
+    def __init__(self, max_skips: int = 2):
+        if max_skips < 0:
+            raise ConfigError(f"max_skips must be >= 0 (P-DARTS: M = 2), got {max_skips}")
         self.max_skips = max_skips
 
     def select(self, search):

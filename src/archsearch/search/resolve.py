@@ -1,36 +1,104 @@
-"""From a method name, a config file and overrides to one resolved SearchConfig."""
+"""From a method name, a config file and overrides to one resolved, checked SearchConfig; and the
+construction of the parts a configuration names, with their options checked."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+import torch
 
+from archsearch.data.datasets import DATASETS
 from archsearch.errors import ConfigError
-from archsearch.search.config import SearchConfig, apply_overrides
+from archsearch.relax import RELAXATIONS, build_relaxation
+from archsearch.search.components import ARCH_OPTIMIZERS, DRIVERS
+from archsearch.search.config import SearchConfig, apply_overrides, read_config_file
+from archsearch.search.hooks import build_hooks
 from archsearch.search.methods import METHODS
+from archsearch.search.selectors import SELECTORS
+from archsearch.spaces import get_space
+from archsearch.validation import build, check_options, keyword_options
+
+#: SearchConfig keys that size a supernet; a space takes those its supernet() names
+SUPERNET_KEYS = ("C", "N", "layers", "track_running_stats")
+#: what the loop hands every supernet itself
+SUPERNET_FIXED = ("num_classes", "relaxation", "in_channels", *SUPERNET_KEYS)
 
 
 def resolve_config(method: str | None = None, config_file: str | Path | None = None,
                    overrides: dict | None = None) -> SearchConfig:
-    """Defaults, then the method's preset, then the config file, then the overrides.
+    """Defaults, then the method's preset, then the config file, then the overrides; then checked.
 
     The method is the one named by the overrides, else by the file, else the default.
     """
-    from_file: dict = {}
-    if config_file is not None:
-        path = Path(config_file)
-        if not path.is_file():
-            raise ConfigError(f"config file '{path}' not found")
-        try:
-            from_file = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from None
-        if not isinstance(from_file, dict):
-            raise ConfigError(f"config file '{path}' must hold a mapping of key: value")
+    from_file = read_config_file(config_file) if config_file is not None else {}
     overrides = dict(overrides or {})
     name = method or overrides.get("method") or from_file.get("method") or SearchConfig.method
+    if not isinstance(name, str):
+        raise ConfigError(f"method must be a name, got {name!r}")
     preset = METHODS.get(name)
     config = apply_overrides(SearchConfig(), {**preset.settings, "method": name})
     config = apply_overrides(config, from_file)
-    return apply_overrides(config, {**overrides, "method": name})
+    config = apply_overrides(config, {**overrides, "method": name})
+    # a key counts as set where it moves off the default: a saved config.yaml lists every key
+    defaults = SearchConfig()
+    check_config(config, explicit={k for k in (*from_file, *overrides)
+                                   if k in SearchConfig.keys() and getattr(config, k) != getattr(defaults, k)})
+    return config
+
+
+def check_config(config: SearchConfig, explicit=()) -> None:
+    """What no single key can tell: names that must exist, keys that must agree, options that must fit
+    the parts they go to. ``explicit``: the keys the user set (a size key the space has no use for is
+    an error then, not a silent no-op). Builds the cheap parts once, so that their own checks run
+    before any data is read or any file written."""
+    space = get_space(config.space)
+    if config.arch_warmup_epochs >= config.epochs:
+        raise ConfigError(f"arch_warmup_epochs ({config.arch_warmup_epochs}) must be below epochs "
+                          f"({config.epochs}): otherwise the architecture is never trained")
+    takes = set(keyword_options(space.supernet))
+    unused = [key for key in SUPERNET_KEYS if key in explicit and key not in takes]
+    if unused:
+        raise ConfigError(f"'{unused[0]}' does not apply to the {space.name} space "
+                          f"(its supernet takes {', '.join(k for k in SUPERNET_KEYS if k in takes)})")
+    supernet_options(space, config)
+    network_takes = set(keyword_options(space.network))
+    for key, value in (("train_C", config.train_C), ("train_N", config.train_N)):
+        if value is not None and key[len("train_"):] not in network_takes:
+            raise ConfigError(f"'{key}' does not apply to the {space.name} space's network")
+    DATASETS.get(config.data)
+    RELAXATIONS.get(config.relaxation)
+    if config.driver is not None:
+        DRIVERS.get(config.driver)
+    from archsearch.runtime import resolve_device
+
+    resolve_device(config.device)
+    build_relaxation(config.relaxation, **config.relaxation_options)
+    build_selector(config.selector, config.selector_options)
+    build_hooks(config)
+    dummy = [torch.zeros(shape, requires_grad=True) for shape in space.arch_shapes().values()]
+    ARCH_OPTIMIZERS.get(config.arch_optimizer)(dummy, config, dataset_size=None)
+
+
+def build_selector(name: str, options: dict):
+    return build(f"selector '{name}'", SELECTORS.get(name), options)
+
+
+def supernet_options(space, config: SearchConfig) -> dict:
+    """``supernet_options`` checked against the space's supernet (sizes are configuration keys)."""
+    return check_options(f"the {space.name} supernet", space.supernet, config.supernet_options, SUPERNET_FIXED)
+
+
+def build_supernet(space, config: SearchConfig, relaxation, dataset) -> torch.nn.Module:
+    takes = keyword_options(space.supernet)
+    sizes = {key: getattr(config, key) for key in SUPERNET_KEYS if key in takes}
+    try:
+        return space.supernet(num_classes=dataset.num_classes, relaxation=relaxation,
+                              in_channels=dataset.in_channels, **sizes, **supernet_options(space, config))
+    except (MemoryError, torch.OutOfMemoryError, OverflowError):
+        raise ConfigError(f"the {space.name} supernet at {', '.join(f'{k}={v}' for k, v in sizes.items())} "
+                          "does not fit in memory: choose smaller sizes") from None
+    except RuntimeError as err:
+        if "memory" not in str(err).lower() and "overflow" not in str(err).lower():
+            raise
+        raise ConfigError(f"the {space.name} supernet at {', '.join(f'{k}={v}' for k, v in sizes.items())} "
+                          "does not fit in memory: choose smaller sizes") from None

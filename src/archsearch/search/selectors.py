@@ -8,10 +8,8 @@ SELECTORS: Registry[type["Selector"]] = Registry("selector")
 
 
 class Selector:
-    """Turns a finished (or running) search into a genotype."""
-
-    def __init__(self, **options):
-        self.options = options
+    """Turns a finished (or running) search into a genotype. A selector's options are its
+    constructor's keyword parameters (``selector_options`` are checked against them)."""
 
     def select(self, search) -> object:
         raise NotImplementedError

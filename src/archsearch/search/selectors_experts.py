@@ -9,6 +9,8 @@ space the two inputs of each node are those whose chosen op weighs most (the spa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -20,10 +22,9 @@ MODES = ("accumulated", "final", "sample")
 
 @SELECTORS.register("online-to-batch")
 class OnlineToBatchSelector(Selector):
-    def __init__(self, mode: str = "accumulated", seed: int | None = None, exclude=("none",)):
+    def __init__(self, mode: str = "accumulated", seed: int | None = None, exclude: Sequence[str] = ("none",)):
         if mode not in MODES:
             raise ConfigError(f"online-to-batch mode must be one of {', '.join(MODES)}, got '{mode}'")
-        super().__init__(mode=mode, seed=seed, exclude=tuple(exclude))
         self.mode, self.seed, self.exclude = mode, seed, tuple(exclude)
 
     def weights(self, search) -> dict[str, torch.Tensor]:

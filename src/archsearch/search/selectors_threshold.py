@@ -19,6 +19,7 @@ threshold are listed in the records (``threshold_dropped``).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import torch
 
@@ -53,12 +54,11 @@ def reaches_output(kept_rows: list[int], topology) -> bool:
 
 @SELECTORS.register("threshold")
 class ThresholdSelector(Selector):
-    def __init__(self, threshold: float = 0.8, max_inputs: int | None = 2, exclude=("none",)):
+    def __init__(self, threshold: float = 0.8, max_inputs: int | None = 2, exclude: Sequence[str] = ("none",)):
         if not 0.0 < threshold < 1.0:
             raise ConfigError(f"the threshold must lie in (0, 1), got {threshold}")
         if max_inputs is not None and max_inputs < 1:
             raise ConfigError(f"max_inputs must be >= 1 or null, got {max_inputs}")
-        super().__init__(threshold=threshold, max_inputs=max_inputs, exclude=tuple(exclude))
         self.threshold, self.max_inputs, self.exclude = float(threshold), max_inputs, tuple(exclude)
 
     # -- which edges survive ---------------------------------------------------------------------

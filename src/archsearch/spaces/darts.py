@@ -414,7 +414,7 @@ class DartsSpace(SearchSpace):
     # -- networks ----------------------------------------------------------------------------
     def network(self, genotype, num_classes: int = 10, C: int | None = None, layers: int | None = None,
                 auxiliary: bool = True, drop_path_prob: float = 0.0, variant: str = "cifar",
-                in_channels: int = 3, **_) -> NetworkCIFAR | NetworkImageNet:
+                in_channels: int = 3) -> NetworkCIFAR | NetworkImageNet:
         """The evaluation network. Defaults are the paper's: CIFAR C=36, 20 cells; ImageNet C=48, 14 cells."""
         genotype = self.parse(genotype)
         if variant == "cifar":
@@ -427,7 +427,7 @@ class DartsSpace(SearchSpace):
     def supernet(self, num_classes: int = 10, relaxation=None, C: int = 16, layers: int = 8, steps: int = STEPS,
                  multiplier: int = 4, stem_multiplier: int = 3, in_channels: int = 3,
                  partial_channels: int | None = None, edge_normalization: bool = False, op_subsets=None,
-                 skip_dropout: float = 0.0, **_) -> DartsSupernet:
+                 skip_dropout: float = 0.0) -> DartsSupernet:
         """The search supernet; defaults are the paper's search setting (8 cells, C=16; DARTS Sec. 3.1).
         The reduced-supernet options are DartsSupernet's (PC-DARTS, P-DARTS)."""
         return DartsSupernet(C, num_classes, layers, steps, multiplier, stem_multiplier, relaxation, in_channels,

@@ -453,14 +453,14 @@ class NB201Space(SearchSpace):
         return out
 
     def network(self, genotype, num_classes: int = 10, C: int | None = None, N: int | None = None,
-                in_channels: int = 3, affine: bool = True, track_running_stats: bool = True, **_) -> NB201Network:
+                in_channels: int = 3, affine: bool = True, track_running_stats: bool = True) -> NB201Network:
         """The benchmark's network; ``affine=False, track_running_stats=False``: the zero-cost code's cells."""
         return NB201Network(self.parse(genotype), C or self.C, N or self.N, num_classes, in_channels, affine,
                             track_running_stats)
 
     def supernet(self, num_classes: int = 10, relaxation=None, C: int | None = None, N: int | None = None,
                  track_running_stats: bool = True, in_channels: int = 3, partial_channels: int | None = None,
-                 edge_normalization: bool = False, **_) -> NB201Supernet:
+                 edge_normalization: bool = False) -> NB201Supernet:
         return NB201Supernet(C or self.C, N or self.N, num_classes, relaxation, track_running_stats, in_channels,
                              partial_channels, edge_normalization)
 

@@ -7,10 +7,12 @@ it does not state are chosen in archsearch.optim.vadam (docs/balenas.md).
 
 from __future__ import annotations
 
+from archsearch.errors import ConfigError
 from archsearch.optim import VAdam, VON, Vprop
 from archsearch.search.components import ARCH_OPTIMIZERS
 from archsearch.search.methods import Method, register_method
 from archsearch.search.selectors import SELECTORS, Selector
+from archsearch.validation import build, check_options
 
 
 #: In a search, the prior precision is set per search-valid example: delta = delta~ N. Khan et al. (2018)
@@ -22,21 +24,22 @@ from archsearch.search.selectors import SELECTORS, Selector
 PRIOR_PRECISION_PER_EXAMPLE = 0.012
 
 
-def _variational(cls):
-    def build(params, config, dataset_size: int | None = None):
-        options = dict(config.arch_options)
+def _variational(name, cls):
+    def build_variational(params, config, dataset_size: int | None = None):
+        what = f"architecture optimizer '{name}'"
+        options = check_options(what, cls, config.arch_options, fixed=("params", "lr"))
         # N: the number of data points behind the architecture loss (the search-valid split).
         if dataset_size is not None:
             options.setdefault("dataset_size", dataset_size)
-        if "dataset_size" in options:  # an explicit prior_precision in arch_options wins
+        if options.get("dataset_size") is not None:  # an explicit prior_precision in arch_options wins
             options.setdefault("prior_precision", PRIOR_PRECISION_PER_EXAMPLE * options["dataset_size"])
-        return cls(params, lr=config.arch_lr, **options)
+        return build(what, cls, options, params=params, lr=config.arch_lr)
 
-    return build
+    return build_variational
 
 
 for _name, _cls in (("vadam", VAdam), ("von", VON), ("vprop", Vprop)):
-    ARCH_OPTIMIZERS.register(_name)(_variational(_cls))
+    ARCH_OPTIMIZERS.register(_name)(_variational(_name, _cls))
 
 
 class _RankingSelector(Selector):
@@ -45,15 +48,20 @@ class _RankingSelector(Selector):
 
     rank_name = ""
 
-    def __init__(self, proxy: str = "synflow", n: int = 100, **options):
-        super().__init__(proxy=proxy, n=n, **options)
+    def __init__(self, proxy: str = "synflow", n: int = 100):
+        from archsearch.proxies import PROXIES
+
+        PROXIES.get(proxy)  # an unknown proxy fails before the search, not after it
+        if n < 1:
+            raise ConfigError(f"n (candidates to rank) must be >= 1, got {n}")
+        self.proxy, self.n = proxy, n
 
     def select(self, search):
         from archsearch.search.selectors_rank import RANK_SELECTORS
         from archsearch.utils.io import write_json_atomic
 
         selector = RANK_SELECTORS.get(self.rank_name)(
-            self.options["proxy"], int(self.options["n"]), seed=search.config.seed,
+            self.proxy, self.n, seed=search.config.seed,
             num_classes=search.dataset.num_classes,
             network_options={"in_channels": search.dataset.in_channels}, device=search.device)
         sampler = self.sampler(search)
@@ -61,7 +69,7 @@ class _RankingSelector(Selector):
         genotype, ranking = selector.select(search.space, x, y, sampler)
         if search.out_dir is not None:
             write_json_atomic(search.out_dir / "selection.json", {
-                "selector": self.rank_name, "proxy": self.options["proxy"], "candidates": len(ranking),
+                "selector": self.rank_name, "proxy": self.proxy, "candidates": len(ranking),
                 "ranking": [{"genotype": r.arch, "score": r.score} for r in ranking]})
         return genotype
 
@@ -78,8 +86,6 @@ class SampleAndRankSelector(_RankingSelector):
     def sampler(self, search):
         sampler = search.relaxation.sampler(search)
         if sampler is None:
-            from archsearch.errors import ConfigError
-
             raise ConfigError(f"the '{search.config.relaxation}' relaxation defines no distribution to sample "
                               "genotypes from; use selector=random_and_rank or selector=argmax")
         return sampler

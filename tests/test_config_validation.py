@@ -37,7 +37,7 @@ FLAG = ("bool", lambda v: True)
 
 #: what each SearchConfig key takes, by its meaning
 SEARCH_KEYS = {
-    "seed": ("int", lambda v: 0 <= v < 2**32), "limit_train": count(), "C": count(), "N": count(),
+    "seed": ("int", lambda v: 0 <= v < 2**32), "limit_train": count(), "C": count(), "N": ("int", lambda v: 1 <= v <= 100),
     "epochs": count(), "batch_size": count(), "w_lr": rate(), "w_lr_min": rate(zero_ok=True),
     "w_momentum": PROBABILITY, "w_weight_decay": rate(zero_ok=True), "grad_clip": rate(), "order": ("int", lambda v: v in (1, 2)),
     "unrolled_lr": rate(), "drop_path_prob": PROBABILITY, "arch_lr": rate(), "arch_weight_decay": rate(zero_ok=True),
@@ -95,7 +95,7 @@ def expected(kind_rule, value, nullable=False):
     if not math.isfinite(value):
         return False, None
     if kind == "int":
-        if value != int(value):
+        if value != int(value) or not -2**63 <= value < 2**63:  # no count or seed is wider than 64 bits
             return False, None
         value = int(value)
     else:

@@ -54,7 +54,7 @@ def _scalar(hint, value):
             value = float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or value != int(value):
+                or value != int(value) or not -2**63 <= int(value) < 2**63:  # beyond any tensor size or seed
             raise TypeError
         return int(value)
     if hint is float:

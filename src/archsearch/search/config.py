@@ -122,8 +122,10 @@ RULES: dict[str, Rule] = {
     "seed": SEED,
     "limit_train": at_least(1),
     "C": at_least(1),
-    "N": at_least(1),
-    "layers": at_least(1),
+    # A supernet is built whole in memory: past these depths construction alone takes minutes
+    # (NB201 has 3N+2 cells: 5 in the benchmark; DARTS searches with 8 and trains with 20).
+    "N": Rule(lambda v: 1 <= v <= 100, "in 1..100"),
+    "layers": Rule(lambda v: 1 <= v <= 300, "in 1..300"),
     "supernet_path": one_of("fast", "reference"),
     "epochs": at_least(1),
     "batch_size": at_least(1),

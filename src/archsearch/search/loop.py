@@ -83,7 +83,7 @@ class DifferentiableSearch:
         self.hooks = list(hooks) + build_hooks(config)
         self.dataset = dataset if dataset is not None else load_dataset(
             config.data, config.data_dir, limit_train=config.limit_train, quiet=quiet)
-        self.model = build_supernet(self.space, config, self.relaxation, self.dataset).to(self.device)
+        self.model = build_supernet(self.space, config, self.relaxation, self.dataset, self.device)
         self.model.set_path(config.supernet_path)  # "fast" (fused kernels where exact) or "reference"
         bind = getattr(self.relaxation, "bind", None)
         if bind is not None:  # a relaxation that reads the network it weighs (SNAS' resource costs)

@@ -88,17 +88,40 @@ def supernet_options(space, config: SearchConfig) -> dict:
     return check_options(f"the {space.name} supernet", space.supernet, config.supernet_options, SUPERNET_FIXED)
 
 
-def build_supernet(space, config: SearchConfig, relaxation, dataset) -> torch.nn.Module:
+def build_supernet(space, config: SearchConfig, relaxation, dataset, device: torch.device) -> torch.nn.Module:
+    """The space's supernet at the configured sizes, on ``device``; sizes whose parameters alone would not
+    fit in the device's free memory are refused before anything is allocated (a shapes-only build on
+    PyTorch's meta device counts them)."""
     takes = keyword_options(space.supernet)
     sizes = {key: getattr(config, key) for key in SUPERNET_KEYS if key in takes}
-    try:
+    what = f"the {space.name} supernet at {', '.join(f'{k}={v}' for k, v in sizes.items())}"
+
+    def make():
         return space.supernet(num_classes=dataset.num_classes, relaxation=relaxation,
                               in_channels=dataset.in_channels, **sizes, **supernet_options(space, config))
+
+    try:
+        with torch.device("meta"):
+            params = sum(p.numel() for p in make().parameters())
+        # float32 weights, their gradients, SGD's momentum and the unrolled step's copy
+        need, free = 16 * params, _free_memory(device)
+        if free is not None and need > free:
+            raise ConfigError(f"{what} has {params:,} parameters, about {need / 2**30:.1f} GiB to train, more "
+                              f"than the {free / 2**30:.1f} GiB free: choose smaller sizes")
+        return make().to(device)
     except (MemoryError, torch.OutOfMemoryError, OverflowError):
-        raise ConfigError(f"the {space.name} supernet at {', '.join(f'{k}={v}' for k, v in sizes.items())} "
-                          "does not fit in memory: choose smaller sizes") from None
-    except RuntimeError as err:
-        if "memory" not in str(err).lower() and "overflow" not in str(err).lower():
-            raise
-        raise ConfigError(f"the {space.name} supernet at {', '.join(f'{k}={v}' for k, v in sizes.items())} "
-                          "does not fit in memory: choose smaller sizes") from None
+        raise ConfigError(f"{what} does not fit in memory: choose smaller sizes") from None
+
+
+def _free_memory(device: torch.device) -> int | None:
+    """Bytes free on ``device`` (None where it cannot be told)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

@@ -279,6 +279,10 @@ class DartsSupernet(Supernet):
                  partial_channels: int | None = None, edge_normalization: bool = False, op_subsets=None,
                  skip_dropout: float = 0.0):
         _check_channels(C)
+        if stem_multiplier < 1:
+            raise ConfigError(f"stem_multiplier must be >= 1, got {stem_multiplier}")
+        if not 0.0 <= skip_dropout < 1.0:
+            raise ConfigError(f"skip_dropout must lie in [0, 1), got {skip_dropout}")
         if not 1 <= multiplier <= steps:
             raise ConfigError(f"multiplier (nodes concatenated) must be in 1..steps={steps}, got {multiplier}")
         rows = len(edge_rows(steps))
@@ -424,13 +428,13 @@ class DartsSpace(SearchSpace):
                                    in_channels)
         raise ConfigError(f"unknown DARTS network variant '{variant}' (variants: cifar, imagenet)")
 
-    def supernet(self, num_classes: int = 10, relaxation=None, C: int = 16, layers: int = 8, steps: int = STEPS,
-                 multiplier: int = 4, stem_multiplier: int = 3, in_channels: int = 3,
-                 partial_channels: int | None = None, edge_normalization: bool = False, op_subsets=None,
-                 skip_dropout: float = 0.0) -> DartsSupernet:
+    def supernet(self, num_classes: int = 10, relaxation=None, C: int = 16, layers: int = 8,
+                 stem_multiplier: int = 3, in_channels: int = 3, partial_channels: int | None = None,
+                 edge_normalization: bool = False, op_subsets=None, skip_dropout: float = 0.0) -> DartsSupernet:
         """The search supernet; defaults are the paper's search setting (8 cells, C=16; DARTS Sec. 3.1).
-        The reduced-supernet options are DartsSupernet's (PC-DARTS, P-DARTS)."""
-        return DartsSupernet(C, num_classes, layers, steps, multiplier, stem_multiplier, relaxation, in_channels,
+        The reduced-supernet options are DartsSupernet's (PC-DARTS, P-DARTS). The cell's 4 nodes, all
+        concatenated, are the space's (its genotypes have 4 nodes), not an option."""
+        return DartsSupernet(C, num_classes, layers, STEPS, STEPS, stem_multiplier, relaxation, in_channels,
                              partial_channels, edge_normalization, op_subsets, skip_dropout)
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:

@@ -32,7 +32,7 @@ from torch import nn
 from archsearch.diagnostics.flops import count_flops, count_params
 from archsearch.errors import CheckpointError, ConfigError, NonFiniteLossError, RunDirectoryError
 from archsearch.evaluate.recipes import Recipe, default_recipe, get_recipe
-from archsearch.utils.checkpoint import CheckpointStore, one_line
+from archsearch.utils.checkpoint import CheckpointStore, one_line, require_checkpoint_for
 from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic, write_yaml_atomic
 from archsearch.utils.resume import check_fits, refuse_changes, replan_cosine, set_hyperparameters
 from archsearch.utils.rundir import lock_run_dir, read_run_config
@@ -209,7 +209,9 @@ class Trainer:
         the epoch to go on from (0 where the run died before its first checkpoint)."""
         state, path = self.store.load(self.device)
         epoch = 0
-        if state is not None:
+        if state is None:
+            require_checkpoint_for(self.out_dir / METRICS)
+        else:
             saved = state.get("config")
             changed = set(check_fits(_flat(saved) if isinstance(saved, dict) else None, _flat(self.config()),
                                      RESUMABLE, path))
@@ -416,6 +418,12 @@ def resume_train(out_dir: str | os.PathLike, changes: dict | None = None, *, dev
                  quiet: bool = False) -> dict:
     """Continue the training run in ``out_dir`` with ``changes`` ({recipe field or run setting: value};
     those in RESUMABLE, any other raises ConfigError naming it)."""
+    read_run_config(out_dir, "train")  # what is wrong with the directory, if anything, before locking it
+    with lock_run_dir(out_dir, create=False):  # before loading data: a second writer learns at once
+        return _resume_train(out_dir, changes, device, quiet)
+
+
+def _resume_train(out_dir, changes: dict | None, device, quiet: bool) -> dict:
     saved = read_run_config(out_dir, "train")
     changes = dict(changes or {})
     fields = {f: changes.pop(f) for f in list(changes) if f in Recipe.__dataclass_fields__}

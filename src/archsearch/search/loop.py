@@ -34,7 +34,7 @@ from archsearch.search.distributed import Distributed, wrap_weights
 from archsearch.search.hooks import build_hooks
 from archsearch.search.selectors import SELECTORS, ArgmaxSelector
 from archsearch.spaces import get_space
-from archsearch.utils.checkpoint import CheckpointStore, one_line
+from archsearch.utils.checkpoint import CheckpointStore, one_line, require_checkpoint_for
 from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic
 from archsearch.utils.resume import check_fits, replan_cosine, set_hyperparameters
 from archsearch.utils.rundir import lock_run_dir
@@ -355,7 +355,9 @@ class DifferentiableSearch:
         checkpoint's and take effect from here on; any other difference means another run's checkpoint."""
         with lock_run_dir(self.out_dir) if self.is_main else contextlib.nullcontext():
             state, path = self.store.load(self.device)
-            if state is not None:
+            if state is None:
+                require_checkpoint_for(self.out_dir / "metrics.jsonl")
+            else:
                 changed = set(check_fits(state.get("config"), self.config.to_dict(), RESUMABLE, path))
                 try:
                     self.load_state_dict(state)

@@ -80,12 +80,15 @@ class CheckpointStore:
     def __init__(self, directory: str | os.PathLike, name: str = "checkpoint.pt"):
         self.path = Path(directory) / name
         self.previous = self.path.with_name(f"{self.path.stem}.prev{self.path.suffix}")
+        self._newest_damaged = False  # then the next save replaces it, keeping the good previous one
+
 
     def exists(self) -> bool:
         return self.path.exists() or self.previous.exists()
 
     def save(self, state: dict) -> None:
-        write_bytes_atomic(self.path, encode(state), keep_previous=self.previous)
+        write_bytes_atomic(self.path, encode(state), keep_previous=None if self._newest_damaged else self.previous)
+        self._newest_damaged = False
 
     def load(self, map_location=None) -> tuple[dict | None, Path | None]:
         """(state, path) of the newest good checkpoint; (None, None) where there is none at all.
@@ -103,6 +106,7 @@ class CheckpointStore:
             except CheckpointError as err:
                 problems.append(str(err))
                 continue
+            self._newest_damaged = bool(problems)
             for problem in problems:
                 log.warning("archsearch: warning: %s; resuming from '%s' (epoch %s) instead", problem, path,
                             state.get("epoch", "?"))
@@ -110,3 +114,14 @@ class CheckpointStore:
         if problems:
             raise CheckpointError(f"{'; '.join(problems)}: no good checkpoint is left, start the run again")
         return None, None
+
+
+def require_checkpoint_for(metrics: Path) -> None:
+    """A run without a checkpoint died before its first one, and then it has no metrics either: metrics
+    without any checkpoint mean the checkpoints were removed, and a restart would silently drop them."""
+    from archsearch.utils.io import read_jsonl
+
+    epochs = len(read_jsonl(metrics))
+    if epochs:
+        raise CheckpointError(f"no checkpoint in '{metrics.parent}' although its {metrics.name} records {epochs} "
+                              "epoch(s): the checkpoints were removed; start a new run")

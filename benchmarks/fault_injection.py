@@ -82,14 +82,21 @@ FIXED_PLAN = {
 }
 
 
-def random_point(rng: random.Random, name: str) -> tuple:
-    kind = rng.choice(["step", "timer", "write", "write", "rename", "renamed"])
+#: what a resume of a finished run still writes
+FINISHED_FILES = {"search": ["config.yaml", "genotype.json", "op_weights.png", "hessian_eigenvalue.png",
+                             "skip_count.png", "ground_truth.png"], "train": ["config.yaml", "result.json"]}
+
+
+def random_point(rng: random.Random, name: str, finished: bool) -> tuple:
+    """A kill point the next process of run ``name`` reaches (most of the time)."""
+    kind = rng.choice(["write", "write", "rename", "renamed"] + ([] if finished else ["step", "timer"]))
     if kind == "step":
-        return ("step", None, rng.randint(1, 24 if name == "train" else 15), None)
+        return ("step", None, rng.randint(1, 15), None)
     if kind == "timer":
-        return ("timer", None, round(rng.uniform(0.05, 2.5), 3), None)
-    file = rng.choice(TRAIN_FILES if name == "train" else SEARCH_FILES)
-    n = 1 if file == "config.yaml" else rng.randint(1, 4 if file == "checkpoint.pt" else 2)
+        return ("timer", None, round(rng.uniform(0.05, 2.0), 3), None)
+    family = "train" if name == "train" else "search"
+    file = rng.choice(FINISHED_FILES[family] if finished else TRAIN_FILES if name == "train" else SEARCH_FILES)
+    n = rng.randint(1, 2) if file in ("checkpoint.pt", "metrics.jsonl", "genotype.json") else 1
     return (kind, file, n, round(rng.uniform(0.05, 0.95), 3) if kind == "write" else None)
 
 
@@ -338,7 +345,7 @@ def run_chain(zygote: Zygote, name: str, points: list, out: Path, reference: Pat
     queue, killed, resumed = list(points), False, False
     report.points[name] = []
     while True:
-        point = queue.pop(0) if queue else (more() if more else None)
+        point = queue.pop(0) if queue else (more(_finished(name, out)) if more else None)
         started = _argv(resume if (out / "config.yaml").exists() else new, out)
         if killed:
             if "--resume" in started:
@@ -401,9 +408,10 @@ def campaign(workdir: Path, kills: int = 24, seed: int = 0, plan: str = "random"
             target = report.kills + quota
             tries = {"n": 0}
 
-            def more(name=name, target=target, tries=tries):
+            def more(finished, name=name, target=target, tries=tries):
                 tries["n"] += 1
-                return random_point(rng, name) if report.kills < target and tries["n"] <= 4 * quota else None
+                return (random_point(rng, name, finished) if report.kills < target and tries["n"] <= 4 * quota
+                        else None)
 
             run_chain(zygote, name, [], out, references[name], report, more)
     finally:
@@ -431,7 +439,13 @@ def main() -> None:
     print(f"identical resumes   {report.identical} of {report.resumes}; finished runs identical to uninterrupted: "
           f"{len(report.runs_identical)} of {len(RUNS)}")
     print(f"partial files       {len(report.partial)}")
-    print(f"seconds             {time.perf_counter() - start:.0f}")
+    kinds = {}
+    for name, steps in report.points.items():
+        for point, outcome in steps:
+            if point and outcome == "killed":
+                kinds[point[0]] = kinds.get(point[0], 0) + 1
+    print(f"kill points         {', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}")
+    print(f"seconds             {time.perf_counter() - start:.0f} (--seed {args.seed}, --plan {args.plan})")
     for problem in report.partial + report.failures:
         print(f"  {problem}")
     sys.exit(1 if report.partial or report.failures else 0)

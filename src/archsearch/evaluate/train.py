@@ -426,6 +426,11 @@ def resume_train(out_dir: str | os.PathLike, changes: dict | None = None, *, dev
 def _resume_train(out_dir, changes: dict | None, device, quiet: bool) -> dict:
     saved = read_run_config(out_dir, "train")
     changes = dict(changes or {})
+    if "genotype" in changes:  # the same architecture, however it is written, is no change
+        from archsearch.spaces import get_space
+
+        space = get_space(changes.get("space", saved.get("space")))
+        changes["genotype"] = space.to_string(space.from_string(changes["genotype"]))
     fields = {f: changes.pop(f) for f in list(changes) if f in Recipe.__dataclass_fields__}
     try:
         recipe = Recipe(**saved["recipe"])

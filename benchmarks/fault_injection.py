@@ -68,9 +68,11 @@ TRAIN_FILES = ["checkpoint.pt", "metrics.jsonl", "config.yaml", "result.json"]
 # rename over file not done: for checkpoint.pt after the previous one was moved to .prev), "renamed"
 # (right after the n-th rename over file, or the n-th append), "timer" (n seconds of wall clock).
 # n counts within the one process that is killed.
-#: the kill points of the test: every kind, every file, at the start, in epochs and at the end
+#: the kill points of the test: every kind, every file, at the start, in epochs and at the end (the timer
+#: fires half a second into a process that has two epochs and the plots left to do)
 FIXED_PLAN = {
-    "darts": [("write", "config.yaml", 1, 0.5), ("step", None, 7, None), ("renamed", "metrics.jsonl", 1, None),
+    "darts": [("write", "config.yaml", 1, 0.5), ("step", None, 7, None), ("timer", None, 0.5, None),
+              ("renamed", "metrics.jsonl", 1, None),
               ("write", "checkpoint.pt", 2, 0.5), ("rename", "checkpoint.pt", 1, None),
               ("write", "op_weights.png", 1, 0.5), ("renamed", "genotype.json", 2, None)],
     "balenas": [("step", None, 3, None), ("write", "metrics.jsonl", 2, 0.5), ("rename", "checkpoint.pt", 2, None),

@@ -28,6 +28,8 @@ from archsearch.errors import ArchSearchError, RunDirectoryError
 #: the temporary files of atomic writes: ``.<target name>.<pid>.<8 hex digits>.tmp``
 TEMP_PATTERN = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")
 
+_HINTS = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space", errno.EACCES: "make it writable",
+          errno.EPERM: "make it writable", errno.EROFS: "make it writable"}
 _KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
           (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"))
 
@@ -53,9 +55,7 @@ def writing(path: str | os.PathLike):
         raise
     except OSError as err:
         reason = err.strerror or os.strerror(err.errno or errno.EIO)
-        hint = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space",
-                errno.EACCES: "choose a writable --out", errno.EPERM: "choose a writable --out",
-                errno.EROFS: "choose a writable --out"}.get(err.errno, "")
+        hint = _HINTS.get(err.errno)
         raise RunDirectoryError(f"cannot write '{path}': {reason}; what was written before is intact"
                                 + (f" ({hint}, then resume)" if hint else "")) from None
 
@@ -95,7 +95,7 @@ def _target(path: Path) -> Path:
     return path
 
 
-def temp_path(path: Path) -> Path:
+def _temp_path(path: Path) -> Path:
     return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
 
 
@@ -106,7 +106,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, keep_previous: s
     path = _target(Path(path))
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path(path)
+        tmp = _temp_path(path)
         # os.open with 0o666 lets the umask decide the mode, as for any file a program creates
         # (tempfile.mkstemp would make every result 0600)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -127,7 +127,8 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, keep_previous: s
 
 
 def _atomic_write(path: str | os.PathLike, write) -> None:
-    """``write(handle)`` fills a binary buffer that is then written atomically to ``path``."""
+    """``write(handle)`` fills a binary buffer that is then written atomically to ``path`` (kept for
+    callers that hand in a writer; ``write_bytes_atomic`` is the direct way)."""
     buffer = io.BytesIO()
     write(buffer)
     write_bytes_atomic(path, buffer.getvalue())
@@ -199,8 +200,3 @@ def rewrite_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
         return
     if not path.exists() or path.read_bytes() != data:
         write_bytes_atomic(path, data)
-
-
-def truncate_jsonl(path: str | os.PathLike, keep: int) -> None:
-    """Keep the first ``keep`` records."""
-    rewrite_jsonl(path, read_jsonl(path)[:keep])

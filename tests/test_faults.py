@@ -502,7 +502,7 @@ def test_the_lock_is_reentrant_here_and_refuses_other_processes(tmp_path):
 
 
 # ---- modes and paths of what a run writes --------------------------------------------------------------
-@pytest.mark.parametrize("mask", [0o027, 0o002])
+@pytest.mark.parametrize("mask", [0o027, 0o002], ids=["umask-027-search", "umask-002-train"])
 def test_files_a_run_writes_honour_the_umask(tmp_path, capsys, mask):
     previous = os.umask(mask)
     try:

@@ -73,7 +73,7 @@ def test_show_draws_a_png(capsys, tmp_path):
     (["search", "--data", "imagenet21k"], "unknown dataset 'imagenet21k'"),
     (["search", "epoch=3"], "did you mean 'epochs'"),
     (["train", BEST, "--data", "cifar10", "--data-dir", "/no/such/place"], "/no/such/place"),
-    (["search", "--resume", "/no/such/run"], "no checkpoint.pt"),
+    (["search", "--resume", "/no/such/run"], "cannot resume '/no/such/run': no such directory"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, fragment, tmp_path):
     result = subprocess.run([sys.executable, "-m", "archsearch.cli", *argv, *(

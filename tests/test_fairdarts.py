@@ -13,6 +13,7 @@ from archsearch.search.loop import DifferentiableSearch
 from archsearch.search.resolve import resolve_config
 from archsearch.search.runner import run_search
 from archsearch.search.selectors_threshold import cell_topology, reaches_output
+from archsearch.utils.checkpoint import CheckpointStore
 from archsearch.utils.io import read_jsonl
 
 TINY = {"C": 4, "N": 1, "epochs": 1, "batch_size": 32, "hessian_iters": 3, "hessian_every": 0, "data": "digits"}
@@ -84,7 +85,7 @@ def test_presets_run_end_to_end(tmp_path, digits, method):
         alive = records[0]["alive_ops"]["cell"]
         assert alive == [1] * 6  # at t = T only each edge's leader is left
         assert summary["genotype"] is not None
-        state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["a_optimizer"]["state"]
+        state = CheckpointStore(tmp_path).load()[0]["a_optimizer"]["state"]
         assert state[0]["alive"].sum() == 6  # the checkpoint remembers the removals
     else:
         assert "threshold_valid" in records[0] and "zero_one_loss" in records[0]

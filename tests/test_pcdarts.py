@@ -16,6 +16,7 @@ from archsearch.spaces import get_space
 from archsearch.spaces.darts import OPS as DARTS_OPS
 from archsearch.spaces.darts_ops import make_search_op
 from archsearch.spaces.partial import PartialChannelMixedOp, build_mixed_op, channel_shuffle
+from archsearch.utils.checkpoint import CheckpointStore
 from archsearch.utils.io import read_jsonl
 
 TINY = {"C": 4, "N": 1, "epochs": 1, "batch_size": 32, "hessian_iters": 3}
@@ -187,7 +188,7 @@ def test_preset_runs_end_to_end_on_both_spaces(tmp_path, digits):
                          quiet=True, dataset=digits)
     assert summary["method"] == "pcdarts" and summary["space"] == "nb201"
     record = read_jsonl(tmp_path / "nb201" / "metrics.jsonl")[0]
-    state = torch.load(tmp_path / "nb201" / "checkpoint.pt", weights_only=False)
+    state = CheckpointStore(tmp_path / "nb201").load()[0]
     assert "betas.cell" in state["model"]
     darts = {k: v for k, v in TINY.items() if k != "N"}  # the DARTS space is sized by layers
     summary = run_search(resolve_config("pcdarts", overrides={**darts, "space": "darts", "C": 8, "layers": 3,

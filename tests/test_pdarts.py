@@ -16,6 +16,7 @@ from archsearch.search.runner import run_search
 from archsearch.spaces import get_space
 from archsearch.spaces.darts import OPS
 from archsearch.spaces.partial import SkipDropout
+from archsearch.utils.checkpoint import CheckpointStore
 
 SKIP, SEP3, SEP5, DIL3 = (OPS.index(op) for op in ("skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3"))
 
@@ -112,7 +113,7 @@ def test_stages_grow_depth_and_shrink_candidates(tmp_path):
     summary = run_search(config, tmp_path, quiet=True, dataset=data)
     columns, depths, probs = [], [], []
     for stage in (1, 2, 3):
-        state = torch.load(tmp_path / f"stage{stage}" / "checkpoint.pt", weights_only=False)["model"]
+        state = CheckpointStore(tmp_path / f"stage{stage}").load()[0]["model"]
         columns.append(state["alphas.normal"].shape[1])
         depths.append(len({key.split(".")[1] for key in state if key.startswith("cells.")}))
         probs.append({cell: torch.softmax(state[f"alphas.{cell}"], dim=-1) for cell in ("normal", "reduce")})

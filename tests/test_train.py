@@ -13,6 +13,7 @@ import yaml
 from archsearch.errors import ConfigError, NonFiniteLossError
 from archsearch.evaluate import RECIPES, default_recipe, get_recipe, train
 from archsearch.spaces import get_space
+from archsearch.utils.checkpoint import CheckpointStore
 from archsearch.utils.io import read_jsonl
 
 from conftest import SHARED_CIFAR10, needs_shared
@@ -62,7 +63,8 @@ def test_recipe_overrides_and_unknown_key():
 def test_one_epoch_writes_the_run_directory(tmp_path):
     out = tmp_path / "run"
     result = train(GOOD_CELL, "nb201", "digits", tiny_recipe(), out_dir=out, quiet=True)
-    assert {p.name for p in out.iterdir()} == {"config.yaml", "metrics.jsonl", "result.json", "checkpoint.pt"}
+    assert {p.name for p in out.iterdir()} == {"config.yaml", "metrics.jsonl", "result.json", "checkpoint.pt",
+                                               "checkpoint.prev.pt", ".archsearch.lock"}
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["space"] == "nb201" and config["genotype"] == GOOD_CELL and config["dataset"] == "digits"
     assert config["seed"] == 0 and config["recipe"]["epochs"] == 1 and config["recipe"]["network"] == TINY
@@ -76,8 +78,9 @@ def test_one_epoch_writes_the_run_directory(tmp_path):
     net = get_space("nb201").network(GOOD_CELL, num_classes=10, in_channels=1, **TINY)
     assert saved["params"] == sum(p.numel() for p in net.parameters())
     assert 0 <= saved["test_accuracy"] <= 100 and result["test_accuracy"] == saved["test_accuracy"]
-    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
+    checkpoint, _ = CheckpointStore(out).load()
     assert checkpoint["epoch"] == 1 and {"model", "optimizer", "scheduler", "rng", "loader"} <= set(checkpoint)
+    assert CheckpointStore(out).previous.is_file()  # the epoch-0 checkpoint, kept as the one before
     with pytest.raises(ConfigError, match="resume=True"):
         train(GOOD_CELL, "nb201", "digits", tiny_recipe(), out_dir=out, quiet=True)
 
@@ -104,15 +107,15 @@ def test_resume_gives_the_uninterrupted_run(tmp_path):
                     deterministic=True, resume=True)
     assert _metrics(tmp_path / "cut") == _metrics(tmp_path / "whole")
     assert resumed["test_accuracy"] == whole["test_accuracy"] and resumed["test_loss"] == whole["test_loss"]
-    with pytest.raises(ConfigError, match="differs in recipe"):
-        train(GOOD_CELL, "nb201", "digits", tiny_recipe(epochs=3), out_dir=tmp_path / "cut", quiet=True,
-              deterministic=True, resume=True)
+    with pytest.raises(ConfigError, match="cannot change 'batch_size'"):
+        train(GOOD_CELL, "nb201", "digits", tiny_recipe(epochs=3).replace(batch_size=32), out_dir=tmp_path / "cut",
+              quiet=True, deterministic=True, resume=True)
 
 
 def test_non_finite_loss_raises_and_keeps_the_checkpoint(tmp_path, monkeypatch):
     out = tmp_path / "run"
     train(GOOD_CELL, "nb201", "digits", tiny_recipe(epochs=2), out_dir=out, quiet=True, stop_after=1)
-    before = (out / "checkpoint.pt").read_bytes()
+    before = (out / "checkpoint.pt").read_bytes(), (out / "metrics.jsonl").read_bytes()
     train_module = importlib.import_module("archsearch.evaluate.train")
 
     calls = {"n": 0}
@@ -126,7 +129,7 @@ def test_non_finite_loss_raises_and_keeps_the_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(train_module.F, "cross_entropy", poisoned)
     with pytest.raises(NonFiniteLossError, match="epoch 2, step 3"):
         train(GOOD_CELL, "nb201", "digits", tiny_recipe(epochs=2), out_dir=out, quiet=True, resume=True)
-    assert (out / "checkpoint.pt").read_bytes() == before
+    assert ((out / "checkpoint.pt").read_bytes(), (out / "metrics.jsonl").read_bytes()) == before
 
 
 def test_huge_learning_rate_is_a_non_finite_loss():

@@ -15,6 +15,10 @@ import yaml
 from archsearch.errors import ArchSearchError
 
 
+class _Usage(ArchSearchError):
+    """A combination of arguments the command does not take."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, as for every other bad input
         self.exit(2, f"archsearch: error: {message} (see '{self.prog} --help')\n")
@@ -95,11 +99,48 @@ def cmd_show(args) -> int:
 
 
 # -- training ------------------------------------------------------------------------------------
+def _train_resume_changes(args) -> dict:
+    """``train --resume DIR [key=value ...] [--epochs N ...]``: what the resumed run is asked to change
+    (the run's own settings come from its config.yaml; resume_train refuses what may not change)."""
+    from archsearch.search.config import parse_key_values
+
+    items = list(args.overrides)
+    changes = {}
+    if args.arch is not None:
+        key = args.arch.partition("=")[0]
+        if "=" in args.arch and key.isidentifier():  # a key=value where the architecture would stand
+            items.insert(0, args.arch)
+        else:
+            changes["genotype"] = args.arch
+    changes.update({key: yaml.safe_load(value) for key, value in parse_key_values(items).items()})
+    flags = {"space": args.space, "dataset": args.data, "data_dir": args.data_dir, "epochs": args.epochs,
+             "limit_train": args.limit_train, "limit_test": args.limit_test, "seed": args.seed}
+    changes.update({k: v for k, v in flags.items() if v is not None})
+    network = {k: v for k, v in (("C", args.C), ("N", args.N), ("layers", args.layers)) if v is not None}
+    if network:
+        changes["network"] = network
+    if args.recipe is not None:
+        changes["name"] = args.recipe
+    if args.deterministic:
+        changes["deterministic"] = True
+    return changes
+
+
 def cmd_train(args) -> int:
     from archsearch.evaluate import get_recipe, train
     from archsearch.search.config import parse_key_values
     from archsearch.spaces import get_space
 
+    if args.resume:
+        from archsearch.evaluate.train import resume_train
+
+        result = resume_train(args.resume, _train_resume_changes(args), device=args.device, quiet=args.quiet)
+        print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
+              f"{result['flops']:,} FLOPs); run directory {args.resume}")
+        return 0
+    if args.arch is None:
+        raise _Usage("train needs an architecture (or --resume DIR)")
+    args.space, args.data, args.seed = args.space or "nb201", args.data or "digits", args.seed or 0
     space = get_space(args.space)
     overrides = {key: yaml.safe_load(value) for key, value in parse_key_values(args.overrides).items()}
     if args.epochs is not None:
@@ -108,12 +149,9 @@ def cmd_train(args) -> int:
     if network:
         overrides["network"] = network
     recipe = get_recipe(args.recipe or space.name, **overrides)
-    if args.resume:
-        out = Path(args.resume)
-    else:
-        out = Path(args.out) if args.out else Path("runs") / f"train-{space.name}-{args.data}-seed{args.seed}"
+    out = Path(args.out) if args.out else Path("runs") / f"train-{space.name}-{args.data}-seed{args.seed}"
     result = train(space.from_string(args.arch), space, args.data, recipe, out_dir=out, seed=args.seed,
-                   device=args.device, quiet=args.quiet, resume=bool(args.resume),
+                   device=args.device, quiet=args.quiet, resume=False,
                    deterministic=args.deterministic, data_dir=args.data_dir, limit_train=args.limit_train,
                    limit_test=args.limit_test)
     print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
@@ -136,6 +174,23 @@ def _search_config(args):
     return resolve_config(args.method, args.config, overrides)
 
 
+def _search_resume_changes(args) -> dict:
+    """``search --resume DIR [key=value ...]``: what the resumed run is asked to change (run_search refuses
+    what may not change)."""
+    from archsearch.search.config import parse_key_values
+
+    if args.config:
+        raise _Usage("--config starts a new run; --resume continues one (with key=value changes)")
+    changes = parse_key_values(args.overrides)
+    for key in ("space", "method", "data", "data_dir", "epochs", "seed", "early_stop"):
+        value = getattr(args, key)
+        if value is not None:
+            changes[key] = value
+    if args.deterministic:
+        changes["deterministic"] = True
+    return changes
+
+
 def _default_out(config) -> Path:
     import time
 
@@ -146,7 +201,7 @@ def cmd_search(args) -> int:
     from archsearch.search.runner import run_search
 
     if args.resume:
-        summary = run_search(resume=args.resume, quiet=args.quiet)
+        summary = run_search(resume=args.resume, changes=_search_resume_changes(args), quiet=args.quiet)
     else:
         config = _search_config(args)
         summary = run_search(config, args.out or _default_out(config), quiet=args.quiet)
@@ -220,11 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("train", help="train an architecture from scratch with a paper's recipe",
-                       description="key=value overrides any recipe field (lr=0.05 batch_size=128 ...).")
-    p.add_argument("arch")
+                       description="key=value overrides any recipe field (lr=0.05 batch_size=128 ...); "
+                                   "with --resume DIR, the changes a resumed run may take (epochs=, lr=, ...).")
+    p.add_argument("arch", nargs="?", help="the architecture (taken from the run with --resume)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
-    p.add_argument("--space", default="nb201")
-    p.add_argument("--data", default="digits")
+    p.add_argument("--space", default=None, help="nb201 | darts (default nb201)")
+    p.add_argument("--data", default=None, help="default digits")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--recipe", default=None, help="nb201 | darts (default: the space's)")
     p.add_argument("--epochs", type=int, default=None)
@@ -233,11 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=None)
     p.add_argument("--limit-train", type=int, default=None)
     p.add_argument("--limit-test", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="default 0")
     p.add_argument("--device", default=None)
     p.add_argument("--deterministic", action="store_true")
     p.add_argument("--out", default=None)
-    p.add_argument("--resume", default=None, metavar="DIR")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR (key=value: changes)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -254,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="a YAML config (a run's config.yaml reproduces it)")
     p.add_argument("--early-stop", default=None, help="early-stopping rule(s), e.g. dartsplus or rdarts")
     p.add_argument("--deterministic", action="store_true", help="bit-for-bit repeatable (slower)")
-    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
+    p.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue the run in DIR; key=value changes what may change (docs/reliability.md)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_search)
 

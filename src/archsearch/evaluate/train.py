@@ -4,8 +4,10 @@
 
 - ``config.yaml``: the resolved run (space, genotype string, dataset, data_dir, recipe fields, seed);
 - ``metrics.jsonl``: one line per epoch (epoch, train_loss, train_acc, valid_loss, valid_acc, lr, seconds);
-- ``checkpoint.pt``: written atomically after every epoch (model, optimizer, scheduler, scaler, epoch,
-  RNG states, loader state), so ``resume=True`` continues where a killed run stopped;
+- ``checkpoint.pt``: written after every epoch (model, optimizer, scheduler, scaler, epoch, RNG states,
+  loader state), checksummed, with the one before kept as ``checkpoint.prev.pt`` (utils/checkpoint.py),
+  so ``resume=True`` continues where a killed run stopped, with changed settings if they are in
+  ``RESUMABLE``;
 - ``result.json``: test accuracy (%) and loss, params (without the auxiliary head), FLOPs, epochs.
 
 On CUDA it trains under autocast (bf16 where supported, else fp16 with loss scaling) in channels-last
@@ -28,20 +30,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from archsearch.diagnostics.flops import count_flops, count_params
-from archsearch.errors import ConfigError, NonFiniteLossError
+from archsearch.errors import CheckpointError, ConfigError, NonFiniteLossError, RunDirectoryError
 from archsearch.evaluate.recipes import Recipe, default_recipe, get_recipe
 from archsearch.runtime import resolve_device
+from archsearch.utils.checkpoint import CheckpointStore, one_line, require_checkpoint_for
+from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic, write_yaml_atomic
+from archsearch.utils.resume import check_fits, refuse_changes, replan_cosine, set_hyperparameters
+from archsearch.utils.rundir import lock_run_dir, read_run_config
 from archsearch.validation import SEED, check_options, coerce
-from archsearch.utils.io import (
-    append_jsonl,
-    read_jsonl,
-    save_torch_atomic,
-    truncate_jsonl,
-    write_json_atomic,
-    write_yaml_atomic,
-)
 
 CONFIG, METRICS, CHECKPOINT, RESULT = "config.yaml", "metrics.jsonl", "checkpoint.pt", "result.json"
+#: what a resumed training may change (recipe fields and run settings, by name): more epochs (the
+#: schedule is re-planned over the new total), the optimizer's settings after a NaN loss, and where the
+#: data lives or how deterministic the kernels are. Everything else defines the run.
+RESUMABLE = frozenset({"epochs", "lr", "lr_min", "momentum", "weight_decay", "grad_clip", "label_smoothing",
+                       "eval_batch_size", "deterministic", "data_dir"})
 #: the validation split is drawn with this seed whatever the run's seed, so runs compare on one split
 VALID_SPLIT_SEED = 0
 
@@ -136,6 +139,8 @@ class Trainer:
         self.dataset_name = dataset if isinstance(dataset, str) else self.data.dataset.name
         self.data_dir = None if data_dir is None else str(data_dir)
         self.limits = {"limit_train": limit_train, "limit_test": limit_test}
+        self.store = CheckpointStore(self.out_dir) if self.out_dir is not None else None
+        self.history: list[dict] = []
 
     # -- configuration ----------------------------------------------------------------------------
     def config(self) -> dict:
@@ -153,20 +158,10 @@ class Trainer:
     def _prepare_dir(self) -> None:
         if self.out_dir is None:
             return
-        has_run = (self.out_dir / CHECKPOINT).exists() or (self.out_dir / METRICS).exists()
         if self.resume:
-            if not (self.out_dir / CHECKPOINT).exists():
-                raise ConfigError(f"cannot resume: no {CHECKPOINT} in '{self.out_dir}'; start it with resume=False")
-            import yaml
-
-            saved = yaml.safe_load((self.out_dir / CONFIG).read_text())
-            if saved != self.config():
-                changed = sorted(k for k in set(saved) | set(self.config()) if saved.get(k) != self.config().get(k))
-                raise ConfigError(
-                    f"cannot resume '{self.out_dir}': its config differs in {', '.join(changed)}; "
-                    "resume with the same settings or start a new out_dir"
-                )
-        elif has_run:
+            refuse_changes(_flat(read_run_config(self.out_dir, "train")), _flat(self.config()), RESUMABLE,
+                           self.out_dir)
+        elif (self.out_dir / CONFIG).exists():
             raise ConfigError(f"'{self.out_dir}' already holds a run; pass resume=True or choose another out_dir")
         else:
             write_yaml_atomic(self.out_dir / CONFIG, self.config())
@@ -206,18 +201,53 @@ class Trainer:
     def _checkpoint(self, epoch: int) -> dict:
         return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "epoch": epoch,
-                "rng": rng_states(), "loader": self.train_loader.state_dict()}
+                "rng": rng_states(), "loader": self.train_loader.state_dict(),
+                "config": self.config(), "history": list(self.history)}
 
     def _restore(self) -> int:
-        state = torch.load(self.out_dir / CHECKPOINT, map_location=self.device, weights_only=False)
-        self.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.train_loader.load_state_dict(state["loader"])
-        set_rng_states(state["rng"])
-        truncate_jsonl(self.out_dir / METRICS, state["epoch"])
-        return int(state["epoch"])
+        """Load the newest good checkpoint (the previous one, with a warning, where the newest is damaged);
+        the epoch to go on from (0 where the run died before its first checkpoint)."""
+        state, path = self.store.load(self.device)
+        epoch = 0
+        if state is None:
+            require_checkpoint_for(self.out_dir / METRICS)
+        else:
+            saved = state.get("config")
+            changed = set(check_fits(_flat(saved) if isinstance(saved, dict) else None, _flat(self.config()),
+                                     RESUMABLE, path))
+            try:
+                self.net.load_state_dict(state["model"])
+                self.optimizer.load_state_dict(state["optimizer"])
+                self.scheduler.load_state_dict(state["scheduler"])
+                self.scaler.load_state_dict(state["scaler"])
+                self.train_loader.load_state_dict(state["loader"])
+                set_rng_states(state["rng"])
+                epoch, self.history = int(state["epoch"]), list(state["history"])
+            except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as err:
+                reason = f"it holds no {err}" if isinstance(err, KeyError) else one_line(err)
+                raise CheckpointError(f"checkpoint '{path}' does not fit this run: {reason}") from None
+            self._apply_changes(saved["recipe"], changed, epoch)
+        rewrite_jsonl(self.out_dir / METRICS, self.history)
+        write_yaml_atomic(self.out_dir / CONFIG, self.config())  # what the run now uses
+        return epoch
+
+    def _apply_changes(self, saved: dict, changed: set[str], epoch: int) -> None:
+        """Make recipe fields that differ from the checkpoint's take effect (the loaded optimizer and
+        scheduler states bring back the old values)."""
+        recipe = self.recipe
+        if recipe.epochs < epoch:
+            raise ConfigError(f"cannot lower epochs to {recipe.epochs}: the run has done {epoch}")
+        if changed & {"epochs", "lr", "lr_min"}:
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+                steps = len(self.train_loader) if recipe.schedule_unit == "step" else 1
+                replan_cosine(self.scheduler, total=recipe.epochs * steps, lr=recipe.lr, lr_min=recipe.lr_min)
+            else:  # constant
+                self.scheduler.base_lrs = [recipe.lr] * len(self.optimizer.param_groups)
+                for group in self.optimizer.param_groups:
+                    group["initial_lr"] = group["lr"] = recipe.lr
+                self.scheduler._last_lr = [recipe.lr] * len(self.optimizer.param_groups)
+        set_hyperparameters(self.optimizer, {k: (k, saved[k], getattr(recipe, k))
+                                             for k in ("momentum", "weight_decay") if k in changed}, "optimizer")
 
     # -- one pass ---------------------------------------------------------------------------------
     def _autocast(self):
@@ -252,9 +282,7 @@ class Trainer:
                         output[1], y, label_smoothing=recipe.label_smoothing)  # + w_aux * L_aux(w)
             if not bool(torch.isfinite(loss)):
                 raise NonFiniteLossError(
-                    f"training loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; the last checkpoint "
-                    "is kept. Lower the learning rate or enable gradient clipping (recipe grad_clip)"
-                )
+                    f"training loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; {self._nan_advice()}")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if recipe.grad_clip > 0:
@@ -270,6 +298,21 @@ class Trainer:
         if recipe.schedule_unit == "epoch":
             self.scheduler.step()
         return {"train_loss": float(loss_sum) / seen, "train_acc": 100.0 * int(correct) / seen, "lr": lr}
+
+    def _nan_advice(self) -> str:
+        advice = f"lower the learning rate (lr={self.recipe.lr / 2:g}) or clip gradients (grad_clip=5)"
+        if self.out_dir is None:
+            return advice
+        return (f"the last checkpoint in '{self.out_dir}' is kept: {advice}, e.g. "
+                f"archsearch train --resume {self.out_dir} lr={self.recipe.lr / 2:g}")
+
+    def _check_finite_state(self, epoch: int) -> None:
+        """A NaN that reached the weights in an epoch's last step shows in no loss yet: keep it out of the
+        checkpoint, or resuming would start from it."""
+        for name, tensor in self.net.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise NonFiniteLossError(f"'{name}' holds non-finite values after epoch {epoch + 1}; "
+                                         f"{self._nan_advice()}")
 
     @torch.no_grad()
     def evaluate(self, split: str) -> tuple[float, float]:
@@ -296,22 +339,34 @@ class Trainer:
             torch.use_deterministic_algorithms(previous)
 
     def _run(self) -> dict:
+        if self.out_dir is None:
+            return self._train()
+        if self.resume and not self.out_dir.is_dir():
+            read_run_config(self.out_dir, "train")  # says what is wrong, in one line
+        with lock_run_dir(self.out_dir, create=not self.resume):
+            return self._train()
+
+    def _train(self) -> dict:
         self._prepare_dir()
         self._build()
         start_epoch = self._restore() if self.resume else 0
-        history = read_jsonl(self.out_dir / METRICS) if self.out_dir is not None else []
+        if self.out_dir is not None and not (self.resume and self.store.exists()):
+            self.store.save(self._checkpoint(0))  # epoch 0: a run killed in its first epoch resumes too
+        history = self.history
         last_epoch = self.recipe.epochs if self.stop_after is None else min(self.stop_after, self.recipe.epochs)
         for epoch in range(start_epoch, last_epoch):
             tic = time.perf_counter()
             record = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+            self._check_finite_state(epoch)
             valid_loss, valid_acc = self.evaluate("valid") if "valid" in self.eval_loaders else (math.nan, math.nan)
             record.update(valid_loss=valid_loss, valid_acc=valid_acc, seconds=time.perf_counter() - tic)
             record = {k: record[k] for k in ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr",
                                              "seconds")}
             history.append(record)
             if self.out_dir is not None:
-                save_torch_atomic(self.out_dir / CHECKPOINT, self._checkpoint(epoch + 1))
+                # the line first: a kill before the checkpoint leaves a line the resume drops again
                 append_jsonl(self.out_dir / METRICS, record)
+                self.store.save(self._checkpoint(epoch + 1))
             if not self.quiet:
                 print(f"epoch {epoch + 1}/{self.recipe.epochs}  train {record['train_loss']:.4f} "
                       f"{record['train_acc']:.2f}%  valid {valid_loss:.4f} {valid_acc:.2f}%  "
@@ -352,3 +407,45 @@ def train(genotype, space, dataset, recipe: Recipe | str | None = None, out_dir=
     """
     return Trainer(genotype, space, dataset, recipe, out_dir, seed=seed, device=device, quiet=quiet,
                    resume=resume, deterministic=deterministic, **options).run()
+
+
+def _flat(config: dict) -> dict:
+    """A training run's config.yaml with the recipe's fields at the top: the names a resume changes."""
+    return {**{k: v for k, v in config.items() if k != "recipe"}, **config.get("recipe", {})}
+
+
+def resume_train(out_dir: str | os.PathLike, changes: dict | None = None, *, device=None,
+                 quiet: bool = False) -> dict:
+    """Continue the training run in ``out_dir`` with ``changes`` ({recipe field or run setting: value};
+    those in RESUMABLE, any other raises ConfigError naming it)."""
+    read_run_config(out_dir, "train")  # what is wrong with the directory, if anything, before locking it
+    with lock_run_dir(out_dir, create=False):  # before loading data: a second writer learns at once
+        return _resume_train(out_dir, changes, device, quiet)
+
+
+def _resume_train(out_dir, changes: dict | None, device, quiet: bool) -> dict:
+    saved = read_run_config(out_dir, "train")
+    changes = dict(changes or {})
+    if "genotype" in changes:  # the same architecture, however it is written, is no change
+        from archsearch.spaces import get_space
+
+        space = get_space(changes.get("space", saved.get("space")))
+        changes["genotype"] = space.to_string(space.from_string(changes["genotype"]))
+    fields = {f: changes.pop(f) for f in list(changes) if f in Recipe.__dataclass_fields__}
+    try:
+        recipe = Recipe(**saved["recipe"])
+    except TypeError as err:
+        raise RunDirectoryError(f"cannot resume '{out_dir}': its config.yaml holds no recipe this archsearch "
+                                f"reads ({one_line(err)})") from None
+    recipe = recipe.replace(**fields) if fields else recipe
+    run = {k: saved.get(k) for k in ("space", "genotype", "dataset", "data_dir", "limit_train", "limit_test", "seed",
+                                     "deterministic")}
+    unknown = [k for k in changes if k not in run]
+    if unknown:
+        raise ConfigError(f"unknown setting '{unknown[0]}' (recipe fields: {', '.join(Recipe.__dataclass_fields__)}; "
+                          f"run settings: {', '.join(run)})")
+    refuse_changes(_flat(saved), _flat({**run, **changes, "recipe": recipe.as_dict()}), RESUMABLE, out_dir)
+    run.update(changes)
+    return Trainer(run["genotype"], run["space"], run["dataset"], recipe, out_dir, seed=run["seed"], device=device,
+                   quiet=quiet, resume=True, deterministic=bool(run["deterministic"]), data_dir=run["data_dir"],
+                   limit_train=run["limit_train"], limit_test=run["limit_test"]).run()

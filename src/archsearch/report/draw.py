@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
-from archsearch.utils.io import _atomic_write  # noqa: E402
+from archsearch.utils.io import write_bytes_atomic  # noqa: E402
 
 #: a fixed colour per op name seen in the built-in spaces; other ops cycle through the palette
 OP_COLOURS = {
@@ -133,5 +133,5 @@ def draw_cells(space, genotype, path: str | Path, show_none: bool = False, dpi: 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    _atomic_write(path, lambda h: h.write(buffer.getvalue()))
+    write_bytes_atomic(path, buffer.getvalue())
     return list(axes[0])

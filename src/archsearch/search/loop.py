@@ -9,6 +9,7 @@ epoch hooks (early stopping). Diagnostics and a checkpoint are written every epo
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -23,7 +24,7 @@ from torch import nn
 from archsearch.data import BatchLoader, default_augment, load_dataset
 from archsearch.diagnostics.cells import skip_count
 from archsearch.diagnostics.hessian import dominant_eigenvalue
-from archsearch.errors import ConfigError, NonFiniteLossError
+from archsearch.errors import CheckpointError, ConfigError, NonFiniteLossError
 from archsearch.relax import build_relaxation
 from archsearch.relax.base import use_mean
 from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
@@ -35,7 +36,27 @@ from archsearch.search.selectors import ArgmaxSelector
 from archsearch.search.resolve import build_selector, build_supernet, check_config
 from archsearch.runtime import resolve_device
 from archsearch.spaces import get_space
-from archsearch.utils.io import append_jsonl, read_jsonl, save_torch_atomic, truncate_jsonl, write_json_atomic
+from archsearch.utils.checkpoint import CheckpointStore, one_line, require_checkpoint_for
+from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic
+from archsearch.utils.resume import check_fits, replan_cosine, set_hyperparameters
+from archsearch.utils.rundir import lock_run_dir
+
+#: SearchConfig keys a resumed run may change (``archsearch search --resume DIR key=value``); every other
+#: key defines the run. The learning rates and their kin are for a run stopped by a NaN loss; a new
+#: ``epochs`` re-plans every schedule over the new total (docs/reliability.md); the rest are diagnostics,
+#: the training after the search, and where the data lives or the run computes.
+RESUMABLE = frozenset({
+    "epochs",
+    "w_lr", "w_lr_min", "w_momentum", "w_weight_decay", "grad_clip", "unrolled_lr",
+    "arch_lr", "arch_betas", "arch_weight_decay",
+    "hessian_every", "hessian_iters",
+    "train_epochs",
+    "device", "deterministic", "data_dir",
+})
+
+#: the weight and architecture optimizers' param-group keys behind config keys a resume may change
+_W_GROUP_KEYS = {"w_momentum": "momentum", "w_weight_decay": "weight_decay"}
+_A_GROUP_KEYS = {"arch_lr": "lr", "arch_betas": "betas", "arch_weight_decay": "weight_decay"}
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -72,6 +93,10 @@ class DifferentiableSearch:
         self.config, self.quiet = config, quiet
         self.out_dir = Path(out_dir) if out_dir is not None else None
         check_config(config)
+        self.store = CheckpointStore(self.out_dir) if self.out_dir is not None else None
+        #: the directory a user resumes (a P-DARTS stage's search runs in a subdirectory of it)
+        self.run_dir = self.out_dir
+        self._resumed = False
         seed_everything(config.seed, config.deterministic)
         self.device = resolve_device(config.device)
         if config.distributed and self.device.type == "cuda" and self.device.index is None:
@@ -188,12 +213,25 @@ class DifferentiableSearch:
         """Mean over the processes of a data-parallel search (nothing to do in one process)."""
         return grads if self.distributed is None else self.distributed.average(grads)
 
+    def _nan_advice(self) -> str:
+        if self.run_dir is None:
+            return "lower the learning rates or check the data"
+        c = self.config
+        return (f"the last checkpoint in '{self.run_dir}' is kept: resume with lower learning rates, e.g. "
+                f"archsearch search --resume {self.run_dir} w_lr={c.w_lr / 2:g} arch_lr={c.arch_lr / 2:g}")
+
     def _check_finite(self, loss, what: str, step: int) -> None:
         if loss is not None and not torch.isfinite(loss):
-            where = f" in '{self.out_dir}'" if self.out_dir else ""
             raise NonFiniteLossError(
-                f"{what} loss is {float(loss)} at epoch {self.epoch + 1}, step {step + 1}; the last "
-                f"checkpoint{where} is kept: lower the learning rates or check the data, then resume")
+                f"{what} loss is {float(loss)} at epoch {self.epoch + 1}, step {step + 1}; {self._nan_advice()}")
+
+    def _check_finite_state(self) -> None:
+        """A NaN that reached the weights in an epoch's last step shows in no loss yet: it must not reach
+        the checkpoint either, or resuming would start from it."""
+        for name, tensor in self.model.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise NonFiniteLossError(f"'{name}' holds non-finite values after epoch {self.epoch + 1}; "
+                                         f"{self._nan_advice()}")
 
     def train_epoch(self) -> dict:
         from tqdm.auto import tqdm
@@ -276,6 +314,8 @@ class DifferentiableSearch:
             "relaxation": self.relaxation.state_dict(),
             "hooks": [getattr(h, "state_dict", dict)() for h in self.hooks],
             "stop_reason": self.stop_reason,
+            "config": self.config.to_dict(),  # whose checkpoint this is, and with which settings
+            "history": list(self.history),  # what metrics.jsonl holds at this checkpoint
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
@@ -291,6 +331,7 @@ class DifferentiableSearch:
             if hasattr(hook, "load_state_dict"):
                 hook.load_state_dict(hook_state)
         self.stop_reason = state.get("stop_reason")
+        self.history = list(state["history"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
@@ -300,41 +341,75 @@ class DifferentiableSearch:
 
     def save_checkpoint(self) -> None:
         if self.out_dir is not None and self.is_main:
-            save_torch_atomic(self.out_dir / "checkpoint.pt", self.state_dict())
+            self.store.save(self.state_dict())
 
     def resume(self) -> None:
-        """Continue from ``out_dir/checkpoint.pt``; metrics written after it are dropped."""
-        path = self.out_dir / "checkpoint.pt"
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        self.load_state_dict(state)
-        truncate_jsonl(self.out_dir / "metrics.jsonl", self.epoch)
-        self.history = read_jsonl(self.out_dir / "metrics.jsonl")
+        """Continue from the newest good checkpoint in ``out_dir`` (the one before it, with a warning, where
+        the newest is damaged), or from the beginning where the run died before its first checkpoint.
+        metrics.jsonl becomes what the checkpoint saw. Settings in RESUMABLE may differ from the
+        checkpoint's and take effect from here on; any other difference means another run's checkpoint."""
+        with lock_run_dir(self.out_dir) if self.is_main else contextlib.nullcontext():
+            state, path = self.store.load(self.device)
+            if state is None:
+                require_checkpoint_for(self.out_dir / "metrics.jsonl")
+            else:
+                changed = set(check_fits(state.get("config"), self.config.to_dict(), RESUMABLE, path))
+                try:
+                    self.load_state_dict(state)
+                except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as err:
+                    reason = f"it holds no {err}" if isinstance(err, KeyError) else one_line(err)
+                    raise CheckpointError(f"checkpoint '{path}' does not fit this run: {reason}") from None
+                self._apply_changes(state["config"], changed)
+            self._resumed = True
+            if self.is_main:
+                rewrite_jsonl(self.out_dir / "metrics.jsonl", self.history)
+
+    def _apply_changes(self, saved: dict, changed: set[str]) -> None:
+        """Make settings that differ from the checkpoint's take effect (a loaded optimizer or scheduler
+        state brings back the old values)."""
+        c = self.config
+        if "epochs" in changed:
+            if c.epochs < self.epoch:
+                raise ConfigError(f"cannot lower epochs to {c.epochs}: the run has done {self.epoch}")
+            if hasattr(self.a_optimizer, "plan_rounds"):
+                raise ConfigError(f"cannot change 'epochs' when resuming: the '{c.arch_optimizer}' architecture "
+                                  "optimizer planned its step sizes over the old number; start a new run")
+        if changed & {"epochs", "w_lr", "w_lr_min"}:
+            replan_cosine(self.scheduler, total=c.epochs, lr=c.w_lr, lr_min=c.w_lr_min)
+        for optimizer, keys, what in ((self.w_optimizer, _W_GROUP_KEYS, "weight optimizer"),
+                                      (self.a_optimizer, _A_GROUP_KEYS, "architecture optimizer")):
+            set_hyperparameters(optimizer, {k: (g, saved[k], getattr(c, k)) for k, g in keys.items() if k in changed},
+                                what)
 
     # -- the run --------------------------------------------------------------------------------
     def run(self):
         writes = self.out_dir is not None and self.is_main  # one writer in a data-parallel search
-        if writes:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            self.config.save(self.out_dir / "config.yaml")
-        while self.epoch < self.config.epochs and self.stop_reason is None:
-            start = time.perf_counter()
-            stats = self.train_epoch()
-            self.scheduler.step()
-            record = self.epoch_record(stats, 0.0)
-            record["seconds"] = round(time.perf_counter() - start, 3)
-            self.history.append(record)
-            self.epoch += 1
-            for hook in self.hooks:
-                reason = hook(self, record)
-                if reason:
-                    self.stop_reason = reason
-                    break
+        with lock_run_dir(self.out_dir) if writes else contextlib.nullcontext():
             if writes:
-                append_jsonl(self.out_dir / "metrics.jsonl", record)
-                self.save_checkpoint()
-        genotype = self.selector.select(self)  # the final choice (may rank samples with a proxy)
-        if writes:
-            self.write_summary(genotype)
+                self.config.save(self.out_dir / "config.yaml")  # what the run now uses, changes included
+                if self.epoch == 0 and not (self._resumed and self.store.exists()):
+                    self.save_checkpoint()  # epoch 0: a run killed in its first epoch resumes too
+            while self.epoch < self.config.epochs and self.stop_reason is None:
+                start = time.perf_counter()
+                stats = self.train_epoch()
+                self._check_finite_state()
+                self.scheduler.step()
+                record = self.epoch_record(stats, 0.0)
+                record["seconds"] = round(time.perf_counter() - start, 3)
+                self.history.append(record)
+                self.epoch += 1
+                for hook in self.hooks:
+                    reason = hook(self, record)
+                    if reason:
+                        self.stop_reason = reason
+                        break
+                if writes:
+                    # the line first: a kill before the checkpoint leaves a line the resume drops again
+                    append_jsonl(self.out_dir / "metrics.jsonl", record)
+                    self.save_checkpoint()
+            genotype = self.selector.select(self)  # the final choice (may rank samples with a proxy)
+            if writes:
+                self.write_summary(genotype)
         return genotype
 
     def summary(self, genotype) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archsearch.errors import ArchSearchError, ConfigError
+from archsearch.errors import ConfigError, RunDirectoryError
 from archsearch.search.components import DRIVERS
 from archsearch.search.config import SearchConfig
 from archsearch.search.selectors import SELECTORS, Selector
@@ -146,6 +146,15 @@ def stage_plan(config: SearchConfig) -> list[dict]:
             for s, (add, n, r) in enumerate(zip(add_layers, num_ops, rates))]
 
 
+def _finished_stages(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise RunDirectoryError(f"cannot resume: '{path}' is damaged ({type(err).__name__})") from None
+
+
 def _stage_config(config: SearchConfig, plan: dict, subsets) -> SearchConfig:
     options = {**config.supernet_options, "op_subsets": subsets, "skip_dropout": plan["skip_dropout"]}
     return config.replace(layers=plan["layers"], supernet_options=options, driver=None, driver_options={})
@@ -165,14 +174,9 @@ def progressive_search(config: SearchConfig, out_dir: str | Path, *, resume: boo
     decay = float(config.driver_options.get("dropout_decay", 0.2))
     out_dir = Path(out_dir)
     record_path = out_dir / "stages.json"
-    if resume:
-        done = json.loads(record_path.read_text()) if record_path.is_file() else []
-    else:
-        if (out_dir / "config.yaml").exists():
-            raise ArchSearchError(f"'{out_dir}' already holds a run: use --resume {out_dir} or another --out")
-        out_dir.mkdir(parents=True, exist_ok=True)
+    done = _finished_stages(record_path) if resume else []
+    if not resume:
         config.save(out_dir / "config.yaml")
-        done = []
     if dataset is None:
         dataset = load_dataset(config.data, config.data_dir, limit_train=config.limit_train, quiet=quiet)
 
@@ -190,15 +194,19 @@ def progressive_search(config: SearchConfig, out_dir: str | Path, *, resume: boo
         schedule = SkipDropoutSchedule(stage["skip_dropout"], decay)
         search = DifferentiableSearch(_stage_config(config, stage, subsets), stage_dir, quiet=quiet,
                                       dataset=dataset, hooks=[schedule])
-        if resume and (stage_dir / "checkpoint.pt").is_file():
+        search.run_dir = out_dir  # the directory a user resumes
+        if resume:
             search.resume()
+            config.save(out_dir / "config.yaml")  # the checkpoint took the changes: record them
+            resume = False  # later stages start afresh (a resumed one finished them before)
         schedule.apply(search)
         genotype = search.run()
         weights = search.deterministic_weights()
-        if finished is None:
-            done.append({**stage, "op_subsets": subsets, "genotype": search.space.to_string(genotype),
-                         "epochs_run": search.epoch, "stopped_early": search.stop_reason,
-                         "weights": {cell: w.tolist() for cell, w in weights.items()}})
+        entry = {**stage, "op_subsets": subsets, "genotype": search.space.to_string(genotype),
+                 "epochs_run": search.epoch, "stopped_early": search.stop_reason,
+                 "weights": {cell: w.tolist() for cell, w in weights.items()}}
+        if entry != finished:  # a last stage resumed with more epochs runs on
+            done = [d for d in done if d["stage"] != stage["stage"]] + [entry]
             write_json_atomic(record_path, done)
     summary = search.summary(genotype)
     summary["epochs_run"] = sum(d["epochs_run"] for d in done)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import shutil
 from pathlib import Path
 
-from archsearch.errors import ArchSearchError
+import yaml
+
+from archsearch.errors import ConfigError, RunDirectoryError
 from archsearch.search.components import DRIVERS
-from archsearch.search.config import SearchConfig
-from archsearch.search.loop import DifferentiableSearch
+from archsearch.search.config import SearchConfig, apply_overrides
+from archsearch.search.loop import RESUMABLE, DifferentiableSearch
 from archsearch.search.resolve import resolve_config
 from archsearch.utils.io import write_json_atomic
+from archsearch.utils.resume import refuse_changes
+from archsearch.utils.rundir import lock_run_dir, read_run_config
+
+log = logging.getLogger("archsearch")
 
 
 def demo_config() -> SearchConfig:
@@ -19,34 +29,51 @@ def demo_config() -> SearchConfig:
                                      "train_epochs": 15})
 
 
+def resume_config(out_dir: str | Path, changes: dict | None = None) -> SearchConfig:
+    """The configuration a resumed run continues with: its config.yaml with ``changes`` applied, where
+    each change is one of loop.RESUMABLE (ConfigError names the first that is not)."""
+    saved = read_run_config(out_dir, "search")
+    missing = [k for k in SearchConfig.keys() if k not in saved]
+    if missing:
+        raise RunDirectoryError(f"cannot resume '{out_dir}': its config.yaml lacks {', '.join(missing)} "
+                                "(truncated, or written by another version of archsearch)")
+    config = apply_overrides(SearchConfig(), saved)
+    wanted = apply_overrides(config, changes or {})
+    refuse_changes(config.to_dict(), wanted.to_dict(), RESUMABLE, out_dir)
+    return wanted
+
+
 def run_search(config: SearchConfig | None = None, out_dir: str | Path | None = None, *,
-               resume: str | Path | None = None, quiet: bool = False, dataset=None) -> dict:
+               resume: str | Path | None = None, changes: dict | None = None, quiet: bool = False,
+               dataset=None) -> dict:
+    """Search with ``config`` into the new run directory ``out_dir``, or continue the run in ``resume``
+    with ``changes`` ({key: value}, see ``resume_config``)."""
     if resume is not None:
         out_dir = Path(resume)
-        saved = out_dir / "config.yaml"
-        config = SearchConfig.load(saved) if saved.is_file() else None
+        config = resume_config(out_dir, changes)
+    elif changes:
+        raise ConfigError("changes apply when resuming a run; a new run takes them in its config")
     out_dir = Path(out_dir)
-    if config is not None and config.driver:  # a method made of several searches (P-DARTS' stages)
-        search, genotype, summary = DRIVERS.get(config.driver)(
-            config, out_dir, resume=resume is not None, quiet=quiet, dataset=dataset)
-    else:
-        if resume is not None:
-            if not (out_dir / "checkpoint.pt").is_file():
-                raise ArchSearchError(f"cannot resume: no checkpoint.pt in '{out_dir}'")
-            search = DifferentiableSearch(config, out_dir, quiet=quiet, dataset=dataset)
-            search.resume()
+    # one writer per directory; in a data-parallel search that is process 0 alone
+    writes = not (config.distributed and int(os.environ.get("RANK", "0")) != 0)
+    with lock_run_dir(out_dir, create=resume is None) if writes else contextlib.nullcontext():
+        if resume is None and (out_dir / "config.yaml").exists():
+            raise RunDirectoryError(f"'{out_dir}' already holds a run: use --resume {out_dir} or another --out")
+        if config.driver:  # a method made of several searches (P-DARTS' stages)
+            search, genotype, summary = DRIVERS.get(config.driver)(
+                config, out_dir, resume=resume is not None, quiet=quiet, dataset=dataset)
         else:
-            if (out_dir / "checkpoint.pt").exists():
-                raise ArchSearchError(f"'{out_dir}' already holds a run: use --resume {out_dir} or another --out")
             search = DifferentiableSearch(config, out_dir, quiet=quiet, dataset=dataset)
-        genotype = search.run()
-        summary = search.summary(genotype)
-        if not search.is_main:  # a data-parallel search: process 0 trains the found cell and writes the run
-            return {**summary, "out_dir": str(out_dir)}
-    summary["out_dir"] = str(out_dir)
-    if config.train_epochs > 0 and summary["genotype"] is not None:  # None: the selector found no valid cell
-        summary["train"] = _train_found(search, genotype, out_dir / "train", quiet)
-    write_json_atomic(out_dir / "genotype.json", summary)
+            if resume is not None:
+                search.resume()
+            genotype = search.run()
+            summary = search.summary(genotype)
+            if not search.is_main:  # a data-parallel search: process 0 trains the found cell and writes the run
+                return {**summary, "out_dir": str(out_dir)}
+        summary["out_dir"] = str(out_dir)
+        if config.train_epochs > 0 and summary["genotype"] is not None:  # None: the selector found no valid cell
+            summary["train"] = _train_found(search, genotype, out_dir / "train", quiet)
+        write_json_atomic(out_dir / "genotype.json", summary)
     return summary
 
 
@@ -57,8 +84,21 @@ def _train_found(search: DifferentiableSearch, genotype, out_dir: Path, quiet: b
     config = search.config
     network = {k: v for k, v in (("C", config.train_C), ("N", config.train_N)) if v}
     recipe = default_recipe(search.space).replace(epochs=config.train_epochs, network=network)
+    resume = (out_dir / "config.yaml").is_file()
+    if resume and _trained_genotype(out_dir) != search.space.to_string(genotype):
+        # a resumed search that ran on (more epochs) can find another cell: the training of the old one
+        # is a result the run no longer has
+        log.warning("archsearch: warning: '%s' trained a cell this run no longer selects: training the new one",
+                    out_dir)
+        shutil.rmtree(out_dir)
+        resume = False
     result = train(genotype, search.space, search.dataset, recipe, out_dir=out_dir, seed=config.seed,
-                   device=config.device, quiet=quiet, resume=(out_dir / "checkpoint.pt").exists(),
-                   deterministic=config.deterministic)
+                   device=config.device, quiet=quiet, resume=resume, deterministic=config.deterministic)
     return {"epochs": config.train_epochs, "dataset": search.dataset.name,
             "test_accuracy": result["test_accuracy"], "params": result["params"]}
+
+
+def _trained_genotype(out_dir: Path) -> str | None:
+    with contextlib.suppress(OSError, yaml.YAMLError, AttributeError):
+        return yaml.safe_load((out_dir / "config.yaml").read_text()).get("genotype")
+    return None

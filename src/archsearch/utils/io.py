@@ -1,35 +1,141 @@
-"""Atomic writes: a crash never leaves a half-written result or checkpoint behind."""
+"""Writes of results: atomic, honouring the umask, and failing with one clear error.
+
+Every byte a run writes goes through ``_write_all`` (and every rename through ``_replace``), so a
+reader never sees half a file under its final name: a file is written to a temporary sibling
+(``.<name>.<pid>.<random>.tmp``), synced, then renamed over the target. A killed writer can leave such
+a temporary behind; the next writer of the directory removes it (``utils/rundir.py``). ``metrics.jsonl``
+is the exception: it is appended to, one whole line per ``write()``, and a resumed run rewrites it
+from its checkpoint.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
 import os
-import tempfile
+import re
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
+
+from archsearch.errors import ArchSearchError, RunDirectoryError
+
+#: the temporary files of atomic writes: ``.<target name>.<pid>.<8 hex digits>.tmp``
+TEMP_PATTERN = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")
+
+_HINTS = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space", errno.EACCES: "make it writable",
+          errno.EPERM: "make it writable", errno.EROFS: "make it writable"}
+_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+          (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"))
+
+
+def _write_all(fd: int, data: bytes, path: Path) -> None:
+    """Write ``data`` to ``fd`` (a file destined for ``path``). Fault-injection tests wrap this function."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _replace(source: Path, target: Path) -> None:
+    """Rename ``source`` over ``target``. Fault-injection tests wrap this function."""
+    os.replace(source, target)
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike):
+    """Turn an OS error while writing ``path`` (disk full, read-only, permission) into one line."""
+    try:
+        yield
+    except ArchSearchError:
+        raise
+    except OSError as err:
+        reason = err.strerror or os.strerror(err.errno or errno.EIO)
+        hint = _HINTS.get(err.errno)
+        raise RunDirectoryError(f"cannot write '{path}': {reason}; what was written before is intact"
+                                + (f" ({hint}, then resume)" if hint else "")) from None
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename durable; some file systems cannot sync a directory, which only costs durability."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _kind(mode: int) -> str | None:
+    return next((name for test, name in _KINDS if test(mode)), None)
+
+
+def _target(path: Path) -> Path:
+    """The path to replace. A symlink is followed (its target is what the user named; replacing the
+    link itself would cut it). Anything but a regular file is refused: renaming over a device, FIFO or
+    directory would destroy it (``--out /dev/null`` as root once replaced the device with a file), and a
+    device or pipe has no previous content for an atomic write to protect, so there is no honest way to
+    write to it atomically."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError:
+        return path  # unreadable metadata: the write itself reports the error
+    kind = _kind(mode)
+    if kind is not None:
+        raise RunDirectoryError(f"refusing to replace '{path}', a {kind}, with a file: give the path of a "
+                                "regular file")
+    return path
+
+
+def _temp_path(path: Path) -> Path:
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, keep_previous: str | os.PathLike | None = None
+                       ) -> None:
+    """Write ``data`` to ``path`` atomically. With ``keep_previous``, the file ``path`` held before is
+    renamed to it first (a crash between the two renames leaves only ``keep_previous``, never a torn file)."""
+    path = _target(Path(path))
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_path(path)
+        # os.open with 0o666 lets the umask decide the mode, as for any file a program creates
+        # (tempfile.mkstemp would make every result 0600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            try:
+                _write_all(fd, data, path)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if keep_previous is not None and path.exists():
+                _replace(path, Path(keep_previous))
+            _replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_directory(path.parent)
 
 
 def _atomic_write(path: str | os.PathLike, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``write(handle)`` fills a binary buffer that is then written atomically to ``path`` (kept for
+    callers that hand in a writer; ``write_bytes_atomic`` is the direct way)."""
+    buffer = io.BytesIO()
+    write(buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    _atomic_write(path, lambda h: h.write(text.encode()))
+    write_bytes_atomic(path, text.encode())
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
@@ -41,16 +147,35 @@ def write_yaml_atomic(path: str | os.PathLike, obj: Any) -> None:
 
 
 def save_torch_atomic(path: str | os.PathLike, obj: Any) -> None:
-    _atomic_write(path, lambda h: torch.save(obj, h))
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def jsonl_text(records: list[dict]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:
-    """Append one line; a line is written whole with one write() and fsync'd."""
-    line = (json.dumps(record) + "\n").encode()
-    with open(path, "ab") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Append one line with one write(), synced. A failed append (disk full) is cut off again, so the
+    file keeps whole lines only; a kill in the middle can leave a torn last line, which readers skip."""
+    path = Path(path)
+    line = jsonl_text([record]).encode()
+    with writing(path):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                _write_all(fd, line, path)
+                os.fsync(fd)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
@@ -67,11 +192,11 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return records
 
 
-def truncate_jsonl(path: str | os.PathLike, keep: int) -> None:
-    """Keep the first ``keep`` records: a resumed run rewrites what came after its checkpoint."""
-    records = read_jsonl(path)[:keep]
-    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    _atomic_write(path, lambda h: h.write(data))
+def rewrite_jsonl(path: str | os.PathLike, records: list[dict]) -> None:
+    """Make ``path`` hold exactly ``records`` (a resumed run's metrics are those of its checkpoint)."""
+    path = Path(path)
+    data = jsonl_text(records).encode()
+    if not records and not path.exists():
+        return
+    if not path.exists() or path.read_bytes() != data:
+        write_bytes_atomic(path, data)

@@ -92,7 +92,7 @@ def expected(kind_rule, value, nullable=False):
         return isinstance(value, bool), value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False, None
-    if not math.isfinite(value):
+    if not math.isfinite(value) or abs(value) > 3.4028234663852886e38:  # settings are float32 arithmetic
         return False, None
     if kind == "int":
         if value != int(value) or not -2**63 <= value < 2**63:  # no count or seed is wider than 64 bits

@@ -22,6 +22,9 @@ import yaml
 from archsearch.errors import ArchSearchError, ConfigError
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def did_you_mean(name: object, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name), list(known), n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
@@ -61,8 +64,9 @@ def _scalar(hint, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError
         value = float(value)
-        if not math.isfinite(value):
-            raise ValueError("not finite")
+        # every setting ends up in float32 tensor arithmetic, which overflows past this
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+            raise ValueError("not a finite float32")
         return value
     if hint is str:
         if isinstance(value, os.PathLike):

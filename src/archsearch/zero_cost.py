@@ -25,8 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archsearch.errors import ConfigError, DataError
+from archsearch.checks import MAX_REPEATS, integer, names, output_dir, readable_path
+from archsearch.checks import seed as check_seed
+from archsearch.errors import ConfigError, DataError, shown
 from archsearch.proxies import PROXIES, score_all
+from archsearch.runtime import resolve_device
 from archsearch.spaces.base import SearchSpace, get_space
 from archsearch.utils.io import write_json_atomic, write_text_atomic
 
@@ -248,9 +251,11 @@ def zero_cost_baseline(space: SearchSpace, proxy: str, samples: Sequence[int], s
     from archsearch.benchmarks.nb201 import NB201Table
 
     PROXIES.get(proxy)
-    samples = sorted({int(n) for n in samples})
-    if not samples or samples[0] < 1:
-        raise ConfigError(f"sample sizes must be positive integers, got {samples}")
+    size = space.size()
+    samples = sorted({integer(n, "a sample size", minimum=1, maximum=size) for n in samples})
+    seeds = [check_seed(seed) for seed in seeds]
+    if not samples or not seeds:
+        raise ConfigError(f"zero-cost needs at least one sample size and one seed, got {len(samples)} and {len(seeds)}")
     table = NB201Table.load()
     options = dict(network_options or {})
     cache: dict[str, float] = {}
@@ -333,17 +338,19 @@ def add_proxies_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _architectures(space: SearchSpace, args) -> list:
     if args.archs_file:
-        path = Path(args.archs_file)
-        if not path.is_file():
-            raise DataError(f"architecture file '{path}' not found (one architecture string a line)")
-        lines = [line.strip() for line in path.read_text().splitlines()]
-        return [space.from_string(line) for line in lines if line and not line.startswith("#")]
-    n = 100 if args.archs is None else args.archs
-    if n < 1:
-        raise ConfigError(f"--archs must be a positive integer, got {n}")
-    size = space.size()
-    if size is not None and n > size:
-        raise ConfigError(f"--archs {n} exceeds the {size} architectures of the {space.name} space")
+        path = readable_path(args.archs_file, "--archs-file", folder=False)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"--archs-file {shown(str(path))} is not UTF-8 text (one architecture string a line)") from None
+        except OSError as error:
+            raise DataError(f"cannot read --archs-file {shown(str(path))} ({error.strerror or error})") from None
+        lines = [line.strip() for line in text.splitlines()]
+        genotypes = [space.from_string(line) for line in lines if line and not line.startswith("#")]
+        if not genotypes:
+            raise ConfigError(f"--archs-file {shown(str(path))} lists no architectures (one string a line)")
+        return genotypes
+    n = integer(100 if args.archs is None else args.archs, "--archs", minimum=1, maximum=space.size())
     rng = np.random.default_rng(args.seed)
     picked: dict[str, Hashable] = {}
     while len(picked) < n:  # distinct architectures, in the order drawn
@@ -372,11 +379,25 @@ def _batch_for(proxies, data, data_dir, seed, batch_size, quiet, device):
     return (*shape_batch(num_classes, device=device), num_classes)
 
 
-def proxies_main(args) -> int:
+def _common(args) -> tuple[SearchSpace, torch.device]:
+    """What both commands check before any work: the space, the seeds, the device, the data set's name."""
+    from archsearch.data import DATASETS
+
     space = get_space(args.space)
-    for name in args.proxies:
-        PROXIES.get(name)
+    for flag in ("seed", "init_seed"):
+        if hasattr(args, flag):
+            check_seed(getattr(args, flag), "--" + flag.replace("_", "-"))
+    device = resolve_device(args.device)
+    DATASETS.get(args.data)  # known, even where the proxies read no data
+    return space, device
+
+
+def proxies_main(args) -> int:
+    space, args.device = _common(args)
+    args.proxies = names(args.proxies, "--proxies", PROXIES)
+    integer(args.batch_size, "--batch-size", minimum=1)
     genotypes = _architectures(space, args)
+    out = output_dir(args.out, "--out")
     draws = getattr(args, "draws", "per-arch")
     zero_cost_model = args.space == "nb201" and getattr(args, "network", "zero-cost") == "zero-cost"
     options = dict(ZERO_COST_NB201_NETWORK) if zero_cost_model else {}
@@ -394,7 +415,6 @@ def proxies_main(args) -> int:
     rows = score_architectures(space, genotypes, args.proxies, x, y, seed=args.seed, num_classes=num_classes,
                                network_options=options, device=args.device, progress=_printer(args.quiet, "scored"),
                                batches=batches, size_network_options={} if options else None)
-    out = Path(args.out)
     write_text_atomic(out / "scores.csv", rows_to_csv(rows, args.proxies))
     correlations = proxy_correlations(rows, args.proxies) if args.space == "nb201" else {}
     write_json_atomic(out / "correlations.json", correlations)
@@ -425,16 +445,18 @@ def add_zero_cost_arguments(parser: argparse.ArgumentParser) -> None:
 
 def zero_cost_main(args) -> int:
     if args.space != "nb201":
-        raise ConfigError(f"zero-cost needs a tabular benchmark; only nb201 has one here, got '{args.space}'")
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be a positive integer, got {args.seeds}")
-    space = get_space(args.space)
+        raise ConfigError(f"zero-cost needs a tabular benchmark; only nb201 has one here, got {shown(args.space)}")
+    space, args.device = _common(args)
+    integer(args.seeds, "--seeds", minimum=1, maximum=MAX_REPEATS)
+    PROXIES.get(args.proxy)
+    for n in args.samples:
+        integer(n, "a sample size in --samples", minimum=1, maximum=space.size())
+    out = output_dir(args.out, "--out")
     x, y, num_classes = _batch_for([args.proxy], args.data, args.data_dir, args.init_seed, BATCH_SIZE,
                                    args.quiet, args.device)
     result = zero_cost_baseline(space, args.proxy, args.samples, list(range(args.seeds)), x, y,
                                 init_seed=args.init_seed, num_classes=num_classes, device=args.device,
                                 progress=_printer(args.quiet, "scored"))
-    out = Path(args.out)
     write_json_atomic(out / "zero_cost.json", result)
     lines = ["samples,dataset,mean,std"]
     for n, entry in result["samples"].items():

@@ -84,15 +84,26 @@ def names(value, what: str, registry=None) -> list[str]:
 
 
 def fits_in_memory(nbytes: int, what: str) -> None:
-    """Refuse a request for more bytes than the machine has, before the allocation (which the kernel may
-    grant and then answer by killing the process)."""
+    """Refuse a request for more bytes than the machine has free, before the allocation (which the kernel may
+    grant, and then answer by swapping for minutes or by killing the process)."""
+    free = _available_memory()
+    if free is not None and nbytes > free:
+        raise ConfigError(f"{what} needs {nbytes / 2**30:,.1f} GiB, more than the {free / 2**30:,.1f} GiB "
+                          "this machine has free; ask for less")
+
+
+def _available_memory() -> int | None:
     try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): let the allocator decide
-        return
-    if nbytes > total:
-        raise ConfigError(f"{what} needs {nbytes / 2**30:,.1f} GiB, more than this machine's "
-                          f"{total / 2**30:,.1f} GiB; ask for less")
+        with open("/proc/meminfo") as handle:  # Linux: what can be had without swapping
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): the allocator decides
+        return None
 
 
 def _as_path(path, what: str, error: type[Exception]) -> Path:

@@ -26,7 +26,7 @@ _PREFIX = {"cifar10": "c10", "cifar100": "c100", "ImageNet16-120": "in16"}
 _ALIASES = {"c10": "cifar10", "cifar-10": "cifar10", "c100": "cifar100", "cifar-100": "cifar100",
             "imagenet16-120": "ImageNet16-120", "imagenet16": "ImageNet16-120", "in16": "ImageNet16-120"}
 #: an index written as text ("6111"); ASCII digits only, as int() reads other scripts' digits too
-INDEX_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+INDEX_TEXT = re.compile(r"\s*([+-]?[0-9]+)\s*")
 _TIME_COLUMN = {"cifar10": "train_time_c10valid_200_s", "cifar100": "train_time_c100_200_s",
                 "ImageNet16-120": "train_time_in16_200_s"}
 
@@ -129,10 +129,11 @@ class NB201Table:
                 raise InvalidGenotypeError(f"a NAS-Bench-201 architecture is an arch string, a genotype or an index "
                                            f"0..{len(self) - 1}, got {type(arch).__name__} {shown(arch)}")
             arch = str(arch)
-        if isinstance(arch, str) and INDEX_TEXT.fullmatch(arch):
-            if len(arch.strip().lstrip("+-").lstrip("0")) > 9:  # int() refuses very long digit strings
-                raise InvalidGenotypeError(f"NAS-Bench-201 index {shown(arch.strip())} out of range 0..{len(self) - 1}")
-            arch = int(arch)
+        match = INDEX_TEXT.fullmatch(arch) if isinstance(arch, str) else None
+        if match:
+            if len(match[1].lstrip("+-").lstrip("0")) > 9:  # int() refuses very long digit strings
+                raise InvalidGenotypeError(f"NAS-Bench-201 index {shown(match[1])} out of range 0..{len(self) - 1}")
+            arch = int(match[1])
         if isinstance(arch, numbers.Integral):
             if not 0 <= int(arch) < len(self):
                 raise InvalidGenotypeError(f"NAS-Bench-201 index {shown(arch)} out of range 0..{len(self) - 1}")

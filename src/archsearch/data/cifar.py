@@ -78,10 +78,14 @@ def _batch(files: SourceFiles, name: str, label_key: bytes) -> tuple[np.ndarray,
     if b"data" not in blob or label_key not in blob:
         raise DataError(f"{files.path}: {name} lacks the keys b'data' and {label_key!r}")
     try:
-        data = np.asarray(blob[b"data"], dtype=np.uint8)
-        labels = np.asarray(blob[label_key], dtype=np.int64)
-    except (TypeError, ValueError, OverflowError) as error:
+        data, labels = np.asarray(blob[b"data"]), np.asarray(blob[label_key])
+    except (TypeError, ValueError, OverflowError) as error:  # ragged lists, say
         raise DataError(f"{files.path}: {name} holds data or labels that are not arrays of integers ({error})") from None
+    # checked before the cast, which would wrap 300 to 44 without a word
+    if data.dtype.kind not in "iu" or labels.dtype.kind not in "iu" or (data.size and not 0 <= data.min() <= data.max() <= 255):
+        raise DataError(f"{files.path}: {name} holds data or labels that are not arrays of integers "
+                        f"(pixels 0..255; got {data.dtype} data, {labels.dtype} labels)")
+    data, labels = data.astype(np.uint8), labels.astype(np.int64)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1 or data.shape[0] != labels.shape[0]:
         raise DataError(
             f"{files.path}: {name} has data {data.shape} and {labels.shape[0]} labels; expected (N, 3072) and N"

@@ -73,6 +73,8 @@ def load_dataset(
     if unknown:
         takes = f"options: {', '.join(accepted)}" if accepted else "no options"
         raise ConfigError(f"dataset '{name}' does not take {', '.join(unknown)} ({takes})")
+    if cache_dir is not None:
+        cache.cache_root(cache_dir)  # checks it is a path, even for the datasets that never cache
     context = LoadContext(cache_dir, quiet, optional_integer(limit_train, "limit_train", minimum=1),
                           optional_integer(limit_test, "limit_test", minimum=1), check_seed(limit_seed, "limit_seed"))
     return loader(data_dir, context, **options)
@@ -117,6 +119,8 @@ def load_synthetic(
     for key, value in (("num_train", num_train), ("num_test", num_test), ("channels", channels),
                        ("size", size), ("num_classes", num_classes)):
         integer(value, f"synthetic option {key}", minimum=1)
+    if num_classes > num_train + num_test:  # a class of no image; and a list of 10**20 names would fill memory
+        raise ConfigError(f"synthetic option num_classes={num_classes} exceeds the {num_train + num_test} images")
     fits_in_memory((num_train + num_test) * channels * size * size, "the synthetic dataset")
     generator = torch.Generator().manual_seed(check_seed(seed, "synthetic option seed"))
 

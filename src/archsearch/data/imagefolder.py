@@ -91,21 +91,21 @@ def _opened(blob: bytes, name: str):
         raise DataError(f"cannot decode {name} ({type(error).__name__}: {error}); remove it or replace it") from None
 
 
-def _decode_chunk(task: tuple[list[bytes], list[str], str, tuple[int, int]]) -> tuple[np.ndarray | None, str]:
+def _decode_chunk(task: tuple[list[bytes], list[str], str, tuple[int, int], str]) -> tuple[np.ndarray | None, str]:
     """Decode images to (k, H, W, C) uint8; on failure, (None, what went wrong).
 
     Failures are returned, not raised, so that a pool worker hands back a message rather than an
     exception whose type the parent would have to re-import.
     """
-    blobs, names, mode, size = task
+    blobs, names, mode, size, first = task
     channels = 1 if mode == "L" else 3
     out = np.empty((len(blobs), size[1], size[0], channels), dtype=np.uint8)
     try:
         for i, (blob, name) in enumerate(zip(blobs, names)):
             with _opened(blob, name) as image:
                 if image.size != size:  # checked before decoding: the pixels of a wrong size are never read
-                    return None, (f"{name} is {image.size[0]}x{image.size[1]}, the first image {size[0]}x{size[1]}; "
-                                  "the images of a dataset must share one size")
+                    return None, (f"{name} is {image.size[0]}x{image.size[1]}, the first image {first} "
+                                  f"{size[0]}x{size[1]}; the images of a dataset must share one size")
                 out[i] = np.asarray(image.convert(mode)).reshape(size[1], size[0], channels)
     except DataError as error:
         return None, str(error)
@@ -125,7 +125,7 @@ def decode_images(
     with _opened(blobs[0], names[0]) as first:
         mode = "L" if channels == 1 or (channels is None and first.mode in GREY_MODES) else "RGB"
         size = first.size
-    tasks = [(blobs[i : i + CHUNK], names[i : i + CHUNK], mode, size) for i in range(0, len(blobs), CHUNK)]
+    tasks = [(blobs[i : i + CHUNK], names[i : i + CHUNK], mode, size, names[0]) for i in range(0, len(blobs), CHUNK)]
     workers = min(os.cpu_count() or 1, 8) if workers is None else integer(workers, "workers", minimum=1)
     parts = []
     with tqdm(total=len(blobs), desc=desc, unit="img", disable=quiet, leave=False) as bar:

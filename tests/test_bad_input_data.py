@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_contract import assert_one_line_error
 from conftest import SHARED_CIFAR10, needs_shared
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -179,6 +181,16 @@ def test_images_of_mixed_modes_decode_to_one_mode(tmp_path, modes):
     files = {name: image(mode=mode, fmt="TIFF") for name, mode in zip(GOOD, modes)}
     dataset = load(image_folder(tmp_path / f"m{next(_fresh)}", files))
     assert dataset.in_channels in (1, 3) and len(dataset.train_y) == 2
+
+
+def test_what_pil_logs_about_a_damaged_file_stays_off_stderr(tmp_path, monkeypatch):
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as outside pytest: no handler but the last resort
+    entry = b"\x15\x01\x03\x00\x01\x00\x00\x00\x03\x00"  # SamplesPerPixel = 3
+    tiff = image(fmt="TIFF")
+    assert entry in tiff
+    root = image_folder(tmp_path / "d", {**GOOD, "train/a/1.tif": tiff.replace(entry, entry[:-1] + b"\x5c")})
+    assert_one_line_error(["proxies", "--proxies", "snip", "--archs", "1", "--data", "imagefolder", "--data-dir",
+                           str(root), "--quiet", "--out", str(tmp_path / "out")], "train/a/1.tif")
 
 
 @pytest.mark.parametrize("where", ["train/a/1.png", "test/b/1.png"])

@@ -166,6 +166,9 @@ def curves(runs: list[dict], horizon: float, by: str) -> dict:
         rows = []
         for r in (r for r in runs if r["strategy"] == name):
             steps = np.array(r["best_so_far"], dtype=float).reshape(-1, 4)
+            if not len(steps):  # a budget too small for one query: nothing reached, anywhere
+                rows.append(np.full_like(grid, np.nan))
+                continue
             at = np.searchsorted(steps[:, column], grid, side="right") - 1  # last improvement at or before
             rows.append(np.where(at >= 0, steps[np.maximum(at, 0), 3], np.nan))
         values = np.array(rows)
@@ -234,7 +237,7 @@ def run_bench(strategies, seeds: int = 10, queries: int | None = None, seconds: 
     check_seed(first_seed + seeds - 1, "the last seed (first_seed + seeds - 1)")
     if executor not in EXECUTORS:
         raise ConfigError(f"executor must be 'process' or 'thread', got {shown(executor)}")
-    if objective not in OBJECTIVES:
+    if not isinstance(objective, str) or objective not in OBJECTIVES:
         raise UnknownNameError("objective", objective, OBJECTIVES)
     dataset = canonical_dataset(dataset)
     options = _checked_options({} if options is None else options, strategies, space)

@@ -50,6 +50,9 @@ ZERO_COST_NORMALISATION = {
 #: ``network_options`` of the zero-cost code's NB201 model (foresight/models/nasbench2.py): its cells are
 #: search cells built with affine=False, track_running_stats=False and masked to the genotype's ops
 ZERO_COST_NB201_NETWORK = {"affine": False, "track_running_stats": False}
+#: proxies score a network's logits: an auxiliary head (DARTS) would add a second output in training mode, the
+#: mode they score in (spaces without one ignore the option)
+NO_AUXILIARY = {"auxiliary": False}
 #: ground truth the correlations are taken against: (key, dataset, split), all after 200 epochs. The zero-cost
 #: code correlates CIFAR-10 with the test accuracy of the ``cifar10-valid`` runs (trained on 25k images),
 #: which the table lacks; "cifar10-valid" here is the validation accuracy of those same runs.
@@ -239,6 +242,15 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 # -- zero-cost NAS baseline ---------------------------------------------------------------------
+def sample_sizes(samples: Sequence[int], space: SearchSpace) -> list[int]:
+    """The distinct sample sizes, sorted, each an integer from 1 to the size of the space (a draw of more
+    distinct cells than the space holds would never end)."""
+    sizes = sorted({integer(n, "a sample size", minimum=1, maximum=space.size()) for n in samples})
+    if not sizes:
+        raise ConfigError("zero-cost needs at least one sample size, e.g. --samples 10,50,100")
+    return sizes
+
+
 def zero_cost_baseline(space: SearchSpace, proxy: str, samples: Sequence[int], seeds: Sequence[int],
                        batch_x: torch.Tensor, batch_y: torch.Tensor, init_seed: int = 0, num_classes: int = 10,
                        network_options: dict | None = None, device=None,
@@ -251,11 +263,10 @@ def zero_cost_baseline(space: SearchSpace, proxy: str, samples: Sequence[int], s
     from archsearch.benchmarks.nb201 import NB201Table
 
     PROXIES.get(proxy)
-    size = space.size()
-    samples = sorted({integer(n, "a sample size", minimum=1, maximum=size) for n in samples})
+    samples = sample_sizes(samples, space)
     seeds = [check_seed(seed) for seed in seeds]
-    if not samples or not seeds:
-        raise ConfigError(f"zero-cost needs at least one sample size and one seed, got {len(samples)} and {len(seeds)}")
+    if not seeds:
+        raise ConfigError("zero-cost needs at least one seed")
     table = NB201Table.load()
     options = dict(network_options or {})
     cache: dict[str, float] = {}
@@ -400,7 +411,7 @@ def proxies_main(args) -> int:
     out = output_dir(args.out, "--out")
     draws = getattr(args, "draws", "per-arch")
     zero_cost_model = args.space == "nb201" and getattr(args, "network", "zero-cost") == "zero-cost"
-    options = dict(ZERO_COST_NB201_NETWORK) if zero_cost_model else {}
+    options = {**(ZERO_COST_NB201_NETWORK if zero_cost_model else {}), **NO_AUXILIARY}
     batches = None
     if draws == "per-arch" and needs_data(args.proxies):
         loader, num_classes = training_loader(args.data, args.data_dir, args.seed, args.batch_size, args.quiet,
@@ -414,7 +425,7 @@ def proxies_main(args) -> int:
             batches = lambda i: (x, y)  # noqa: E731
     rows = score_architectures(space, genotypes, args.proxies, x, y, seed=args.seed, num_classes=num_classes,
                                network_options=options, device=args.device, progress=_printer(args.quiet, "scored"),
-                               batches=batches, size_network_options={} if options else None)
+                               batches=batches, size_network_options=dict(NO_AUXILIARY) if zero_cost_model else None)
     write_text_atomic(out / "scores.csv", rows_to_csv(rows, args.proxies))
     correlations = proxy_correlations(rows, args.proxies) if args.space == "nb201" else {}
     write_json_atomic(out / "correlations.json", correlations)
@@ -449,8 +460,7 @@ def zero_cost_main(args) -> int:
     space, args.device = _common(args)
     integer(args.seeds, "--seeds", minimum=1, maximum=MAX_REPEATS)
     PROXIES.get(args.proxy)
-    for n in args.samples:
-        integer(n, "a sample size in --samples", minimum=1, maximum=space.size())
+    sample_sizes(args.samples, space)
     out = output_dir(args.out, "--out")
     x, y, num_classes = _batch_for([args.proxy], args.data, args.data_dir, args.init_seed, BATCH_SIZE,
                                    args.quiet, args.device)

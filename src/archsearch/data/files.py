@@ -17,8 +17,9 @@ from pathlib import Path
 from archsearch.checks import readable_path
 from archsearch.errors import DataError
 
-#: what a damaged archive raises, from the tar reader and the decompressors under it
-ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError)
+#: what a damaged archive raises, from the tar reader and the decompressors under it (TypeError: the stream
+#: reader of CPython 3.11 on a file cut inside the gzip header)
+ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, ValueError, TypeError, zlib.error, lzma.LZMAError)
 
 
 def regular_files(root: Path) -> Iterator[tuple[str, os.stat_result]]:

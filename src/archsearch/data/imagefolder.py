@@ -8,6 +8,7 @@ Images are decoded with PIL by a pool of processes; only the images asked for ar
 from __future__ import annotations
 
 import io
+import logging
 import multiprocessing
 import os
 import warnings
@@ -23,6 +24,11 @@ from archsearch.checks import integer
 from archsearch.data.dataset import ImageDataset, _limit_indices
 from archsearch.data.files import SourceFiles
 from archsearch.errors import DataError
+
+# PIL logs what it finds wrong in a damaged file ("More samples per pixel than can be decoded") before it
+# raises; with no logging configured Python prints that to stderr. The DataError raised here says it already,
+# so PIL's records go nowhere unless the application configures logging itself.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp")
 #: PIL modes decoded as one grey channel; every other mode becomes RGB

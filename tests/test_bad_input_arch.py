@@ -135,6 +135,7 @@ def test_nb201_index_regressions(value, fragment):
     ("Genotype(normal_concat=range(1, 2, 0))", "range(start, stop)"),
     ("Genotype(normal_concat=range(2, 10**18))", "range(start, stop)"),
     ("Genotype(normal_concat=range(2, 1000000000000000000))", "longer than a cell"),
+    ("Genotype(normal_concat=range(2, " + "9" * 40 + "))", "longer than a cell"),  # len() would overflow
     ("Genotype(normal={[1]})", "literal list"),
     ("DARTS_v2", "did you mean 'DARTS_V2'"), ("DARTS-V2", "did you mean 'DARTS_V2'"),
     ("[" * 300 + "]" * 300, "syntax"), ("-" * 50_000 + "1", "too long"), ("Genotype(\x00)", "syntax"),

@@ -13,7 +13,6 @@ best point found. Writes ``summary.json`` = {optimizer: {"mean", "std", "best"}}
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from archsearch.checks import fits_in_memory, integer, optional_integer
+from archsearch.checks import seed as check_seed
 from archsearch.data import cache
 from archsearch.data.cifar import CIFAR10, CIFAR100, CifarLayout, find_layout, read_cifar
 from archsearch.data.dataset import ImageDataset, stratified_sample
 from archsearch.data.files import open_source, source_path
 from archsearch.data.imagefolder import index_image_folder, read_image_folder
-from archsearch.checks import fits_in_memory, integer, optional_integer
-from archsearch.checks import seed as check_seed
 from archsearch.errors import ConfigError, DataError
 from archsearch.registry import Registry
 

@@ -169,7 +169,7 @@ def _literal(node: ast.AST, field: str, text: str):
         if node.keywords or not args or len(args) > 3 or not all(type(a) is int for a in args) or args[2:] == [0]:
             raise InvalidGenotypeError(f"bad DARTS genotype: {field} must be range(start, stop) of integers")
         values = range(*args)
-        if len(values) > MAX_CONCAT:  # listed below: a range of 10**18 would never end
+        if len(values[: MAX_CONCAT + 1]) > MAX_CONCAT:  # sliced: len() of range(10**30) overflows, list() never ends
             raise InvalidGenotypeError(f"bad DARTS genotype: {field} {shown(values)} is longer than a cell has nodes")
         return list(values)
     try:

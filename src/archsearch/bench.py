@@ -12,6 +12,7 @@ accuracy against budget, mean with a 95 % confidence band).
 from __future__ import annotations
 
 import argparse
+import inspect
 import io
 import json
 import math
@@ -21,9 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from archsearch.errors import ArchSearchError, ConfigError
+from archsearch.checks import MAX_REPEATS, integer, names, output_dir
+from archsearch.checks import seed as check_seed
+from archsearch.errors import ArchSearchError, ConfigError, UnknownNameError, shown
 from archsearch.utils.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 
+#: the largest budgets of one run: a run keeps every query it makes, and these bound it to minutes and to
+#: memory while lying far past the space's 15,625 cells (the paper's 12,000 s buys about 100 queries)
+MAX_QUERIES = 100_000
+MAX_SECONDS = 1e7
 #: NAS-Bench-201 paper, Table 5 (CIFAR-10 test accuracy, 12,000 s budget, 12-epoch validation objective)
 PUBLISHED_CIFAR10 = {"random": (93.70, 0.36), "reinforce": (93.85, 0.37), "evolution": (93.92, 0.30),
                      "bohb": (93.61, 0.52)}
@@ -56,7 +63,11 @@ class _RayPool:
             raise ArchSearchError("--ray-address needs Ray: pip install 'archsearch[ray]'") from None
         self.ray = ray
         if not ray.is_initialized():
-            ray.init(address=None if address in (None, "local") else address, log_to_driver=False)
+            try:
+                ray.init(address=None if address in (None, "local") else address, log_to_driver=False)
+            except Exception as error:  # Ray reports an unreachable or malformed address in several types
+                raise ArchSearchError(f"cannot start or reach Ray at {shown(address)} ({type(error).__name__}: "
+                                      f"{shown(str(error), 200)}); give 'local', 'auto' or 'ray://host:port'") from None
         self.task = ray.remote(num_cpus=1)(run_job)
 
     def map(self, fn, jobs):
@@ -69,16 +80,53 @@ class _RayPool:
         return False
 
 
+EXECUTORS = ("process", "thread")
+
+
 def _pool(workers: int, ray_address: str | None, executor: str):
     if ray_address is not None:
         return _RayPool(ray_address, workers)
     if workers <= 1:
         return None
-    if executor == "thread":
-        return ThreadPoolExecutor(workers)
-    if executor == "process":
-        return ProcessPoolExecutor(workers)
-    raise ConfigError(f"executor must be 'process' or 'thread', got '{executor}'")
+    return ThreadPoolExecutor(workers) if executor == "thread" else ProcessPoolExecutor(workers)
+
+
+def _checked_options(options, strategies: list[str], space: str) -> dict:
+    """``options`` ({strategy: {keyword: value}}) checked by building each strategy once, and each value
+    against the type of the keyword's default: a bad option fails here, not inside a worker mid-study."""
+    from archsearch.strategies import make_strategy
+
+    if not isinstance(options, dict):
+        raise ConfigError(f"options must map a strategy name to its keyword arguments, got {shown(options)}")
+    for name, given in options.items():
+        if name not in strategies:
+            raise ConfigError(f"an option is given for strategy {shown(name)}, which is not among the strategies "
+                              f"run ({', '.join(strategies)})")
+        if not isinstance(given, dict) or not all(isinstance(key, str) for key in given):
+            raise ConfigError(f"the options of strategy '{name}' must map keywords to values, got {shown(given)}")
+        if "seed" in given:
+            raise ConfigError(f"the seed of '{name}' is set per run from the seeds; drop the option")
+        try:
+            strategy = make_strategy(name, space, seed=0, **given)
+        except ArchSearchError:
+            raise
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"bad option for strategy '{name}': {shown(str(error), 200)}") from None
+        defaults = inspect.signature(type(strategy).__init__).parameters
+        for key, value in given.items():
+            default = defaults[key].default if key in defaults else None
+            if default is not None and default is not inspect.Parameter.empty and not _same_kind(value, default):
+                raise ConfigError(f"option {name}.{key} takes a {type(default).__name__} "
+                                  f"(default {default!r}), got {shown(value)}")
+    return options
+
+
+def _same_kind(value, default) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, type(default))
 
 
 def _mean_std(values) -> tuple[float, float]:
@@ -118,6 +166,9 @@ def curves(runs: list[dict], horizon: float, by: str) -> dict:
         rows = []
         for r in (r for r in runs if r["strategy"] == name):
             steps = np.array(r["best_so_far"], dtype=float).reshape(-1, 4)
+            if not len(steps):  # a budget too small for one query: nothing reached, anywhere
+                rows.append(np.full_like(grid, np.nan))
+                continue
             at = np.searchsorted(steps[:, column], grid, side="right") - 1  # last improvement at or before
             rows.append(np.where(at >= 0, steps[np.maximum(at, 0), 3], np.nan))
         values = np.array(rows)
@@ -167,24 +218,35 @@ def run_bench(strategies, seeds: int = 10, queries: int | None = None, seconds: 
     """Run each strategy for ``seeds`` seeds (first_seed, first_seed+1, ...); returns the summary dict.
     ``options`` maps a strategy name to its keyword arguments."""
     from archsearch.benchmarks.nb201 import canonical_dataset
+    from archsearch.evaluate.tabular import OBJECTIVES
     from archsearch.strategies import STRATEGIES, Budget
 
-    strategies = [s.strip() for s in strategies.split(",")] if isinstance(strategies, str) else list(strategies)
-    for name in strategies:
-        STRATEGIES.get(name)  # unknown names fail before any work
+    strategies = names(strategies, "strategies", STRATEGIES)  # unknown names fail before any work
     if space != "nb201":
-        raise ConfigError(f"bench needs a tabular space; only 'nb201' has ground truth here, got '{space}'")
+        raise ConfigError(f"bench needs a tabular space; only 'nb201' has ground truth here, got {shown(space)}")
     if (queries is None) == (seconds is None):
         raise ConfigError("bench needs exactly one budget: --queries N or --seconds S")
     Budget(queries, seconds)  # validates
-    if seeds < 1 or workers < 1:
-        raise ConfigError(f"bench needs seeds >= 1 and workers >= 1, got {seeds}, {workers}")
+    if (queries or 0) > MAX_QUERIES or (seconds or 0) > MAX_SECONDS:
+        raise ConfigError(f"bench budgets go up to {MAX_QUERIES:,} queries or {MAX_SECONDS:g} simulated seconds a run, "
+                          f"got {shown(queries if queries is not None else seconds)}")
+    seeds = integer(seeds, "seeds", minimum=1, maximum=MAX_REPEATS)
+    workers = integer(workers, "workers", minimum=1)
+    batch = integer(batch, "batch", minimum=1)
+    first_seed = check_seed(first_seed, "first_seed")
+    check_seed(first_seed + seeds - 1, "the last seed (first_seed + seeds - 1)")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor must be 'process' or 'thread', got {shown(executor)}")
+    if not isinstance(objective, str) or objective not in OBJECTIVES:
+        raise UnknownNameError("objective", objective, OBJECTIVES)
     dataset = canonical_dataset(dataset)
-    options = options or {}
+    options = _checked_options({} if options is None else options, strategies, space)
+    if out is not None:
+        out = output_dir(out, "--out")  # before the study, not after it
     jobs = [{"strategy": name, "seed": first_seed + k, "space": space, "dataset": dataset, "objective": objective,
              "queries": queries, "seconds": seconds, "batch": batch, "asynchronous": asynchronous,
              "options": options.get(name, {})} for name in strategies for k in range(seeds)]
-    pool = _pool(workers, ray_address, executor)
+    pool = _pool(min(workers, len(jobs)), ray_address, executor)
     if pool is None:
         runs = []
         for job in jobs:
@@ -202,7 +264,6 @@ def run_bench(strategies, seeds: int = 10, queries: int | None = None, seconds: 
     anchors = PUBLISHED_CIFAR10 if (dataset, objective, seconds) == ("cifar10", "valid12", 12000) else None
     table = markdown_table(summary, protocol, anchors)
     if out is not None:
-        out = Path(out)
         write_text_atomic(out / "runs.jsonl", "".join(json.dumps(r) + "\n" for r in runs))
         write_json_atomic(out / "summary.json", summary)
         write_text_atomic(out / "table.md", table)
@@ -247,9 +308,14 @@ def _parse_options(items: list[str]) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         name, dot, arg = key.partition(".")
-        if not sep or not dot:
-            raise ConfigError(f"--option '{item}' must look like STRATEGY.KEY=VALUE, e.g. bo.acquisition=ucb")
-        options.setdefault(name, {})[arg] = yaml.safe_load(value)
+        if not sep or not dot or not name.strip() or not arg.strip():
+            raise ConfigError(f"--option {shown(item)} must look like STRATEGY.KEY=VALUE, e.g. bo.acquisition=ucb")
+        try:
+            parsed = yaml.safe_load(value)
+        except (yaml.YAMLError, RecursionError) as error:  # RecursionError: a value nested thousands deep
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ConfigError(f"--option {shown(item)}: the value is not valid YAML ({reason})") from None
+        options.setdefault(name.strip(), {})[arg.strip()] = parsed
     return options
 
 

@@ -64,22 +64,45 @@ def cmd_nb201_query(args) -> int:
     return 0
 
 
+#: the largest network sizes ``info`` measures: beyond them building the network, even on the meta device,
+#: takes minutes
+INFO_LIMITS = {"num_classes": 1_000_000, "C": 4096, "N": 100, "layers": 300, "image_size": 4096}
+
+
+def _network_options(space, given: dict) -> dict:
+    """The network sizes given on the command line, each within INFO_LIMITS and taken by the space."""
+    import inspect
+
+    from archsearch.checks import integer
+    from archsearch.errors import ConfigError
+
+    takes = [p for p in inspect.signature(space.network).parameters if p not in ("genotype", "_")]
+    options = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if key not in takes:
+            raise ConfigError(f"{flag} does not apply to the {space.name} space (its network takes: {', '.join(takes)})")
+        options[key] = integer(value, flag, minimum=1, maximum=INFO_LIMITS[key])
+    return options
+
+
 def cmd_info(args) -> int:
-    from archsearch.diagnostics.flops import count_flops, count_params
+    from archsearch.checks import integer
+    from archsearch.diagnostics.flops import params_and_flops
     from archsearch.spaces import get_space
 
     space = get_space(args.space)
     genotype = space.from_string(args.arch)
-    options = {"num_classes": args.num_classes}
-    if args.space == "darts":
-        options.update(C=args.C or 36, layers=args.layers or 20, auxiliary=True)
-    elif args.C or args.N:
-        options.update(C=args.C, N=args.N)
-    net = space.network(genotype, **options)
-    net.eval()
-    size = args.image_size or (224 if getattr(net, "variant", "cifar") == "imagenet" else 32)
-    out = {"space": space.name, "genotype": space.to_string(genotype), "params": count_params(net),
-           "flops": count_flops(net, (1, 3, size, size))}
+    options = _network_options(space, {"num_classes": args.num_classes, "C": args.C, "N": args.N,
+                                       "layers": args.layers})
+    if space.name == "darts":
+        options["auxiliary"] = True
+    size = 32 if args.image_size is None else integer(args.image_size, "--image-size", minimum=1,
+                                                       maximum=INFO_LIMITS["image_size"])
+    params, flops = params_and_flops(lambda: space.network(genotype, **options), (1, 3, size, size))
+    out = {"space": space.name, "genotype": space.to_string(genotype), "params": params, "flops": flops}
     if args.json:
         print(json.dumps(out))
     else:
@@ -89,11 +112,13 @@ def cmd_info(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from archsearch.checks import output_file
     from archsearch.report.draw import draw_cells
     from archsearch.spaces import get_space
 
     space = get_space(args.space)
-    draw_cells(space, space.from_string(args.arch), args.out)
+    genotype = space.from_string(args.arch)
+    draw_cells(space, genotype, output_file(args.out, "--out"))
     print(f"wrote {args.out}")
     return 0
 
@@ -258,9 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_nb201_query)
 
     p = sub.add_parser("info", help="parameters and FLOPs of an architecture's network")
-    p.add_argument("arch")
+    p.add_argument("arch", help="arch string, NB201 index, DARTS Genotype(...) or published name")
     p.add_argument("--space", default="nb201")
-    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--num-classes", type=int, default=None, help="classes of the classifier (10)")
     p.add_argument("--C", type=int, default=None, help="channels (NB201 16, DARTS 36)")
     p.add_argument("--N", type=int, default=None, help="NB201 cells per stage (5)")
     p.add_argument("--layers", type=int, default=None, help="DARTS cells (20)")
@@ -269,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("show", help="draw a cell as a graph")
-    p.add_argument("arch")
+    p.add_argument("arch", help="arch string, NB201 index, DARTS Genotype(...) or published name")
     p.add_argument("--space", default="nb201")
     p.add_argument("--out", default="cell.png")
     p.set_defaults(func=cmd_show)

@@ -5,6 +5,23 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+#: characters of a bad value an error message quotes
+SHOWN = 80
+
+
+def shown(value, limit: int = SHOWN) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message quotes bad input on one line (repr escapes
+    newlines) and never echoes megabytes of it."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + "..."
+    if isinstance(value, int) and value.bit_length() > 4 * limit:  # repr of a huge int is slow, then refused
+        return f"<an integer of {value.bit_length()} bits>"
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__ must not replace the error being reported
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class ArchSearchError(Exception):
     """Base class of every error the package raises on bad input."""
@@ -19,13 +36,17 @@ class UnknownNameError(ArchSearchError, KeyError):
 
     def __init__(self, kind: str, name: str, known: Iterable[str]):
         known = sorted(known)
-        close = difflib.get_close_matches(str(name), known, n=1)
+        probe = name[:SHOWN] if isinstance(name, str) else shown(name)  # str() of a huge int is refused
+        close = difflib.get_close_matches(probe, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        super().__init__(f"unknown {kind} '{name}'{hint} (known: {', '.join(known)})")
+        super().__init__(f"unknown {kind} {shown(name)}{hint} (known: {', '.join(known)})")
         self.kind, self.name, self.known, self.suggestion = kind, name, known, close[0] if close else None
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]
+
+    def __reduce__(self):  # rebuilt from its parts, so that it crosses a process pool intact
+        return type(self), (self.kind, self.name, self.known)
 
 
 class ConfigError(ArchSearchError, ValueError):

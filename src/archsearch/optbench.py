@@ -13,7 +13,6 @@ best point found. Writes ``summary.json`` = {optimizer: {"mean", "std", "best"}}
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -21,26 +20,32 @@ import numpy as np
 import torch
 
 from archsearch.benchmarks.synthetic import FUNCTIONS, TestFunction, get_function
-from archsearch.errors import ArchSearchError, ConfigError
+from archsearch.checks import MAX_REPEATS, fits_in_memory, integer, names, number, output_dir
+from archsearch.checks import seed as check_seed
+from archsearch.errors import ArchSearchError, ConfigError, shown
 from archsearch.optim.dscd import DSCD
 from archsearch.utils.io import write_json_atomic
 
 OPTIMIZERS = ("adam", "adam+dscd", "uniform", "cmaes")
+#: the largest study: beyond these one run takes hours (the paper uses D = 10 and 2,000 steps)
+MAX_DIM = 100_000
+MAX_STEPS = 10_000_000
 DEFAULT_LRS = "0.01,0.05,0.1,cos:0.1"
 
 
 def parse_lrs(text: str) -> list[tuple[float, bool]]:
     """'0.01,cos:0.1' -> [(0.01, False), (0.1, True)]: a learning rate, cosine-annealed with 'cos:'."""
+    if not isinstance(text, str):
+        raise ConfigError(f"--lrs is comma-separated text such as '{DEFAULT_LRS}', got {shown(text)}")
     out = []
     for item in (t.strip() for t in text.split(",") if t.strip()):
         cosine = item.startswith("cos:")
         try:
             lr = float(item[4:] if cosine else item)
         except ValueError:
-            raise ConfigError(f"bad learning rate '{item}' in --lrs (give numbers, 'cos:0.1' for a cosine schedule)") from None
-        if lr <= 0:
-            raise ConfigError(f"learning rates must be positive, got {item}")
-        out.append((lr, cosine))
+            raise ConfigError(f"bad learning rate {shown(item)} in --lrs (give numbers, 'cos:0.1' for a cosine "
+                              "schedule)") from None
+        out.append((number(lr, "a learning rate in --lrs", positive=True), cosine))
     if not out:
         raise ConfigError("--lrs needs at least one learning rate")
     return out
@@ -93,7 +98,9 @@ def run_cmaes(function: TestFunction, x0: np.ndarray, steps: int, seed: int) -> 
     except ImportError:
         raise ArchSearchError("the cmaes optimizer needs the 'cma' package: pip install cma") from None
     width = function.high - function.low
-    options = {"bounds": [function.low, function.high], "seed": seed + 1, "verbose": -9, "maxfevals": steps}
+    # CMA-ES seeds numpy's legacy generator (32 bits, and 0 means "from the clock"): 1..2**32-1, seed + 1 below that
+    options = {"bounds": [function.low, function.high], "seed": seed % (2**32 - 1) + 1, "verbose": -9,
+               "maxfevals": steps}
     es = cma.CMAEvolutionStrategy(list(x0), 0.25 * width, options)
     trace, best = [], math.inf
     while len(trace) < steps and not es.stop():
@@ -107,15 +114,25 @@ def run_cmaes(function: TestFunction, x0: np.ndarray, steps: int, seed: int) -> 
     return np.array(trace)
 
 
-def optbench(function: str, dim: int, optimizers: list[str], lrs: list[tuple[float, bool]], steps: int,
-             runs: int, seed: int, dscd_options: dict | None = None) -> dict[str, np.ndarray]:
-    """Traces (runs, steps) per optimizer label; the same starting points for every optimizer."""
+def check_study(function: str, dim: int, optimizers, lrs: list[tuple[float, bool]], steps: int, runs: int,
+                seed: int) -> tuple:
+    """The arguments of ``optbench`` checked, as (function, dim, optimizers, steps, runs, seed)."""
+    optimizers = names(optimizers, "optimizers")
     unknown = [o for o in optimizers if o not in OPTIMIZERS]
     if unknown:
         raise ConfigError(f"unknown optimizer(s) {', '.join(unknown)} (known: {', '.join(OPTIMIZERS)})")
-    if dim < 1 or steps < 1 or runs < 1:
-        raise ConfigError(f"--dim, --steps and --runs must be >= 1 (got {dim}, {steps}, {runs})")
-    f = get_function(function)
+    dim = integer(dim, "--dim", minimum=1, maximum=MAX_DIM)
+    steps = integer(steps, "--steps", minimum=1, maximum=MAX_STEPS)
+    runs = integer(runs, "--runs", minimum=1, maximum=MAX_REPEATS)
+    labels = sum(len(lrs) if name.startswith("adam") else 1 for name in optimizers)
+    fits_in_memory(8 * steps * (dim + runs * labels), "this optbench (points and traces)")
+    return get_function(function), dim, optimizers, steps, runs, check_seed(seed, "--seed")
+
+
+def optbench(function: str, dim: int, optimizers: list[str], lrs: list[tuple[float, bool]], steps: int,
+             runs: int, seed: int, dscd_options: dict | None = None) -> dict[str, np.ndarray]:
+    """Traces (runs, steps) per optimizer label; the same starting points for every optimizer."""
+    f, dim, optimizers, steps, runs, seed = check_study(function, dim, optimizers, lrs, steps, runs, seed)
     starts = [_start(f, dim, np.random.default_rng([seed, r])) for r in range(runs)]
     traces: dict[str, list[np.ndarray]] = {}
     for name in optimizers:
@@ -177,11 +194,11 @@ def add_optbench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def optbench_main(args: argparse.Namespace) -> int:
-    optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
-    traces = optbench(args.function, args.dim, optimizers, parse_lrs(args.lrs), args.steps, args.runs, args.seed)
+    lrs = parse_lrs(args.lrs)
+    check_study(args.function, args.dim, args.optimizers, lrs, args.steps, args.runs, args.seed)
+    out = output_dir(args.out, "--out")
+    traces = optbench(args.function, args.dim, args.optimizers, lrs, args.steps, args.runs, args.seed)
     summary = summarise(traces)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "summary.json", summary)
     minimum = get_function(args.function).minimum(args.dim)
     write_json_atomic(out / "curves.json", {

@@ -29,7 +29,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         try:
             return self._items[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable "name" (a list, say)
             raise UnknownNameError(self.kind, name, self._items) from None
 
     def names(self) -> list[str]:

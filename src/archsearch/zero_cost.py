@@ -25,8 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archsearch.errors import ConfigError, DataError
+from archsearch.checks import MAX_REPEATS, integer, names, output_dir, readable_path
+from archsearch.checks import seed as check_seed
+from archsearch.errors import ConfigError, DataError, shown
 from archsearch.proxies import PROXIES, score_all
+from archsearch.runtime import resolve_device
 from archsearch.spaces.base import SearchSpace, get_space
 from archsearch.utils.io import write_json_atomic, write_text_atomic
 
@@ -47,6 +50,9 @@ ZERO_COST_NORMALISATION = {
 #: ``network_options`` of the zero-cost code's NB201 model (foresight/models/nasbench2.py): its cells are
 #: search cells built with affine=False, track_running_stats=False and masked to the genotype's ops
 ZERO_COST_NB201_NETWORK = {"affine": False, "track_running_stats": False}
+#: proxies score a network's logits: an auxiliary head (DARTS) would add a second output in training mode, the
+#: mode they score in (spaces without one ignore the option)
+NO_AUXILIARY = {"auxiliary": False}
 #: ground truth the correlations are taken against: (key, dataset, split), all after 200 epochs. The zero-cost
 #: code correlates CIFAR-10 with the test accuracy of the ``cifar10-valid`` runs (trained on 25k images),
 #: which the table lacks; "cifar10-valid" here is the validation accuracy of those same runs.
@@ -236,6 +242,15 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 # -- zero-cost NAS baseline ---------------------------------------------------------------------
+def sample_sizes(samples: Sequence[int], space: SearchSpace) -> list[int]:
+    """The distinct sample sizes, sorted, each an integer from 1 to the size of the space (a draw of more
+    distinct cells than the space holds would never end)."""
+    sizes = sorted({integer(n, "a sample size", minimum=1, maximum=space.size()) for n in samples})
+    if not sizes:
+        raise ConfigError("zero-cost needs at least one sample size, e.g. --samples 10,50,100")
+    return sizes
+
+
 def zero_cost_baseline(space: SearchSpace, proxy: str, samples: Sequence[int], seeds: Sequence[int],
                        batch_x: torch.Tensor, batch_y: torch.Tensor, init_seed: int = 0, num_classes: int = 10,
                        network_options: dict | None = None, device=None,
@@ -248,9 +263,10 @@ def zero_cost_baseline(space: SearchSpace, proxy: str, samples: Sequence[int], s
     from archsearch.benchmarks.nb201 import NB201Table
 
     PROXIES.get(proxy)
-    samples = sorted({int(n) for n in samples})
-    if not samples or samples[0] < 1:
-        raise ConfigError(f"sample sizes must be positive integers, got {samples}")
+    samples = sample_sizes(samples, space)
+    seeds = [check_seed(seed) for seed in seeds]
+    if not seeds:
+        raise ConfigError("zero-cost needs at least one seed")
     table = NB201Table.load()
     options = dict(network_options or {})
     cache: dict[str, float] = {}
@@ -333,17 +349,19 @@ def add_proxies_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _architectures(space: SearchSpace, args) -> list:
     if args.archs_file:
-        path = Path(args.archs_file)
-        if not path.is_file():
-            raise DataError(f"architecture file '{path}' not found (one architecture string a line)")
-        lines = [line.strip() for line in path.read_text().splitlines()]
-        return [space.from_string(line) for line in lines if line and not line.startswith("#")]
-    n = 100 if args.archs is None else args.archs
-    if n < 1:
-        raise ConfigError(f"--archs must be a positive integer, got {n}")
-    size = space.size()
-    if size is not None and n > size:
-        raise ConfigError(f"--archs {n} exceeds the {size} architectures of the {space.name} space")
+        path = readable_path(args.archs_file, "--archs-file", folder=False)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"--archs-file {shown(str(path))} is not UTF-8 text (one architecture string a line)") from None
+        except OSError as error:
+            raise DataError(f"cannot read --archs-file {shown(str(path))} ({error.strerror or error})") from None
+        lines = [line.strip() for line in text.splitlines()]
+        genotypes = [space.from_string(line) for line in lines if line and not line.startswith("#")]
+        if not genotypes:
+            raise ConfigError(f"--archs-file {shown(str(path))} lists no architectures (one string a line)")
+        return genotypes
+    n = integer(100 if args.archs is None else args.archs, "--archs", minimum=1, maximum=space.size())
     rng = np.random.default_rng(args.seed)
     picked: dict[str, Hashable] = {}
     while len(picked) < n:  # distinct architectures, in the order drawn
@@ -372,14 +390,28 @@ def _batch_for(proxies, data, data_dir, seed, batch_size, quiet, device):
     return (*shape_batch(num_classes, device=device), num_classes)
 
 
-def proxies_main(args) -> int:
+def _common(args) -> tuple[SearchSpace, torch.device]:
+    """What both commands check before any work: the space, the seeds, the device, the data set's name."""
+    from archsearch.data import DATASETS
+
     space = get_space(args.space)
-    for name in args.proxies:
-        PROXIES.get(name)
+    for flag in ("seed", "init_seed"):
+        if hasattr(args, flag):
+            check_seed(getattr(args, flag), "--" + flag.replace("_", "-"))
+    device = resolve_device(args.device)
+    DATASETS.get(args.data)  # known, even where the proxies read no data
+    return space, device
+
+
+def proxies_main(args) -> int:
+    space, args.device = _common(args)
+    args.proxies = names(args.proxies, "--proxies", PROXIES)
+    integer(args.batch_size, "--batch-size", minimum=1)
     genotypes = _architectures(space, args)
+    out = output_dir(args.out, "--out")
     draws = getattr(args, "draws", "per-arch")
     zero_cost_model = args.space == "nb201" and getattr(args, "network", "zero-cost") == "zero-cost"
-    options = dict(ZERO_COST_NB201_NETWORK) if zero_cost_model else {}
+    options = {**(ZERO_COST_NB201_NETWORK if zero_cost_model else {}), **NO_AUXILIARY}
     batches = None
     if draws == "per-arch" and needs_data(args.proxies):
         loader, num_classes = training_loader(args.data, args.data_dir, args.seed, args.batch_size, args.quiet,
@@ -393,8 +425,7 @@ def proxies_main(args) -> int:
             batches = lambda i: (x, y)  # noqa: E731
     rows = score_architectures(space, genotypes, args.proxies, x, y, seed=args.seed, num_classes=num_classes,
                                network_options=options, device=args.device, progress=_printer(args.quiet, "scored"),
-                               batches=batches, size_network_options={} if options else None)
-    out = Path(args.out)
+                               batches=batches, size_network_options=dict(NO_AUXILIARY) if zero_cost_model else None)
     write_text_atomic(out / "scores.csv", rows_to_csv(rows, args.proxies))
     correlations = proxy_correlations(rows, args.proxies) if args.space == "nb201" else {}
     write_json_atomic(out / "correlations.json", correlations)
@@ -425,16 +456,17 @@ def add_zero_cost_arguments(parser: argparse.ArgumentParser) -> None:
 
 def zero_cost_main(args) -> int:
     if args.space != "nb201":
-        raise ConfigError(f"zero-cost needs a tabular benchmark; only nb201 has one here, got '{args.space}'")
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be a positive integer, got {args.seeds}")
-    space = get_space(args.space)
+        raise ConfigError(f"zero-cost needs a tabular benchmark; only nb201 has one here, got {shown(args.space)}")
+    space, args.device = _common(args)
+    integer(args.seeds, "--seeds", minimum=1, maximum=MAX_REPEATS)
+    PROXIES.get(args.proxy)
+    sample_sizes(args.samples, space)
+    out = output_dir(args.out, "--out")
     x, y, num_classes = _batch_for([args.proxy], args.data, args.data_dir, args.init_seed, BATCH_SIZE,
                                    args.quiet, args.device)
     result = zero_cost_baseline(space, args.proxy, args.samples, list(range(args.seeds)), x, y,
                                 init_seed=args.init_seed, num_classes=num_classes, device=args.device,
                                 progress=_printer(args.quiet, "scored"))
-    out = Path(args.out)
     write_json_atomic(out / "zero_cost.json", result)
     lines = ["samples,dataset,mean,std"]
     for n, entry in result["samples"].items():

@@ -10,29 +10,42 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import numbers
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from archsearch.errors import ArchSearchError, InvalidGenotypeError, UnknownNameError
+from archsearch.checks import number, readable_path
+from archsearch.errors import ArchSearchError, DataError, InvalidGenotypeError, UnknownNameError, shown
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 _PREFIX = {"cifar10": "c10", "cifar100": "c100", "ImageNet16-120": "in16"}
 _ALIASES = {"c10": "cifar10", "cifar-10": "cifar10", "c100": "cifar100", "cifar-100": "cifar100",
             "imagenet16-120": "ImageNet16-120", "imagenet16": "ImageNet16-120", "in16": "ImageNet16-120"}
+#: an index written as text ("6111"); ASCII digits only, as int() reads other scripts' digits too
+INDEX_TEXT = re.compile(r"\s*([+-]?[0-9]+)\s*")
 _TIME_COLUMN = {"cifar10": "train_time_c10valid_200_s", "cifar100": "train_time_c100_200_s",
                 "ImageNet16-120": "train_time_in16_200_s"}
 
 
 def canonical_dataset(name: str) -> str:
-    if name in DATASETS:
-        return name
-    key = name.lower()
-    if key in _ALIASES:
-        return _ALIASES[key]
+    if isinstance(name, str):
+        if name in DATASETS:
+            return name
+        if name.lower() in _ALIASES:
+            return _ALIASES[name.lower()]
     raise UnknownNameError("NAS-Bench-201 dataset", name, DATASETS)
+
+
+def _column_name(dataset: str, split: str, epochs: int) -> str:
+    if not isinstance(split, str) or split not in ("valid", "test"):
+        raise UnknownNameError("split", split, ("valid", "test"))
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs not in (12, 200):
+        raise UnknownNameError("epoch budget", epochs, ("12", "200"))
+    return f"{_PREFIX[canonical_dataset(dataset)]}_{split}_{int(epochs)}"
 
 
 @dataclass(frozen=True)
@@ -65,10 +78,12 @@ class NB201Table:
             with resources.as_file(source) as real:
                 self._read(real)
         else:
-            path = Path(path)
-            if not path.is_file():
-                raise ArchSearchError(f"NAS-Bench-201 table not found at '{path}' (expected nb201.csv.gz)")
-            self._read(path)
+            path = readable_path(path, "NAS-Bench-201 table", folder=False)
+            try:
+                self._read(path)
+            except (OSError, EOFError, ValueError, IndexError, StopIteration, csv.Error) as error:
+                raise DataError(f"{path} is not a NAS-Bench-201 table ({type(error).__name__}: {error}); "
+                                "expected the gzipped CSV of the benchmark (nb201.csv.gz)") from None
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> NB201Table:
@@ -99,42 +114,46 @@ class NB201Table:
         """A raw column (read-only view), e.g. ``c10_test_200``."""
         try:
             col = self._col[name]
-        except KeyError:
+        except (KeyError, TypeError):
             raise UnknownNameError("NAS-Bench-201 column", name, self._col) from None
         view = col.view()
         view.flags.writeable = False
         return view
 
     def index_of(self, arch) -> int:
-        """The official index of an arch string, genotype or index."""
-        if isinstance(arch, (int, np.integer)):
-            if not 0 <= int(arch) < len(self):
-                raise InvalidGenotypeError(f"NAS-Bench-201 index {arch} out of range 0..{len(self) - 1}")
-            return int(arch)
-        text = str(arch).strip()
-        if text.isdigit():
-            return self.index_of(int(text))
-        try:
-            return self._index_of[text]
-        except KeyError:
-            from archsearch.spaces.nb201 import parse_arch_str  # validates and says what is wrong
+        """The official index of an arch string, a genotype, or an index (an int or its decimal text)."""
+        if isinstance(arch, bool) or not isinstance(arch, (str, numbers.Integral)):
+            from archsearch.spaces.nb201 import NB201Genotype  # a genotype exists only once torch is loaded
 
-            return self._index_of[str(parse_arch_str(text))]
+            if not isinstance(arch, NB201Genotype):
+                raise InvalidGenotypeError(f"a NAS-Bench-201 architecture is an arch string, a genotype or an index "
+                                           f"0..{len(self) - 1}, got {type(arch).__name__} {shown(arch)}")
+            arch = str(arch)
+        match = INDEX_TEXT.fullmatch(arch) if isinstance(arch, str) else None
+        if match:
+            if len(match[1].lstrip("+-").lstrip("0")) > 9:  # int() refuses very long digit strings
+                raise InvalidGenotypeError(f"NAS-Bench-201 index {shown(match[1])} out of range 0..{len(self) - 1}")
+            arch = int(match[1])
+        if isinstance(arch, numbers.Integral):
+            if not 0 <= int(arch) < len(self):
+                raise InvalidGenotypeError(f"NAS-Bench-201 index {shown(arch)} out of range 0..{len(self) - 1}")
+            return int(arch)
+        text = arch.strip()
+        if text in self._index_of:
+            return self._index_of[text]
+        from archsearch.spaces.nb201 import parse_arch_str  # validates and says what is wrong
+
+        return self._index_of[str(parse_arch_str(text))]
 
     def accuracy(self, arch, dataset: str = "cifar10", split: str = "test", epochs: int = 200) -> float:
         """Accuracy (%) of a cell: split 'valid' or 'test', after 200 or 12 epochs."""
-        if split not in ("valid", "test"):
-            raise UnknownNameError("split", split, ("valid", "test"))
-        if epochs not in (12, 200):
-            raise UnknownNameError("epoch budget", str(epochs), ("12", "200"))
-        name = f"{_PREFIX[canonical_dataset(dataset)]}_{split}_{epochs}"
-        return float(self._col[name][self.index_of(arch)])
+        return float(self._col[_column_name(dataset, split, epochs)][self.index_of(arch)])
 
     def train_time(self, arch, dataset: str = "cifar10", epochs: int = 200) -> float:
         """Simulated training time (s). The table holds the 200-epoch time; the 12-epoch schedule
         is charged pro rata, 12/200 of it (the benchmark's per-epoch time times 12)."""
         seconds = float(self._col[_TIME_COLUMN[canonical_dataset(dataset)]][self.index_of(arch)])
-        return seconds * epochs / 200.0
+        return seconds * number(epochs, "epochs", positive=True) / 200.0
 
     def query(self, arch, dataset: str = "cifar10") -> NB201Result:
         dataset = canonical_dataset(dataset)
@@ -156,5 +175,4 @@ class NB201Table:
         return {dataset: self.query(arch, dataset) for dataset in DATASETS}
 
     def best(self, dataset: str = "cifar10", split: str = "test", epochs: int = 200) -> int:
-        name = f"{_PREFIX[canonical_dataset(dataset)]}_{split}_{epochs}"
-        return int(np.nanargmax(self._col[name]))
+        return int(np.nanargmax(self._col[_column_name(dataset, split, epochs)]))

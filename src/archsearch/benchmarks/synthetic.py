@@ -58,6 +58,6 @@ FUNCTIONS: dict[str, TestFunction] = {
 
 
 def get_function(name: str) -> TestFunction:
-    if name not in FUNCTIONS:
+    if not isinstance(name, str) or name not in FUNCTIONS:
         raise UnknownNameError("test function", name, FUNCTIONS)
     return FUNCTIONS[name]

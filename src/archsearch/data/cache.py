@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 
 from archsearch.data.dataset import ImageDataset
+from archsearch.data.files import regular_files
+from archsearch.errors import ConfigError, shown
 from archsearch.utils.io import save_torch_atomic
 
 #: bump when the decoded layout changes, so old entries are ignored
@@ -27,6 +29,8 @@ CACHE_VERSION = 2
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """``cache_dir`` if given, else $ARCHSEARCH_CACHE, else ~/.cache/archsearch."""
     if cache_dir is not None:
+        if not isinstance(cache_dir, (str, os.PathLike)):
+            raise ConfigError(f"cache_dir must be a path, got {shown(cache_dir)}")
         return Path(cache_dir).expanduser()
     env = os.environ.get("ARCHSEARCH_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "archsearch"
@@ -39,10 +43,8 @@ def fingerprint(path: Path) -> dict:
         stat = path.stat()
         return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     count = size = newest = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            stat = os.stat(os.path.join(root, name))
-            count, size, newest = count + 1, size + stat.st_size, max(newest, stat.st_mtime_ns)
+    for _, stat in regular_files(path):  # the files FolderFiles reads, no others
+        count, size, newest = count + 1, size + stat.st_size, max(newest, stat.st_mtime_ns)
     return {"path": str(path), "files": count, "size": size, "mtime_ns": newest}
 
 
@@ -59,12 +61,25 @@ def load_cached(path: Path, name: str) -> ImageDataset | None:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         stats = tuple(tuple(float(v) for v in blob[k]) for k in ("mean", "std"))
-        return ImageDataset(
+        dataset = ImageDataset(
             name, blob["train_x"], blob["train_y"], blob["test_x"], blob["test_y"], list(blob["classes"]), stats
         )
-    except Exception as error:  # a damaged entry is rebuilt, not fatal
-        warnings.warn(f"ignoring unreadable dataset cache {path}: {error}", stacklevel=3)
+        _check_entry(dataset)
+        return dataset
+    except Exception as error:  # a damaged or foreign entry is rebuilt, not fatal
+        warnings.warn(f"ignoring unreadable dataset cache {path} (it is rebuilt): {error}", stacklevel=3)
         return None
+
+
+def _check_entry(dataset: ImageDataset) -> None:
+    """What ImageDataset does not check itself but a foreign file may get wrong."""
+    if not all(isinstance(c, str) for c in dataset.classes):
+        raise ValueError("class names are not strings")
+    labels = torch.cat([dataset.train_y, dataset.test_y])
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(dataset.classes)):
+        raise ValueError(f"labels outside 0..{len(dataset.classes) - 1}")
+    if any(len(s) != dataset.in_channels for s in dataset.stats):
+        raise ValueError(f"channel statistics do not match the {dataset.in_channels} channels")
 
 
 def _own_storage(t: torch.Tensor) -> torch.Tensor:

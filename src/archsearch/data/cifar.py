@@ -77,9 +77,16 @@ def _batch(files: SourceFiles, name: str, label_key: bytes) -> tuple[np.ndarray,
     blob = _unpickle(files, name)
     if b"data" not in blob or label_key not in blob:
         raise DataError(f"{files.path}: {name} lacks the keys b'data' and {label_key!r}")
-    data = np.asarray(blob[b"data"], dtype=np.uint8)
-    labels = np.asarray(blob[label_key], dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.shape[0] != labels.shape[0]:
+    try:
+        data, labels = np.asarray(blob[b"data"]), np.asarray(blob[label_key])
+    except (TypeError, ValueError, OverflowError) as error:  # ragged lists, say
+        raise DataError(f"{files.path}: {name} holds data or labels that are not arrays of integers ({error})") from None
+    # checked before the cast, which would wrap 300 to 44 without a word
+    if data.dtype.kind not in "iu" or labels.dtype.kind not in "iu" or (data.size and not 0 <= data.min() <= data.max() <= 255):
+        raise DataError(f"{files.path}: {name} holds data or labels that are not arrays of integers "
+                        f"(pixels 0..255; got {data.dtype} data, {labels.dtype} labels)")
+    data, labels = data.astype(np.uint8), labels.astype(np.int64)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1 or data.shape[0] != labels.shape[0]:
         raise DataError(
             f"{files.path}: {name} has data {data.shape} and {labels.shape[0]} labels; expected (N, 3072) and N"
         )
@@ -95,10 +102,17 @@ def read_cifar(files: SourceFiles, prefix: str, layout: CifarLayout, name: str) 
     meta = _unpickle(files, path(layout.meta))
     if layout.names_key not in meta:
         raise DataError(f"{files.path}: {layout.meta} lacks the key {layout.names_key!r}")
-    classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta[layout.names_key]]
+    names = meta[layout.names_key]
+    if not isinstance(names, (list, tuple)):
+        raise DataError(f"{files.path}: {layout.meta} holds {type(names).__name__} class names, expected a list")
+    classes = [c.decode(errors="replace") if isinstance(c, bytes) else str(c) for c in names]
     train_y = np.concatenate([y for _, y in train])
+    if not len(train_y):
+        raise DataError(f"{files.path}: the training batches hold no images")
     if max(train_y.max(initial=0), test_y.max(initial=0)) >= len(classes):
         raise DataError(f"{files.path}: labels exceed the {len(classes)} class names of {layout.meta}")
+    if min(train_y.min(initial=0), test_y.min(initial=0)) < 0:
+        raise DataError(f"{files.path}: negative labels; CIFAR labels are 0..{len(classes) - 1}")
     return ImageDataset(
         name,
         torch.from_numpy(np.concatenate([x for x, _ in train])),

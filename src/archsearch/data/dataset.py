@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from archsearch.checks import number, optional_integer
+from archsearch.checks import seed as check_seed
 from archsearch.errors import ConfigError, ShapeError
 
 
@@ -130,13 +132,13 @@ class ImageDataset:
 
     def split(self, valid_fraction: float = 0.1, seed: int = 0) -> tuple[Subset, Subset]:
         """(train, valid) partition of the training set; valid holds ``round(valid_fraction * N)`` images."""
-        if not 0.0 < valid_fraction < 1.0:
+        if not 0.0 < number(valid_fraction, "valid_fraction") < 1.0:
             raise ConfigError(f"valid_fraction must lie strictly between 0 and 1, got {valid_fraction}")
         n = len(self.train_y)
         n_valid = int(round(valid_fraction * n))
         if not 0 < n_valid < n:
             raise ConfigError(f"valid_fraction={valid_fraction} of {n} training images leaves an empty split")
-        valid = stratified_sample(self.train_y.numpy(), n_valid, np.random.default_rng(seed))
+        valid = stratified_sample(self.train_y.numpy(), n_valid, np.random.default_rng(check_seed(seed)))
         train = np.setdiff1d(np.arange(n), valid, assume_unique=True)
         return self._train_subset(train), self._train_subset(valid)
 
@@ -147,7 +149,8 @@ class ImageDataset:
         other half as its validation set; here the halves are drawn stratified and seeded
         (DARTS takes the first and second half in file order).
         """
-        valid_half = stratified_sample(self.train_y.numpy(), len(self.train_y) // 2, np.random.default_rng(seed))
+        valid_half = stratified_sample(self.train_y.numpy(), len(self.train_y) // 2,
+                                       np.random.default_rng(check_seed(seed)))
         train_half = np.setdiff1d(np.arange(len(self.train_y)), valid_half, assume_unique=True)
         return self._train_subset(train_half), self._train_subset(valid_half)
 
@@ -176,10 +179,7 @@ class ImageDataset:
 
 def _limit_indices(labels: np.ndarray, limit: int | None, seed: int, what: str) -> np.ndarray | None:
     """Indices of a stratified subset of ``limit`` items, or None to keep everything."""
-    if limit is None:
+    limit = optional_integer(limit, what, minimum=1)
+    if limit is None or limit >= len(labels):
         return None
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit <= 0:
-        raise ConfigError(f"{what} must be a positive integer or None, got {limit!r}")
-    if limit >= len(labels):
-        return None
-    return stratified_sample(labels, int(limit), np.random.default_rng(seed))
+    return stratified_sample(labels, limit, np.random.default_rng(check_seed(seed, "limit_seed")))

@@ -11,15 +11,16 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from archsearch.checks import fits_in_memory, integer, optional_integer
+from archsearch.checks import seed as check_seed
 from archsearch.data import cache
 from archsearch.data.cifar import CIFAR10, CIFAR100, CifarLayout, find_layout, read_cifar
 from archsearch.data.dataset import ImageDataset, stratified_sample
-from archsearch.data.files import open_source
+from archsearch.data.files import open_source, source_path
 from archsearch.data.imagefolder import index_image_folder, read_image_folder
 from archsearch.errors import ConfigError, DataError
 from archsearch.registry import Registry
@@ -72,10 +73,10 @@ def load_dataset(
     if unknown:
         takes = f"options: {', '.join(accepted)}" if accepted else "no options"
         raise ConfigError(f"dataset '{name}' does not take {', '.join(unknown)} ({takes})")
-    context = LoadContext(cache_dir, quiet, limit_train, limit_test, limit_seed)
-    for what, limit in (("limit_train", limit_train), ("limit_test", limit_test)):
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit <= 0):
-            raise ConfigError(f"{what} must be a positive integer or None, got {limit!r}")
+    if cache_dir is not None:
+        cache.cache_root(cache_dir)  # checks it is a path, even for the datasets that never cache
+    context = LoadContext(cache_dir, quiet, optional_integer(limit_train, "limit_train", minimum=1),
+                          optional_integer(limit_test, "limit_test", minimum=1), check_seed(limit_seed, "limit_seed"))
     return loader(data_dir, context, **options)
 
 
@@ -117,9 +118,11 @@ def load_synthetic(
     """Uniform random uint8 images with balanced labels (shuffled), for smoke tests and timing."""
     for key, value in (("num_train", num_train), ("num_test", num_test), ("channels", channels),
                        ("size", size), ("num_classes", num_classes)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ConfigError(f"synthetic option {key} must be a positive integer, got {value!r}")
-    generator = torch.Generator().manual_seed(seed)
+        integer(value, f"synthetic option {key}", minimum=1)
+    if num_classes > num_train + num_test:  # a class of no image; and a list of 10**20 names would fill memory
+        raise ConfigError(f"synthetic option num_classes={num_classes} exceeds the {num_train + num_test} images")
+    fits_in_memory((num_train + num_test) * channels * size * size, "the synthetic dataset")
+    generator = torch.Generator().manual_seed(check_seed(seed, "synthetic option seed"))
 
     def images(n: int) -> torch.Tensor:
         return torch.randint(0, 256, (n, channels, size, size), generator=generator, dtype=torch.uint8)
@@ -143,11 +146,8 @@ def load_from_disk(
     The cache holds the full dataset where it was decoded in full (limits are then applied to it), or
     the limited subset where only that was decoded: both give the same subset.
     """
-    if data_dir is None:
-        raise DataError(f"dataset '{name}' needs data_dir: {expected}")
-    path = Path(data_dir).expanduser()
-    if not path.exists():
-        raise DataError(f"{path} does not exist; {expected}")
+    path = source_path(data_dir, name, expected)  # before anything opens it
+    workers = optional_integer(workers, "workers", minimum=1)
     shape = {"channels": channels}
     full_entry = cache.cache_file(name, path, shape, context.cache_dir)
     dataset = cache.load_cached(full_entry, name)
@@ -203,7 +203,7 @@ def load_imagefolder(
 ) -> ImageDataset:
     """Any image folder ``train/<class>/*`` + ``test/<class>/*``; images of one size (``channels`` 1 or 3
     forces grey or RGB, else the first image decides)."""
-    if channels not in (None, 1, 3):
+    if isinstance(channels, bool) or channels not in (None, 1, 3):
         raise ConfigError(f"imagefolder channels must be 1, 3 or None, got {channels!r}")
     expected = f"expected {IMAGE_FOLDER} (a folder, or its .tar.gz / .tgz)"
     return load_from_disk("imagefolder", data_dir, context, (), expected, None, channels, workers)

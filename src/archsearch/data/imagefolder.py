@@ -8,8 +8,11 @@ Images are decoded with PIL by a pool of processes; only the images asked for ar
 from __future__ import annotations
 
 import io
+import logging
 import multiprocessing
 import os
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,9 +20,15 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from archsearch.checks import integer
 from archsearch.data.dataset import ImageDataset, _limit_indices
 from archsearch.data.files import SourceFiles
 from archsearch.errors import DataError
+
+# PIL logs what it finds wrong in a damaged file ("More samples per pixel than can be decoded") before it
+# raises; with no logging configured Python prints that to stderr. The DataError raised here says it already,
+# so PIL's records go nowhere unless the application configures logging itself.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp")
 #: PIL modes decoded as one grey channel; every other mode becomes RGB
@@ -69,20 +78,43 @@ def index_image_folder(files: SourceFiles) -> FolderIndex | None:
     return FolderIndex(prefix, classes, listing("train"), listing("test"))
 
 
-def _decode_chunk(task: tuple[list[bytes], list[str], str, tuple[int, int]]) -> tuple[np.ndarray | None, str]:
-    """Decode images to (k, H, W, C) uint8; on failure, (None, what went wrong)."""
-    blobs, names, mode, size = task
+@contextmanager
+def _opened(blob: bytes, name: str):
+    """The image in ``blob``, opened lazily (size and mode known, pixels not decoded yet); DataError where
+    it is no image PIL reads or a decompression bomb (an image whose declared size would take gigabytes)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(blob)) as image:
+                yield image
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DataError(f"{name} is too large to decode safely ({error}); remove it or shrink it") from None
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{name} is not an image PIL can read; remove it or replace it") from None
+    except DataError:
+        raise
+    except Exception as error:  # decoders of damaged files raise many kinds (OSError, SyntaxError, struct.error)
+        raise DataError(f"cannot decode {name} ({type(error).__name__}: {error}); remove it or replace it") from None
+
+
+def _decode_chunk(task: tuple[list[bytes], list[str], str, tuple[int, int], str]) -> tuple[np.ndarray | None, str]:
+    """Decode images to (k, H, W, C) uint8; on failure, (None, what went wrong).
+
+    Failures are returned, not raised, so that a pool worker hands back a message rather than an
+    exception whose type the parent would have to re-import.
+    """
+    blobs, names, mode, size, first = task
     channels = 1 if mode == "L" else 3
     out = np.empty((len(blobs), size[1], size[0], channels), dtype=np.uint8)
-    for i, (blob, name) in enumerate(zip(blobs, names)):
-        try:
-            with Image.open(io.BytesIO(blob)) as image:
-                image = image.convert(mode)
-                if image.size != size:
-                    return None, f"{name} is {image.size[0]}x{image.size[1]}, the first image {size[0]}x{size[1]}"
-                out[i] = np.asarray(image).reshape(size[1], size[0], channels)
-        except (OSError, ValueError) as error:
-            return None, f"cannot decode {name} ({error})"
+    try:
+        for i, (blob, name) in enumerate(zip(blobs, names)):
+            with _opened(blob, name) as image:
+                if image.size != size:  # checked before decoding: the pixels of a wrong size are never read
+                    return None, (f"{name} is {image.size[0]}x{image.size[1]}, the first image {first} "
+                                  f"{size[0]}x{size[1]}; the images of a dataset must share one size")
+                out[i] = np.asarray(image.convert(mode)).reshape(size[1], size[0], channels)
+    except DataError as error:
+        return None, str(error)
     return out, ""
 
 
@@ -96,14 +128,11 @@ def decode_images(
     """
     if not blobs:
         raise DataError("no images to decode")
-    try:
-        with Image.open(io.BytesIO(blobs[0])) as first:
-            mode = "L" if channels == 1 or (channels is None and first.mode in GREY_MODES) else "RGB"
-            size = first.size
-    except (OSError, ValueError) as error:
-        raise DataError(f"cannot decode {names[0]} ({error})") from error
-    tasks = [(blobs[i : i + CHUNK], names[i : i + CHUNK], mode, size) for i in range(0, len(blobs), CHUNK)]
-    workers = min(os.cpu_count() or 1, 8) if workers is None else max(1, int(workers))
+    with _opened(blobs[0], names[0]) as first:
+        mode = "L" if channels == 1 or (channels is None and first.mode in GREY_MODES) else "RGB"
+        size = first.size
+    tasks = [(blobs[i : i + CHUNK], names[i : i + CHUNK], mode, size, names[0]) for i in range(0, len(blobs), CHUNK)]
+    workers = min(os.cpu_count() or 1, 8) if workers is None else integer(workers, "workers", minimum=1)
     parts = []
     with tqdm(total=len(blobs), desc=desc, unit="img", disable=quiet, leave=False) as bar:
         if workers > 1 and len(blobs) >= MIN_IMAGES_FOR_POOL:

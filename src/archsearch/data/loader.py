@@ -11,6 +11,7 @@ import torch
 from archsearch.data.augment import Augment
 from archsearch.data.dataset import Subset
 from archsearch.errors import ConfigError, ShapeError
+from archsearch.runtime import resolve_device
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -49,7 +50,7 @@ class BatchLoader:
             )
         if drop_last and len(subset) < batch_size:
             raise ConfigError(f"drop_last with batch_size={batch_size} leaves no batch of {len(subset)} images")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.x = subset.x.to(self.device)
         self.y = subset.y.to(self.device)
         self.batch_size = batch_size

@@ -138,6 +138,27 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     return sum(flops_by_module(model, input_shape).values())
 
 
+#: bytes (parameters plus a generous bound on activations) up to which ``params_and_flops`` builds the network
+#: for real; a larger one is built on the meta device, which computes shapes and allocates nothing
+REAL_BUILD_BYTES = 2**30
+
+
+def params_and_flops(build: Callable[[], nn.Module], input_shape: Sequence[int]) -> tuple[int, int]:
+    """Parameters (as ``count_params``) and FLOPs per image (as ``count_flops``) of the network ``build()``
+    returns, with the memory of none: a network too large for this machine is measured on the meta device.
+
+    The meta device is not the default because its first forward pass imports its kernels (seconds).
+    """
+    with torch.device("meta"):
+        net = build()
+    params = count_params(net)
+    widest = max((m.out_channels for m in net.modules() if isinstance(m, nn.modules.conv._ConvNd)), default=1)
+    maps = math.prod(int(s) for s in input_shape) // max(int(input_shape[1]), 1) if len(input_shape) > 1 else 1
+    if 4 * (params + 8 * widest * maps) <= REAL_BUILD_BYTES:  # 8 maps alive at once bounds a cell's forward
+        net = build()
+    return params, count_flops(net, input_shape)
+
+
 def count_params(model: nn.Module, exclude: Sequence[str] = ("auxiliary",)) -> int:
     """Number of parameters, leaving out those whose name contains any of ``exclude``
     (the auxiliary head by default, as the DARTS and NAS-Bench-201 papers report model size)."""

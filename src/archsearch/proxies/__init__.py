@@ -16,6 +16,7 @@ from torch import nn
 from archsearch.errors import ConfigError
 from archsearch.proxies import gradients, jacobian, size, synflow  # noqa: F401  (registers the proxies)
 from archsearch.proxies.base import PROXIES, LossFn, Probe
+from archsearch.runtime import resolve_device
 
 NetworkSource = nn.Module | Callable[[], nn.Module]
 
@@ -26,7 +27,8 @@ def initialised_network(source: NetworkSource, seed: int = 0, device: torch.devi
     A factory is called under ``torch.manual_seed(seed)``; a module is deep-copied and every submodule
     with ``reset_parameters`` re-initialised under the same seed. The global RNG is left as it was.
     """
-    devices = [] if device is None or torch.device(device).type != "cuda" else [torch.device(device)]
+    device = None if device is None else resolve_device(device)
+    devices = [device] if device is not None and device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         if isinstance(source, nn.Module):
@@ -50,7 +52,7 @@ def score_all(names: Iterable[str], network: NetworkSource, batch_x: torch.Tenso
     """Scores of several proxies on one architecture, sharing the passes they have in common."""
     names = list(names)
     functions = {name: PROXIES.get(name) for name in names}  # unknown names fail before any work
-    device = torch.device(device) if device is not None else batch_x.device
+    device = resolve_device(device) if device is not None else batch_x.device
     net = initialised_network(network, seed, device)
     probe = Probe(net, batch_x.to(device), batch_y.to(device), loss_fn)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

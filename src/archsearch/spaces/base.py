@@ -14,11 +14,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from archsearch.checks import integer
+from archsearch.errors import InvalidGenotypeError, shown
 from archsearch.registry import Registry
 
 SPACES: Registry[type[SearchSpace]] = Registry("search space")
 
 RandomSource = np.random.Generator | int | None
+
+
+def positive_sizes(**sizes) -> tuple[int, ...]:
+    """The sizes of a network (channels, cells, classes, ...), in the order given, each an integer >= 1."""
+    return tuple(integer(value, name, minimum=1) for name, value in sizes.items())
 
 
 def as_rng(rng: RandomSource) -> np.random.Generator:
@@ -32,6 +39,8 @@ class SearchSpace(ABC):
     name: str
     #: candidate operation names, in the column order of the architecture parameters
     ops: tuple[str, ...]
+    #: the type of the space's genotypes, where it has one: ``parse`` refuses anything else
+    genotype_type: type | None = None
 
     # -- genotypes ------------------------------------------------------------------------------
     @abstractmethod
@@ -67,7 +76,12 @@ class SearchSpace(ABC):
         """Parse the text format; raises InvalidGenotypeError with what was wrong."""
 
     def parse(self, genotype_or_text) -> Hashable:
-        return self.from_string(genotype_or_text) if isinstance(genotype_or_text, str) else genotype_or_text
+        if isinstance(genotype_or_text, str):
+            return self.from_string(genotype_or_text)
+        if self.genotype_type is not None and not isinstance(genotype_or_text, self.genotype_type):
+            raise InvalidGenotypeError(f"a {self.name} architecture is a {self.genotype_type.__name__} or its text, "
+                                       f"got {type(genotype_or_text).__name__} {shown(genotype_or_text)}")
+        return genotype_or_text
 
     # -- networks -------------------------------------------------------------------------------
     @abstractmethod

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from archsearch.errors import ConfigError, ShapeError
-from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng
+from archsearch.checks import integer, number
+from archsearch.errors import ConfigError, ShapeError, shown
+from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng, positive_sizes
 from archsearch.spaces.darts_genotypes import (
     CELL_TYPES,
     PUBLISHED,
@@ -58,9 +59,11 @@ def count_parameters(net: nn.Module, auxiliary: bool = False) -> int:
     return sum(p.numel() for name, p in net.named_parameters() if auxiliary or "auxiliary" not in name)
 
 
-def _check_channels(C: int) -> None:
+def _check_channels(C: int) -> int:
+    (C,) = positive_sizes(C=C)
     if C < 2 or C % 2:
         raise ConfigError(f"the DARTS networks need an even initial channel count C >= 2, got {C}")
+    return C
 
 
 # ---- the discrete (evaluation) network --------------------------------------------------------
@@ -136,9 +139,12 @@ class _DartsNetwork(nn.Module):
                  drop_path_prob: float, in_channels: int, c_stem: int, reduction_prev: bool,
                  aux_pool_stride: int, aux_bn: bool):
         super().__init__()
-        _check_channels(C)
-        if layers < 1:
-            raise ConfigError(f"a DARTS network needs at least one cell, got layers={layers}")
+        C = _check_channels(C)
+        layers, num_classes, in_channels = positive_sizes(layers=layers, num_classes=num_classes,
+                                                          in_channels=in_channels)
+        drop_path_prob = number(drop_path_prob, "drop_path_prob", minimum=0.0)
+        if drop_path_prob >= 1.0:
+            raise ConfigError(f"drop_path_prob must be below 1 (it drops an edge with that probability), got {drop_path_prob}")
         self.genotype = genotype
         self.in_channels = in_channels
         self.layers = layers
@@ -278,13 +284,12 @@ class DartsSupernet(Supernet):
                  multiplier: int = 4, stem_multiplier: int = 3, relaxation=None, in_channels: int = 3,
                  partial_channels: int | None = None, edge_normalization: bool = False, op_subsets=None,
                  skip_dropout: float = 0.0):
-        _check_channels(C)
-        if stem_multiplier < 1:
-            raise ConfigError(f"stem_multiplier must be >= 1, got {stem_multiplier}")
+        C = _check_channels(C)
+        layers, steps, stem_multiplier, num_classes, in_channels = positive_sizes(
+            layers=layers, steps=steps, stem_multiplier=stem_multiplier, num_classes=num_classes, in_channels=in_channels)
+        multiplier = integer(multiplier, "multiplier (nodes concatenated)", minimum=1, maximum=steps)
         if not 0.0 <= skip_dropout < 1.0:
             raise ConfigError(f"skip_dropout must lie in [0, 1), got {skip_dropout}")
-        if not 1 <= multiplier <= steps:
-            raise ConfigError(f"multiplier (nodes concatenated) must be in 1..steps={steps}, got {multiplier}")
         rows = len(edge_rows(steps))
         if op_subsets is not None:
             op_subsets = normalize_op_subsets(op_subsets, OPS, CELL_TYPES, rows)
@@ -347,6 +352,7 @@ class DartsSpace(SearchSpace):
 
     name = "darts"
     ops = OPS
+    genotype_type = DartsGenotype
     searchable_ops = SEARCHABLE_OPS
     published_genotypes = dict(PUBLISHED)
 
@@ -422,11 +428,12 @@ class DartsSpace(SearchSpace):
         """The evaluation network. Defaults are the paper's: CIFAR C=36, 20 cells; ImageNet C=48, 14 cells."""
         genotype = self.parse(genotype)
         if variant == "cifar":
-            return NetworkCIFAR(genotype, C or 36, num_classes, layers or 20, auxiliary, drop_path_prob, in_channels)
+            return NetworkCIFAR(genotype, 36 if C is None else C, num_classes, 20 if layers is None else layers,
+                                auxiliary, drop_path_prob, in_channels)
         if variant == "imagenet":
-            return NetworkImageNet(genotype, C or 48, num_classes, layers or 14, auxiliary, drop_path_prob,
-                                   in_channels)
-        raise ConfigError(f"unknown DARTS network variant '{variant}' (variants: cifar, imagenet)")
+            return NetworkImageNet(genotype, 48 if C is None else C, num_classes, 14 if layers is None else layers,
+                                   auxiliary, drop_path_prob, in_channels)
+        raise ConfigError(f"unknown DARTS network variant {shown(variant)} (variants: cifar, imagenet)")
 
     def supernet(self, num_classes: int = 10, relaxation=None, C: int = 16, layers: int = 8,
                  stem_multiplier: int = 3, in_channels: int = 3, partial_channels: int | None = None,

@@ -16,16 +16,21 @@ literals and ``range`` allowed; nothing is evaluated.
 from __future__ import annotations
 
 import ast
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from archsearch.errors import InvalidGenotypeError, UnknownNameError
+from archsearch.errors import InvalidGenotypeError, UnknownNameError, shown
 from archsearch.spaces.darts_ops import OPS
 
 STEPS = 4  #: intermediate nodes per cell (DARTS, Sec. 3.1)
 EDGES_PER_NODE = 2  #: incoming edges kept per intermediate node
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 CELL_TYPES = ("normal", "reduce")
+#: the longest genotype text parsed (a printed genotype takes about 400 characters)
+MAX_TEXT = 10_000
+#: the longest concat a range may spell out
+MAX_CONCAT = STEPS
 
 Edge = tuple[str, int]
 
@@ -94,7 +99,7 @@ def _sorted_nodes(edges: tuple[Edge, ...]) -> tuple[Edge, ...]:
 
 def _checked_edges(cell: str, edges) -> tuple[Edge, ...]:
     if isinstance(edges, (str, bytes)) or not isinstance(edges, Iterable):
-        raise InvalidGenotypeError(f"the {cell} cell must be a list of (op, input) pairs, got {edges!r}")
+        raise InvalidGenotypeError(f"the {cell} cell must be a list of (op, input) pairs, got {shown(edges)}")
     edges = tuple(edges)
     want = STEPS * EDGES_PER_NODE
     if len(edges) != want:
@@ -106,17 +111,17 @@ def _checked_edges(cell: str, edges) -> tuple[Edge, ...]:
     for i, edge in enumerate(edges):
         node = i // EDGES_PER_NODE
         if not isinstance(edge, (tuple, list)) or len(edge) != 2:
-            raise InvalidGenotypeError(f"edge {i} of the {cell} cell must be an (op, input) pair, got {edge!r}")
+            raise InvalidGenotypeError(f"edge {i} of the {cell} cell must be an (op, input) pair, got {shown(edge)}")
         op, source = edge
         if op not in OPS:
             raise InvalidGenotypeError(
-                f"unknown DARTS op {op!r} in edge {i} of the {cell} cell (valid ops: {', '.join(OPS)})"
+                f"unknown DARTS op {shown(op)} in edge {i} of the {cell} cell (valid ops: {', '.join(OPS)})"
             )
         allowed = node_inputs(node)
         if isinstance(source, bool) or not isinstance(source, int) or source not in allowed:
             raise InvalidGenotypeError(
                 f"edge {i} of the {cell} cell feeds intermediate node {node} (node {node + 2} of the cell) "
-                f"from input {source!r}; that node may only take inputs {allowed.start}..{allowed.stop - 1}"
+                f"from input {shown(source)}; that node may only take inputs {allowed.start}..{allowed.stop - 1}"
             )
         out.append((str(op), int(source)))
     for node in range(STEPS):
@@ -132,12 +137,12 @@ def _checked_edges(cell: str, edges) -> tuple[Edge, ...]:
 def _checked_concat(cell: str, concat) -> tuple[int, ...]:
     valid = range(2, STEPS + 2)
     if isinstance(concat, (str, bytes)) or not isinstance(concat, Iterable):
-        raise InvalidGenotypeError(f"{cell}_concat must be a list of node indices, got {concat!r}")
+        raise InvalidGenotypeError(f"{cell}_concat must be a list of node indices, got {shown(concat)}")
     concat = tuple(concat)
     bad = [c for c in concat if isinstance(c, bool) or not isinstance(c, int) or c not in valid]
     if not concat or bad or len(set(concat)) != len(concat):
         raise InvalidGenotypeError(
-            f"{cell}_concat {list(concat)!r} is not a non-empty list of distinct intermediate nodes "
+            f"{cell}_concat {shown(list(concat))} is not a non-empty list of distinct intermediate nodes "
             f"{valid.start}..{valid.stop - 1} (the DARTS cell concatenates [2, 3, 4, 5])"
         )
     return tuple(int(c) for c in concat)
@@ -159,36 +164,49 @@ def _literal(node: ast.AST, field: str, text: str):
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
         try:
             args = [ast.literal_eval(a) for a in node.args]
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             args = None
-        if node.keywords or not args or len(args) > 3 or not all(type(a) is int for a in args):
+        if node.keywords or not args or len(args) > 3 or not all(type(a) is int for a in args) or args[2:] == [0]:
             raise InvalidGenotypeError(f"bad DARTS genotype: {field} must be range(start, stop) of integers")
-        return list(range(*args))
+        values = range(*args)
+        if len(values[: MAX_CONCAT + 1]) > MAX_CONCAT:  # sliced: len() of range(10**30) overflows, list() never ends
+            raise InvalidGenotypeError(f"bad DARTS genotype: {field} {shown(values)} is longer than a cell has nodes")
+        return list(values)
     try:
         return ast.literal_eval(node)
-    except ValueError:
-        raise InvalidGenotypeError(
-            f"bad DARTS genotype: {field} must be a literal list, got '{ast.get_source_segment(text, node)}'"
-        ) from None
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # e.g. {[1]}: an unhashable set item
+        segment = ast.get_source_segment(text, node)
+        raise InvalidGenotypeError(f"bad DARTS genotype: {field} must be a literal list, got {shown(segment)}") from None
 
 
 def parse_genotype_str(text: str) -> DartsGenotype:
     """Parse the text format (see the module docstring); raises InvalidGenotypeError with what was wrong."""
+    if not isinstance(text, str):
+        raise InvalidGenotypeError(f"a DARTS genotype is text (Genotype(...) or a published name), got {shown(text)}")
     stripped = text.strip()
     if stripped in PUBLISHED:
         return PUBLISHED[stripped]
     usage = ("expected Genotype(normal=[('op', input), ...], normal_concat=[2, 3, 4, 5], "
              "reduce=[...], reduce_concat=[2, 3, 4, 5]) or a published name "
              f"({', '.join(PUBLISHED)})")
+    if len(stripped) > MAX_TEXT:  # the parser's memory grows with the text: refuse what no genotype needs
+        raise InvalidGenotypeError(f"a DARTS genotype string of {len(stripped):,} characters is too long "
+                                   f"(at most {MAX_TEXT:,}): {usage}")
+    close = difflib.get_close_matches(stripped, PUBLISHED, n=1, cutoff=0.75)
     try:
         tree = ast.parse(stripped, mode="eval")
-    except SyntaxError as err:
-        raise InvalidGenotypeError(f"bad DARTS genotype syntax ({err.msg}): {usage}") from None
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as err:
+        reason = (getattr(err, "msg", None) or type(err).__name__).splitlines()[0][:80]
+        if close:
+            raise InvalidGenotypeError(f"unknown published DARTS genotype {shown(stripped)}; did you mean "
+                                       f"'{close[0]}'? ({usage})") from None
+        raise InvalidGenotypeError(f"bad DARTS genotype syntax ({reason}): {usage}") from None
     call = tree.body
-    if isinstance(call, ast.Name):
-        raise InvalidGenotypeError(f"unknown published DARTS genotype '{call.id}': {usage}")
+    if isinstance(call, ast.Name) or close:
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise InvalidGenotypeError(f"unknown published DARTS genotype {shown(stripped)}{hint} ({usage})")
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"):
-        raise InvalidGenotypeError(f"bad DARTS genotype '{stripped[:60]}': {usage}")
+        raise InvalidGenotypeError(f"bad DARTS genotype {shown(stripped)}: {usage}")
     if len(call.args) > len(FIELDS):
         raise InvalidGenotypeError(f"bad DARTS genotype: {len(call.args)} positional fields, at most 4: {usage}")
     values = {}
@@ -196,7 +214,7 @@ def parse_genotype_str(text: str) -> DartsGenotype:
         values[field] = _literal(node, field, stripped)
     for keyword in call.keywords:
         if keyword.arg not in FIELDS:
-            raise InvalidGenotypeError(f"bad DARTS genotype: unknown field '{keyword.arg}'; {usage}")
+            raise InvalidGenotypeError(f"bad DARTS genotype: unknown field {shown(keyword.arg)}; {usage}")
         if keyword.arg in values:
             raise InvalidGenotypeError(f"bad DARTS genotype: field '{keyword.arg}' given twice")
         values[keyword.arg] = _literal(keyword.value, keyword.arg, stripped)
@@ -261,5 +279,5 @@ def published(name: str) -> DartsGenotype:
     """A published cell by name (DARTS_V1, DARTS_V2, PC_DARTS, PDARTS, GDAS; DARTS = DARTS_V2)."""
     try:
         return PUBLISHED[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise UnknownNameError("published DARTS genotype", name, PUBLISHED) from None

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from archsearch.errors import InvalidGenotypeError
-from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng
+from archsearch.errors import InvalidGenotypeError, ShapeError, shown
+from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng, positive_sizes
 from archsearch.spaces.nb201_fused import CONV1, CONV3, POOL, SKIP, ConvEdge, SourceMix, SourcePlan
 from archsearch.spaces.partial import build_mixed_op, check_partial_channels
 from archsearch.spaces.supernet import Supernet
@@ -24,6 +24,7 @@ OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (target node, source node) of each edge, in alpha-row order
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NUM_NODES = 4
+EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 #: the alpha rows of the edges leaving each source node (the fused cell computes them together)
 OUT_EDGES = tuple(tuple(k for k, (_, s) in enumerate(EDGES) if s == j) for j in range(NUM_NODES - 1))
 
@@ -35,13 +36,16 @@ class NB201Genotype:
     ops: tuple[str, ...]
 
     def __post_init__(self):
+        if isinstance(self.ops, (str, bytes)) or not isinstance(self.ops, Iterable):
+            raise InvalidGenotypeError(f"a NAS-Bench-201 genotype takes a sequence of {len(EDGES)} op names, "
+                                       f"got {shown(self.ops)}")
         ops = tuple(self.ops)
         object.__setattr__(self, "ops", ops)
         if len(ops) != len(EDGES):
             raise InvalidGenotypeError(f"a NAS-Bench-201 cell has {len(EDGES)} edges, got {len(ops)} ops")
         for op in ops:
-            if op not in OPS:
-                raise InvalidGenotypeError(f"unknown NAS-Bench-201 op '{op}' (ops: {', '.join(OPS)})")
+            if not isinstance(op, str) or op not in OPS:
+                raise InvalidGenotypeError(f"unknown NAS-Bench-201 op {shown(op)} (ops: {', '.join(OPS)})")
 
     def __str__(self) -> str:
         return to_arch_str(self)
@@ -57,27 +61,26 @@ def to_arch_str(genotype: NB201Genotype) -> str:
 
 def parse_arch_str(text: str) -> NB201Genotype:
     """Parse the official string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
+    if not isinstance(text, str):
+        raise InvalidGenotypeError(f"a NAS-Bench-201 arch string is text such as '{EXAMPLE}', got {shown(text)}")
     text = text.strip()
-    nodes = text.split("+")
+    bad = f"bad NAS-Bench-201 string {shown(text)}"
+    nodes = text.split("+", NUM_NODES - 1)  # bounded: a string of a million '+' is refused as fast
     if len(nodes) != NUM_NODES - 1:
-        raise InvalidGenotypeError(
-            f"bad NAS-Bench-201 string '{text}': expected 3 nodes separated by '+', got {len(nodes)}"
-        )
+        got = len(nodes) if len(nodes) < NUM_NODES - 1 else f"more than {NUM_NODES - 1}"
+        raise InvalidGenotypeError(f"{bad}: expected 3 nodes separated by '+', got {got} (e.g. '{EXAMPLE}')")
     ops = []
     for target, node in enumerate(nodes, start=1):
-        if not (node.startswith("|") and node.endswith("|")):
-            raise InvalidGenotypeError(f"bad NAS-Bench-201 string '{text}': node '{node}' must be '|op~j|...|'")
-        edges = node[1:-1].split("|")
+        if not (len(node) > 1 and node.startswith("|") and node.endswith("|")):
+            raise InvalidGenotypeError(f"{bad}: node {shown(node)} must be '|op~j|...|'")
+        edges = node[1:-1].split("|", target)
         if len(edges) != target:
-            raise InvalidGenotypeError(
-                f"bad NAS-Bench-201 string '{text}': node {target} needs {target} incoming edges, got {len(edges)}"
-            )
+            got = len(edges) if len(edges) <= target else f"more than {target}"
+            raise InvalidGenotypeError(f"{bad}: node {target} needs {target} incoming edges, got {got}")
         for source, edge in enumerate(edges):
             op, sep, src = edge.partition("~")
             if not sep or src != str(source):
-                raise InvalidGenotypeError(
-                    f"bad NAS-Bench-201 string '{text}': edge '{edge}' of node {target} must be 'op~{source}'"
-                )
+                raise InvalidGenotypeError(f"{bad}: edge {shown(edge)} of node {target} must be 'op~{source}'")
             ops.append(op)
     return NB201Genotype(tuple(ops))
 
@@ -319,6 +322,8 @@ class _Skeleton(nn.Module):
 
     def __init__(self, C: int, N: int, num_classes: int, make_cell, in_channels: int = 3):
         super().__init__()
+        C, N, num_classes, in_channels = positive_sizes(C=C, N=N, num_classes=num_classes, in_channels=in_channels)
+        self.in_channels = in_channels
         self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         channels = [C] * N + [2 * C] + [2 * C] * N + [4 * C] + [4 * C] * N
         reductions = {N, 2 * N + 1}
@@ -334,6 +339,14 @@ class _Skeleton(nn.Module):
     def classify(self, x):
         return self.classifier(self.pool(self.head(x)).flatten(1))
 
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ShapeError(f"expected images of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}; "
+                             "set in_channels when building the network")
+        if x.shape[2] % 4 or x.shape[3] % 4 or min(x.shape[2:]) < 4:
+            raise ShapeError(f"the NAS-Bench-201 network halves its input twice: image sides must be multiples of 4, "
+                             f"got {x.shape[2]}x{x.shape[3]} (CIFAR: 32, ImageNet16-120: 16)")
+
 
 class NB201Network(_Skeleton):
     """The discrete NAS-Bench-201 network (xautodl's TinyNetwork with InferCell).
@@ -348,6 +361,7 @@ class NB201Network(_Skeleton):
         self.genotype = genotype
 
     def forward(self, x):
+        self.check_input(x)
         x = self.stem(x)
         for cell in self.cells:
             x = cell(x)
@@ -364,6 +378,7 @@ class NB201Supernet(Supernet):
     def __init__(self, C=16, N=5, num_classes=10, relaxation=None, track_running_stats=True, in_channels=3,
                  partial_channels=None, edge_normalization=False):
         super().__init__({"cell": (len(EDGES), len(OPS))}, OPS, relaxation)
+        (C,) = positive_sizes(C=C)  # before C is multiplied below
         check_partial_channels([C, 2 * C, 4 * C], partial_channels)
         self.net = _Skeleton(C, N, num_classes, lambda c: SearchCell(c, track_running_stats, partial_channels),
                              in_channels)
@@ -374,6 +389,7 @@ class NB201Supernet(Supernet):
         weights = self.op_weights()
         hard = self.hard_indices(weights)["cell"]
         w, edges = weights["cell"], self.edge_weights()["cell"]
+        self.net.check_input(x)
         if self.path == "fast":  # the whole network in channels-last (see SearchCell)
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.net.stem(x)
@@ -389,9 +405,10 @@ class NB201Space(SearchSpace):
     name = "nb201"
     ops = OPS
     edges = EDGES
+    genotype_type = NB201Genotype
 
     def __init__(self, C: int = 16, N: int = 5):
-        self.C, self.N = C, N
+        self.C, self.N = positive_sizes(C=C, N=N)
 
     def sample(self, rng: RandomSource = None) -> NB201Genotype:
         rng = as_rng(rng)
@@ -435,6 +452,12 @@ class NB201Space(SearchSpace):
         return to_arch_str(self.parse(genotype))
 
     def from_string(self, text: str) -> NB201Genotype:
+        """The official arch string, or the benchmark's index of one as text (``"6111"``)."""
+        from archsearch.benchmarks.nb201 import INDEX_TEXT, NB201Table
+
+        if isinstance(text, str) and INDEX_TEXT.fullmatch(text):
+            table = NB201Table.load()
+            return parse_arch_str(table.arch_strs[table.index_of(text)])
         return parse_arch_str(text)
 
     def index(self, genotype) -> int:
@@ -455,14 +478,14 @@ class NB201Space(SearchSpace):
     def network(self, genotype, num_classes: int = 10, C: int | None = None, N: int | None = None,
                 in_channels: int = 3, affine: bool = True, track_running_stats: bool = True) -> NB201Network:
         """The benchmark's network; ``affine=False, track_running_stats=False``: the zero-cost code's cells."""
-        return NB201Network(self.parse(genotype), C or self.C, N or self.N, num_classes, in_channels, affine,
-                            track_running_stats)
+        return NB201Network(self.parse(genotype), self.C if C is None else C, self.N if N is None else N,
+                            num_classes, in_channels, affine, track_running_stats)
 
     def supernet(self, num_classes: int = 10, relaxation=None, C: int | None = None, N: int | None = None,
                  track_running_stats: bool = True, in_channels: int = 3, partial_channels: int | None = None,
                  edge_normalization: bool = False) -> NB201Supernet:
-        return NB201Supernet(C or self.C, N or self.N, num_classes, relaxation, track_running_stats, in_channels,
-                             partial_channels, edge_normalization)
+        return NB201Supernet(self.C if C is None else C, self.N if N is None else N, num_classes, relaxation,
+                             track_running_stats, in_channels, partial_channels, edge_normalization)
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
         return {"cell": (len(EDGES), len(OPS))}

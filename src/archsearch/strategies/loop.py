@@ -17,6 +17,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
+from archsearch.checks import integer, number
 from archsearch.errors import ConfigError
 
 
@@ -30,10 +31,10 @@ class Budget:
     def __post_init__(self):
         if self.queries is None and self.seconds is None:
             raise ConfigError("a budget needs queries or seconds (e.g. Budget(seconds=12000))")
-        if self.queries is not None and self.queries < 1:
-            raise ConfigError(f"budget queries must be >= 1, got {self.queries}")
-        if self.seconds is not None and not self.seconds > 0:
-            raise ConfigError(f"budget seconds must be > 0, got {self.seconds}")
+        if self.queries is not None:
+            integer(self.queries, "budget queries", minimum=1)
+        if self.seconds is not None:  # finite: an infinite budget on a table never ends
+            number(self.seconds, "budget seconds", positive=True)
 
     def fits(self, done: int, finish: float) -> bool:
         return (self.queries is None or done < self.queries) and (self.seconds is None or finish <= self.seconds)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archsearch.checks import MAX_REPEATS, integer, names, output_dir, readable_path
+from archsearch.checks import MAX_REPEATS, integer, keyword_options, names, output_dir, readable_path
 from archsearch.checks import seed as check_seed
 from archsearch.errors import ConfigError, DataError, shown
 from archsearch.proxies import PROXIES, score_all
@@ -51,8 +51,12 @@ ZERO_COST_NORMALISATION = {
 #: search cells built with affine=False, track_running_stats=False and masked to the genotype's ops
 ZERO_COST_NB201_NETWORK = {"affine": False, "track_running_stats": False}
 #: proxies score a network's logits: an auxiliary head (DARTS) would add a second output in training mode, the
-#: mode they score in (spaces without one ignore the option)
+#: mode they score in (passed only to spaces whose network has one)
 NO_AUXILIARY = {"auxiliary": False}
+
+
+def without_auxiliary(space) -> dict:
+    return NO_AUXILIARY if "auxiliary" in keyword_options(space.network) else {}
 #: ground truth the correlations are taken against: (key, dataset, split), all after 200 epochs. The zero-cost
 #: code correlates CIFAR-10 with the test accuracy of the ``cifar10-valid`` runs (trained on 25k images),
 #: which the table lacks; "cifar10-valid" here is the validation accuracy of those same runs.
@@ -411,7 +415,7 @@ def proxies_main(args) -> int:
     out = output_dir(args.out, "--out")
     draws = getattr(args, "draws", "per-arch")
     zero_cost_model = args.space == "nb201" and getattr(args, "network", "zero-cost") == "zero-cost"
-    options = {**(ZERO_COST_NB201_NETWORK if zero_cost_model else {}), **NO_AUXILIARY}
+    options = {**(ZERO_COST_NB201_NETWORK if zero_cost_model else {}), **without_auxiliary(space)}
     batches = None
     if draws == "per-arch" and needs_data(args.proxies):
         loader, num_classes = training_loader(args.data, args.data_dir, args.seed, args.batch_size, args.quiet,
@@ -425,7 +429,7 @@ def proxies_main(args) -> int:
             batches = lambda i: (x, y)  # noqa: E731
     rows = score_architectures(space, genotypes, args.proxies, x, y, seed=args.seed, num_classes=num_classes,
                                network_options=options, device=args.device, progress=_printer(args.quiet, "scored"),
-                               batches=batches, size_network_options=dict(NO_AUXILIARY) if zero_cost_model else None)
+                               batches=batches, size_network_options=without_auxiliary(space) if zero_cost_model else None)
     write_text_atomic(out / "scores.csv", rows_to_csv(rows, args.proxies))
     correlations = proxy_correlations(rows, args.proxies) if args.space == "nb201" else {}
     write_json_atomic(out / "correlations.json", correlations)

@@ -15,7 +15,7 @@ from typing import Any
 
 from archsearch.errors import ConfigError
 from archsearch.registry import Registry
-from archsearch.validation import coerce, did_you_mean
+from archsearch.checks import coerce, did_you_mean
 
 SCHEDULES = ("cosine", "constant")
 SCHEDULE_UNITS = ("epoch", "step")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 
 from archsearch.registry import Registry
-from archsearch.validation import build
+from archsearch.checks import build
 
 #: name -> builder(params, config, dataset_size=None) -> torch.optim.Optimizer over the architecture
 #: parameters; dataset_size is the number of search-valid examples (what a Bayesian rule calls N)

@@ -15,7 +15,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from archsearch.errors import ConfigError
-from archsearch.validation import (
+from archsearch.checks import (
     NON_NEGATIVE,
     POSITIVE,
     PROBABILITY,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from archsearch.errors import ConfigError
 from archsearch.registry import Registry
-from archsearch.validation import build
+from archsearch.checks import build
 
 EARLY_STOPPING: Registry[type] = Registry("early-stopping rule")
 

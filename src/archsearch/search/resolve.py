@@ -16,7 +16,7 @@ from archsearch.search.hooks import build_hooks
 from archsearch.search.methods import METHODS
 from archsearch.search.selectors import SELECTORS
 from archsearch.spaces import get_space
-from archsearch.validation import build, check_options, keyword_options
+from archsearch.checks import build, check_options, fits_in_memory, keyword_options
 
 #: SearchConfig keys that size a supernet; a space takes those its supernet() names
 SUPERNET_KEYS = ("C", "N", "layers", "track_running_stats")
@@ -104,24 +104,7 @@ def build_supernet(space, config: SearchConfig, relaxation, dataset, device: tor
         with torch.device("meta"):
             params = sum(p.numel() for p in make().parameters())
         # float32 weights, their gradients, SGD's momentum and the unrolled step's copy
-        need, free = 16 * params, _free_memory(device)
-        if free is not None and need > free:
-            raise ConfigError(f"{what} has {params:,} parameters, about {need / 2**30:.1f} GiB to train, more "
-                              f"than the {free / 2**30:.1f} GiB free: choose smaller sizes")
+        fits_in_memory(16 * params, f"{what} ({params:,} parameters)", device)
         return make().to(device)
     except (MemoryError, torch.OutOfMemoryError, OverflowError):
         raise ConfigError(f"{what} does not fit in memory: choose smaller sizes") from None
-
-
-def _free_memory(device: torch.device) -> int | None:
-    """Bytes free on ``device`` (None where it cannot be told)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None

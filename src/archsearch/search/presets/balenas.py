@@ -12,7 +12,7 @@ from archsearch.optim import VAdam, VON, Vprop
 from archsearch.search.components import ARCH_OPTIMIZERS
 from archsearch.search.methods import Method, register_method
 from archsearch.search.selectors import SELECTORS, Selector
-from archsearch.validation import build, check_options
+from archsearch.checks import build, check_options
 
 
 #: In a search, the prior precision is set per search-valid example: delta = delta~ N. Khan et al. (2018)

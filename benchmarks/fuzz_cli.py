@@ -27,6 +27,7 @@ import json  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import stat  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -146,6 +147,9 @@ def root_cause(kind: str, result: Result) -> str:
     if kind == "hang":
         return f"{result.case.surface}: {_normalise(result.case.why) or 'hang'}"
     detail = dict(result.defects)[kind]
+    if kind == "file damage":  # the first problem, its path left out, its modes kept
+        first = detail.split("; ")[0]
+        return re.sub(r"^.+?(?=: | removed| left behind| written)", "PATH", first)
     return f"{kind}: {_normalise(detail)}"
 
 
@@ -231,12 +235,14 @@ def main(argv=None) -> int:
                         help="bad input only, none that needs real runs to damage (the test suite's sample)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(errors="backslashreplace")  # argv of bytes that are not UTF-8 get printed too
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a killed session still reports what it did
     results, env, wall = run_fuzz(args.cases, args.seed, args.surface, args.jobs, args.timeout,
                                   progress=not args.quiet, keep=args.keep, only_invalid=args.only_invalid)
     summary = summarise(results, env, wall, args)
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, "results": [r.as_dict(env.root) for r in results]},
-                                              indent=1, ensure_ascii=False))
+                                              indent=1))
     if args.keep:
         print(f"\nsession folder kept: {env.root}")
     return 0

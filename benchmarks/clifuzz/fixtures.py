@@ -21,7 +21,9 @@ import yaml
 from .oracle import EITHER, INVALID, OK, Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
+#: the development data (../shared/data from the checkout; a worktree lies one folder deeper), if any
+SHARED = next((p / "shared" / "data" for p in ROOT.parents if (p / "shared" / "data").is_dir()),
+              ROOT.parent / "shared" / "data")
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
@@ -189,6 +191,10 @@ def apply(op: tuple, case_dir: Path, env: Env) -> None:
         target.write_bytes(data[: int(len(data) * args[0])])
     elif kind == "chmod":
         os.chmod(target, args[0])
+    elif kind == "share":  # a run folder its owner opened to the group: files 0644, folders 0755
+        for path in [target, *target.rglob("*")]:
+            if not path.is_symlink():
+                os.chmod(path, 0o755 if path.is_dir() else 0o644)
     elif kind == "yaml_set":  # edit one key of a run's config.yaml
         data = yaml.safe_load(target.read_text())
         data[args[0]] = args[1]

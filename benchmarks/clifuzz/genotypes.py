@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from .oracle import (DARTS_OPS, DARTS_PUBLISHED, EITHER, INVALID, NB201_OPS, NB201_SIZE, OK, VALID, Verdict)
+from .oracle import DARTS_OPS, DARTS_PUBLISHED, EITHER, INVALID, NB201_OPS, NB201_SIZE, OK, Verdict
 
 LOOKALIKES = {"|": "｜", "~": "∼", "o": "о", "c": "с", "_": "‗", "3": "３", "(": "（", ",": "，"}
 SURROGATE = "\udcff\udcfe"  # what Python makes of a command line that is not UTF-8
@@ -146,7 +146,10 @@ def darts_arch(rng: random.Random) -> tuple[str, Verdict]:
     if kind == "positional":
         return "Genotype(" + ", ".join(fields.values()) + ")", OK
     if kind == "name typo":
-        return typo(rng, rng.choice(DARTS_PUBLISHED)), Verdict(INVALID, "not a published name")
+        name = typo(rng, rng.choice(DARTS_PUBLISHED))
+        if name.strip() in DARTS_PUBLISHED:
+            return name, Verdict(EITHER, "a published name with spaces around")
+        return name, Verdict(INVALID, "not a published name")
     name = rng.choice(["normal", "reduce"])
     cell = normal if name == "normal" else reduce
     k = rng.randrange(len(cell))

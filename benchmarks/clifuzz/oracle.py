@@ -193,7 +193,9 @@ class Text(Rule):
         return OK if isinstance(value, str) else Verdict(EITHER, f"{value!r} is not text")
 
     def judge_text(self, text: str) -> Verdict:
-        return Verdict(self.none, "empty value") if text == "" else OK
+        if text == "":
+            return Verdict(self.none, "empty value")
+        return Verdict(EITHER, f"{text!r} is text but no YAML") if read_text(text) is BAD_YAML else OK
 
 
 class ListOf(Rule):
@@ -414,7 +416,9 @@ def judge_search(given: dict[str, Given], method: str | None, device: Device,
     keys = search_keys(device)
     verdicts = []
     for key, g in given.items():
-        if key.endswith(" "):  # a flag whose text the configuration may read as YAML null
+        if g.text is not None and g.value is BAD_YAML and key in NESTED:
+            verdicts.append(Verdict(INVALID, f"{key}: {g.text!r} is not readable as a mapping"))
+        elif key.endswith(" "):  # a flag whose text the configuration may read as YAML null
             verdicts.append(Verdict(EITHER, f"--{key.strip().replace('_', '-')} {g.value!r}: null or a name"))
         elif key not in keys:
             verdicts.append(Verdict(INVALID, f"unknown configuration key {key!r}"))

@@ -51,6 +51,7 @@ class Case:
     keep_type: list[str] = field(default_factory=list)  # special files that must stay what they are
     unprivileged: bool = False  # run as nobody: a read-only folder means nothing to root
     id: int = 0
+    keep_mode: list[str] = field(default_factory=list)  # entries that may change content, not type or mode
 
 
 @dataclass
@@ -70,10 +71,8 @@ class Result:
         out = asdict(self)
         out["case"] = {k: v for k, v in asdict(self.case).items() if k != "ops"}
         out["case"]["files"] = [list(map(str, op[:2])) for op in self.case.ops]
-        text = json.dumps(out, default=str, ensure_ascii=False)
-        if root is not None:
-            text = text.replace(str(root), "$SESSION")
-        return json.loads(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+        text = json.dumps(out, default=str)  # ASCII: lone surrogates (argv that was not UTF-8) survive as escapes
+        return json.loads(text.replace(str(root), "$SESSION") if root is not None else text)
 
 
 # -- the parent ---------------------------------------------------------------------------------------
@@ -106,37 +105,77 @@ def preload() -> None:
         pass
 
 
+#: a case whose processes used no CPU for this long is waiting on something that will not come (a FIFO)
+BLOCKED_AFTER = 15.0
+
+
 def run_cases(cases: list[Case], env: Env, jobs: int = 2, timeout: float = 30.0, progress=None) -> list[Result]:
-    """Run every case, ``jobs`` at a time; results in the order of ``cases``."""
+    """Run every case, ``jobs`` at a time; results in the order of ``cases``. On Ctrl-C (or SIGTERM turned
+    into KeyboardInterrupt) the running cases are killed and the results so far returned."""
     pending, running, results = deque(cases), {}, {}
-    while pending or running:
-        while pending and len(running) < jobs:
-            case = pending.popleft()
-            running.update(_start(case, env))
-        finished = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        if finished is None or finished.si_pid == 0:
-            now = time.monotonic()
-            for pid, job in running.items():
-                if now - job["start"] > timeout and not job["dumped"]:
-                    job["dumped"] = True  # the child writes its Python stacks to stderr, then is killed
-                    _signal(pid, signal.SIGUSR1)
-                elif now - job["start"] > timeout + 1 and not job["killed"]:
-                    job["killed"] = True
-                    _kill_group(pid)
-            time.sleep(0.01)
-            continue
-        pid = finished.si_pid
-        _kill_group(pid)  # leftovers of the case (pool workers) go with it
-        _, status, usage = os.wait4(pid, 0)
-        if pid not in running:
-            continue  # an orphan of an earlier case
-        job = running.pop(pid)
-        job["cpu"] = usage.ru_utime + usage.ru_stime
-        result = _finish(job, status, env, timeout)
-        results[job["case"].id] = result
-        if progress is not None:
-            progress(result)
-    return [results[c.id] for c in cases]
+    last_poll = 0.0
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                running.update(_start(pending.popleft(), env))
+            finished = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if finished is None or finished.si_pid == 0:
+                now = time.monotonic()
+                if now - last_poll > 1.0:
+                    last_poll = now
+                    _watch(running, now, timeout)
+                time.sleep(0.01)
+                continue
+            pid = finished.si_pid
+            _kill_group(pid)  # leftovers of the case (pool workers) go with it
+            _, status, usage = os.wait4(pid, 0)
+            if pid not in running:
+                continue  # an orphan of an earlier case
+            job = running.pop(pid)
+            job["cpu"] = usage.ru_utime + usage.ru_stime
+            result = _finish(job, status, env, timeout)
+            results[job["case"].id] = result
+            if progress is not None:
+                progress(result)
+    except KeyboardInterrupt:
+        for pid in list(running):
+            _kill_group(pid)
+            os.waitpid(pid, 0)
+        print(f"interrupted: {len(results)} of {len(cases)} cases done", file=sys.stderr)
+    return [results[c.id] for c in cases if c.id in results]
+
+
+def _watch(running: dict, now: float, timeout: float) -> None:
+    """Past the timeout, or blocked (no CPU used by the case's processes for BLOCKED_AFTER seconds), a case
+    first writes its Python stacks to stderr, then is killed."""
+    cpu = _group_cpu()
+    for pid, job in running.items():
+        used = cpu.get(pid, 0.0)
+        if used > job["cpu_seen"]:
+            job["cpu_seen"], job["progress_at"] = used, now
+        over = now - job["start"] > timeout or now - job["progress_at"] > BLOCKED_AFTER
+        if over and not job["dumped"]:
+            job["dumped"] = True
+            _signal(pid, signal.SIGUSR1)
+        elif job["dumped"] and not job["killed"]:
+            job["killed"] = True
+            _kill_group(pid)
+
+
+def _group_cpu() -> dict[int, float]:
+    """CPU seconds used so far by the live processes of each process group."""
+    out: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            group = int(fields[2])
+            out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def _kill_group(pid: int) -> None:
@@ -180,7 +219,7 @@ def _start(case: Case, env: Env) -> dict:
         apply(op, case_dir, env)
     if case.unprivileged:
         os.chmod(case_dir, 0o777)
-    watched = [_resolve(p, case_dir) for p in case.keep + case.keep_type]
+    watched = [_resolve(p, case_dir) for p in case.keep + case.keep_type + case.keep_mode]
     before = snapshot(watched)
     before_all = set(_walk(case_dir))
     sys.stdout.flush()
@@ -189,6 +228,7 @@ def _start(case: Case, env: Env) -> dict:
     if pid == 0:
         _child(case, case_dir, io_dir)
     return {pid: {"case": case, "dir": case_dir, "io": io_dir, "start": time.monotonic(), "killed": False, "dumped": False,
+                  "cpu_seen": 0.0, "progress_at": time.monotonic(),
                   "before": before, "before_all": before_all, "watched": watched}}
 
 
@@ -201,6 +241,7 @@ def _child(case: Case, case_dir: Path, io_dir: Path):
     code = 1
     try:
         os.setpgid(0, 0)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a huge write fails with an error, as on a full disk
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
         resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
@@ -268,8 +309,8 @@ def _finish(job: dict, status: int, env: Env, timeout: float) -> Result:
     where = exception["where"] if exception else None
     if job["killed"]:
         where = _stack_top(stderr)
-        state = "busy" if job["cpu"] > 0.5 * timeout else "blocked"  # slow work, or waiting on something
-        defects.append(("hang", f"{state}: still running after {timeout:g} s ({job['cpu']:.0f} s CPU), in {where}"))
+        state = "blocked" if seconds < timeout else "busy"  # killed for using no CPU, or for running long
+        defects.append(("hang", f"{state}: killed after {seconds:.0f} s ({job['cpu']:.1f} s CPU), in {where}"))
         code = None
     elif code < 0:
         defects.append(("crash", signal.Signals(-code).name))
@@ -377,6 +418,7 @@ KIND_NAMES = {stat.S_IFREG: "regular file", stat.S_IFDIR: "folder", stat.S_IFIFO
 def check_damage(job: dict) -> list[str]:
     case, case_dir = job["case"], job["dir"]
     type_only = {_resolve(p, case_dir) for p in case.keep_type}
+    mode_only = {p for base in case.keep_mode for p in job["before"] if _within(p, _resolve(base, case_dir))}
     after = snapshot(job["watched"])
     problems = []
     for path, sig in job["before"].items():
@@ -391,6 +433,8 @@ def check_damage(job: dict) -> list[str]:
                 problems.append(f"{name}: device changed")
         elif now[1] != sig[1]:
             problems.append(f"{name}: mode {oct(sig[1])} became {oct(now[1])}")
+        elif path in mode_only:
+            continue
         elif now != sig:
             problems.append(f"{name}: content changed")
     for path in after:
@@ -401,6 +445,10 @@ def check_damage(job: dict) -> list[str]:
             problems.append(f"{_short(path, case_dir)} left behind" if path.name != "pwned" else
                             "an argument ran as code (made 'pwned')")
     return problems
+
+
+def _within(path: Path, base: Path) -> bool:
+    return path == base or base in path.parents
 
 
 def _short(path: Path, case_dir: Path) -> str:

@@ -173,12 +173,23 @@ class SearchCases(CaseMaker):
                 out, out_ops, keep, keep_type, verdict, unprivileged = self.out_dir(rng, "search")
                 files += out_ops
                 fixed.append(verdict)
-                case = self._search_case(method, overrides, flags, extra, fixed, files, out, keep, keep_type)
-                case.unprivileged = unprivileged
-                return case
-        if o.read_text(overrides.get("space", "")) == "darts" and "layers" not in overrides:
-            overrides["layers"] = "2"  # the DARTS space's default of 8 cells is no tiny search
+                self.keep_tiny(method, overrides, flags)
+                return self._search_case(method, overrides, flags, extra, fixed, files, out, keep, keep_type,
+                                         unprivileged=unprivileged)
+        self.keep_tiny(method, overrides, flags)
         return self._search_case(method, overrides, flags, extra, fixed, files, "run", [], [])
+
+    def keep_tiny(self, method, overrides: dict[str, str], flags: list[str]) -> None:
+        """A mutation that switches the method or the space must not make the search big: the settings the
+        mutation left alone take that method's or space's tiny values."""
+        given = self.given(overrides, flags)
+        name = method or (given["method"].value if "method" in given else None)
+        name = name if isinstance(name, str) and name in o.METHODS else None
+        space = given["space"].value if "space" in given else o.METHODS.get(name or "", {}).get("space")
+        tiny = {**(METHOD_TINY.get(name, {}) if method is None else {}), **(DARTS_TINY if space == "darts" else {})}
+        for key, value in tiny.items():
+            if overrides.get(key) in (None, TINY.get(key)):
+                overrides[key] = value
 
     def _search_case(self, method, overrides, flags, extra, fixed, files, out, keep, keep_type,
                      surface="search", data_source=None, unprivileged=False) -> Case:
@@ -207,7 +218,8 @@ class SearchCases(CaseMaker):
             from_file[key] = Given(o.read_text(body)[key])
             if key == "method" and isinstance(value, str):
                 overrides.update(METHOD_TINY.get(value, {}))
-                overrides.update(DARTS_TINY if value == "pdarts" else {})
+            if value == "pdarts" or (key == "space" and value == "darts"):
+                overrides.update(DARTS_TINY)
         elif kind in ("run config", "edited run config"):
             files = [("copy", "cfg.yaml", "run:search/config.yaml")]
             overrides = {}
@@ -300,7 +312,7 @@ class SearchCases(CaseMaker):
                                Verdict(INVALID, "a config.yaml that is no configuration")),
             "config C": (copy + [("yaml_set", "run/config.yaml", "C", 6)], Verdict(INVALID, "config.yaml no longer fits the checkpoint")),
             "config relaxation": (copy + [("yaml_set", "run/config.yaml", "relaxation", "gaussian")],
-                                  Verdict(INVALID, "config.yaml no longer fits the checkpoint")),
+                                  Verdict(EITHER, "config.yaml names another relaxation than the checkpoint's")),
             "config value": None,
             "torn metrics": (copy + [("append", "run/metrics.jsonl", b'{"epoch": 2, "tr')], OK),
             "no metrics": (copy + [("remove", "run/metrics.jsonl")], Verdict(EITHER, "no metrics.jsonl")),
@@ -318,9 +330,9 @@ class SearchCases(CaseMaker):
             value = text if value is o.BAD_YAML else value
             ops = [("copy", "run", "run:search"), ("yaml_set", "run/config.yaml", key, value)]
             verdict = o.judge_search({key: Given(value)}, "darts", self.device_key)
-            if key in ("C", "N", "relaxation") and verdict.label == VALID and value != {"C": 2, "N": 1}.get(key):
+            if key in ("C", "N", "data") and verdict.label == VALID and value != {"C": 2, "N": 1, "data": "digits"}[key]:
                 verdict = Verdict(INVALID, f"{key} in config.yaml no longer fits the checkpoint")
-            elif key in ("seed", "batch_size", "method", "w_lr", "order") and verdict.label == VALID:
+            elif key in ("seed", "batch_size", "method", "w_lr", "order", "relaxation") and verdict.label == VALID:
                 verdict = Verdict(EITHER, f"config.yaml {key} edited")
         else:
             ops, verdict = kinds[kind]

@@ -30,7 +30,6 @@ from .oracle import EITHER, INVALID, VALID
 
 #: the child's exit code when an exception got past the command line (EX_SOFTWARE)
 TRACEBACK_EXIT = 70
-NOBODY = 65534
 MEMORY_LIMIT = 6 << 30  # a runaway allocation fails in the child instead of starving the machine
 FILE_LIMIT = 2 << 30
 ERROR_PREFIX = "archsearch: error:"
@@ -49,7 +48,7 @@ class Case:
     ops: list[tuple] = field(default_factory=list)  # files to make in the case folder first
     keep: list[str] = field(default_factory=list)  # entries that must survive unchanged (content, type, mode)
     keep_type: list[str] = field(default_factory=list)  # special files that must stay what they are
-    unprivileged: bool = False  # run as nobody: a read-only folder means nothing to root
+    unprivileged: bool = False  # obey file modes even as root: a read-only folder means nothing to root
     id: int = 0
     keep_mode: list[str] = field(default_factory=list)  # entries that may change content, not type or mode
 
@@ -217,8 +216,6 @@ def _start(case: Case, env: Env) -> dict:
     io_dir.mkdir(parents=True, exist_ok=True)
     for op in case.ops:
         apply(op, case_dir, env)
-    if case.unprivileged:
-        os.chmod(case_dir, 0o777)
     watched = [_resolve(p, case_dir) for p in case.keep + case.keep_type + case.keep_mode]
     before = snapshot(watched)
     before_all = set(_walk(case_dir))
@@ -252,12 +249,10 @@ def _child(case: Case, case_dir: Path, io_dir: Path):
             os.dup2(handle, fd)
             os.close(handle)
         faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)  # where a hang hangs
-        record = open(io_dir / "exception.json", "w")  # opened before dropping privileges
+        record = open(io_dir / "exception.json", "w")
         os.chdir(case_dir)
         if case.unprivileged and os.geteuid() == 0:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
+            drop_permission_overrides()
         from archsearch.cli import main
 
         try:
@@ -277,6 +272,29 @@ def _child(case: Case, case_dir: Path, io_dir: Path):
             except Exception:
                 pass
         os._exit(code & 0xFF)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def drop_permission_overrides() -> None:
+    """Root without CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER: file modes apply to it as to their
+    owner, so a folder of mode 0555 is read-only, while the interpreter (under /root) stays readable."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()  # _LINUX_CAPABILITY_VERSION_3
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget failed")
+    keep = ~((1 << 1) | (1 << 2) | (1 << 3)) & 0xFFFFFFFF
+    data[0].effective &= keep
+    data[0].permitted &= keep
+    data[0].inheritable &= keep
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
 
 
 def _print_exit(value) -> int:

@@ -46,7 +46,7 @@ from clifuzz.generate import DARTS_TINY, SURFACES, TINY, generate  # noqa: E402
 from clifuzz.oracle import VALID  # noqa: E402
 from clifuzz.runner import DEFECT_KINDS, Case, Result, kill_strays, preload, run_cases  # noqa: E402
 
-#: tiny real runs made once per session, whose copies --resume cases damage
+#: tiny real runs made once per attack, whose copies --resume cases damage
 SETUP_RUNS = {
     "search": ["search", "--method", "darts", *[f"{k}={v}" for k, v in TINY.items()]],
     "search-gdas": ["search", "--method", "gdas", *[f"{k}={v}" for k, v in TINY.items()]],
@@ -58,20 +58,21 @@ SETUP_RUNS = {
 }
 
 
-def make_session(jobs: int, timeout: float, workdir: str | None = None) -> Env:
-    """A session folder with its fixtures and tiny real runs; sets the dataset cache to a folder of its own."""
+def make_workspace(workdir: str | None = None) -> Env:
+    """A scratch folder with the fixtures; the dataset cache goes to a folder of its own inside it."""
     root = Path(tempfile.mkdtemp(prefix="archsearch-fuzz-", dir=workdir))
     env = Env(root, is_root=os.geteuid() == 0)
     env.fix.mkdir()
-    try:
+    try:  # device cases use a null-device node of their own: the real /dev/null is never an --out
         os.mknod(root / "probe", stat.S_IFCHR | 0o666, os.makedev(1, 3))
         env.can_mknod = True
         os.unlink(root / "probe")
-    except (PermissionError, OSError):
+    except OSError:
         pass
     cifar, ptb = SHARED / "cifar10" / "cifar10-jpeg.tar.gz", SHARED / "ptb" / "ptb.tar.gz"
     env.shared_cifar = cifar if cifar.is_file() else None
     env.shared_ptb = ptb if ptb.is_file() else None
+    # asked in another process: CUDA initialised here would be inherited, broken, by every forked case
     probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.device_count(), "
                             "int(torch.backends.mps.is_available()))"], capture_output=True, text=True)
     if probe.returncode == 0:
@@ -98,12 +99,12 @@ def _needs_runs(case: Case) -> bool:
 
 
 def run_fuzz(cases: int = 1000, seed: int = 0, surfaces: list[str] | None = None, jobs: int = 2,
-             timeout: float = 30.0, progress: bool = False, keep: bool = False,
+             timeout: float = 45.0, progress: bool = False, keep: bool = False,
              only_invalid: bool = False) -> tuple[list[Result], Env, float]:
-    """Generate and run ``cases`` cases; returns (results, session, wall seconds). ``only_invalid``: bad
+    """Generate and run ``cases`` cases; returns (results, workspace, wall seconds). ``only_invalid``: bad
     input only, and none that needs the tiny real runs (fast: for the test suite)."""
     start = time.perf_counter()
-    env = make_session(jobs, timeout)
+    env = make_workspace()
     try:
         accept = (lambda c: c.label == "invalid" and not _needs_runs(c)) if only_invalid else None
         todo = generate(env, cases, seed, surfaces, accept)
@@ -160,7 +161,7 @@ def _normalise(text: str) -> str:
 
 
 def short_argv(case: Case, root: Path, width: int = 220) -> str:
-    text = "archsearch " + shlex.join(case.argv).replace(str(root), "$SESSION")
+    text = "archsearch " + shlex.join(case.argv).replace(str(root), "$WORK")
     return text if len(text) <= width else text[: width - 12] + f" … ({len(text)} chars)"
 
 
@@ -229,13 +230,13 @@ def main(argv=None) -> int:
     parser.add_argument("--show", type=int, default=0, help="print N example defects per kind")
     parser.add_argument("--groups", type=int, default=40, help="root-cause groups printed (default 40)")
     parser.add_argument("--json", default=None, help="write every result and the summary to this file")
-    parser.add_argument("--keep", action="store_true", help="keep the session folder (defect cases' folders)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (with the folders of the defect cases)")
     parser.add_argument("--only-invalid", action="store_true",
                         help="bad input only, none that needs real runs to damage (the test suite's sample)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(errors="backslashreplace")  # argv of bytes that are not UTF-8 get printed too
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a killed session still reports what it did
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a killed attack still reports what it did
     results, env, wall = run_fuzz(args.cases, args.seed, args.surface, args.jobs, args.timeout,
                                   progress=not args.quiet, keep=args.keep, only_invalid=args.only_invalid)
     summary = summarise(results, env, wall, args)
@@ -243,7 +244,7 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps({"summary": summary, "results": [r.as_dict(env.root) for r in results]},
                                               indent=1))
     if args.keep:
-        print(f"\nsession folder kept: {env.root}")
+        print(f"\nscratch folder kept: {env.root}")
     return 0
 
 

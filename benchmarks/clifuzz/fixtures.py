@@ -1,4 +1,4 @@
-"""Files the cases read: made once per session (data folders, archives, tiny real runs) or per case in the
+"""Files the cases read: made once per attack (data folders, archives, tiny real runs) or per case in the
 case's own folder (FIFOs, device nodes, damaged copies of runs), and what each data source must do.
 """
 
@@ -30,7 +30,7 @@ NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|n
 
 @dataclass
 class Env:
-    """What the session knows about this machine and where its fixtures lie."""
+    """What the attack knows about this machine and where its fixtures lie."""
 
     root: Path
     cuda_devices: int = 0
@@ -164,7 +164,7 @@ def source_verdict(name: str, dataset: str) -> Verdict:
 
 # -- per-case files: operations run in the case folder before the command ---------------------------
 def apply(op: tuple, case_dir: Path, env: Env) -> None:
-    """One file operation; paths are relative to the case folder, sources name session fixtures."""
+    """One file operation; paths are relative to the case folder, sources name shared fixtures."""
     kind, path, *args = op
     target = case_dir / path
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -61,9 +61,10 @@ def as_number(value):
 
 # -- value rules ----------------------------------------------------------------------------------
 class Rule:
+    """What one option's value means: ``judge`` a value read from YAML, ``judge_text`` a key=value text."""
+
     doc = "a value"
-    #: values above the range: a fixed range is INVALID beyond it, a soft one (momentum >= 1) EITHER
-    none = INVALID
+    none = INVALID  #: the verdict for an empty value (YAML null)
 
     def judge(self, value) -> Verdict:
         raise NotImplementedError
@@ -83,6 +84,8 @@ class Number(Rule):
 
     def __init__(self, lo=None, hi=None, *, lo_open=False, hi_open=False, integer=False, none=INVALID,
                  above=INVALID, big=None, odd=False):
+        # above: the verdict past ``hi`` (EITHER for a soft bound such as momentum < 1); big: beyond it a value
+        # is left open, as too large to run here
         self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
         self.integer, self.none, self.above, self.big, self.odd = integer, none, above, big, odd
         kind = "an odd integer" if odd else "an integer" if integer else "a finite number"

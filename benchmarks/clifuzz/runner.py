@@ -71,7 +71,7 @@ class Result:
         out["case"] = {k: v for k, v in asdict(self.case).items() if k != "ops"}
         out["case"]["files"] = [list(map(str, op[:2])) for op in self.case.ops]
         text = json.dumps(out, default=str)  # ASCII: lone surrogates (argv that was not UTF-8) survive as escapes
-        return json.loads(text.replace(str(root), "$SESSION") if root is not None else text)
+        return json.loads(text.replace(str(root), "$WORK") if root is not None else text)
 
 
 # -- the parent ---------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ SETUP_RUNS = {
     "search-gdas": ["search", "--method", "gdas", *[f"{k}={v}" for k, v in TINY.items()]],
     "search-balenas": ["search", *[f"{k}={v}" for k, v in TINY.items()]],
     "search-darts": ["search", "--method", "darts", "--space", "darts",
-                     *[f"{k}={v}" for k, v in {**TINY, **DARTS_TINY}.items()]],
+                     *[f"{k}={v}" for k, v in {**TINY, **DARTS_TINY}.items() if k != "N"]],
     "train": ["train", NB201_BEST, "--epochs", "1", "--limit-train", "64", "--limit-test", "64", "--C", "2", "--N", "1"],
     "bench": ["bench", "--strategies", "random", "--queries", "3", "--seeds", "1"],
 }

@@ -22,6 +22,13 @@ METHOD_TINY = {"pcdarts": {"C": "4"},
                "balenas-tf": {"selector_options": "{proxy: synflow, n: 3}"},
                "rdarts": {"hessian_every": "1", "hessian_iters": "2"}}
 DARTS_TINY = {"C": "4", "layers": "2"}
+
+
+def to_darts(overrides: dict[str, str]) -> None:
+    """The tiny settings of the DARTS space, which is sized by layers: the tiny N goes."""
+    overrides.update(DARTS_TINY)
+    if overrides.get("N") == TINY["N"]:
+        del overrides["N"]
 SEARCH_SAMPLES = {
     "space": ["nb201", "darts"], "method": list(o.METHODS), "data": ["digits", "synthetic"],
     "data_dir": ["null", "no/such/folder"], "limit_train": ["10", "32", "64", "128"],
@@ -102,7 +109,7 @@ class SearchCases(CaseMaker):
         if method != "pdarts" and rng.random() < 0.15:
             flags += ["--space", "darts"]
         if method == "pdarts" or flags:
-            overrides.update(DARTS_TINY)
+            to_darts(overrides)
         return method, overrides, flags
 
     @staticmethod
@@ -190,6 +197,8 @@ class SearchCases(CaseMaker):
         for key, value in tiny.items():
             if overrides.get(key) in (None, TINY.get(key)):
                 overrides[key] = value
+        if space == "darts" and overrides.get("N") == TINY["N"]:
+            del overrides["N"]
 
     def _search_case(self, method, overrides, flags, extra, fixed, files, out, keep, keep_type,
                      surface="search", data_source=None, unprivileged=False) -> Case:
@@ -219,7 +228,7 @@ class SearchCases(CaseMaker):
             if key == "method" and isinstance(value, str):
                 overrides.update(METHOD_TINY.get(value, {}))
             if value == "pdarts" or (key == "space" and value == "darts"):
-                overrides.update(DARTS_TINY)
+                to_darts(overrides)
         elif kind in ("run config", "edited run config"):
             files = [("copy", "cfg.yaml", "run:search/config.yaml")]
             overrides = {}
@@ -293,11 +302,14 @@ class SearchCases(CaseMaker):
             "empty dir": ([("mkdir", "run")], Verdict(INVALID, "an empty folder")),
             "file": ([("write", "run", "x\n")], Verdict(INVALID, "a file")),
             "fifo": ([("fifo", "run")], Verdict(INVALID, "a FIFO")),
-            "no checkpoint": (copy + [("remove", "run/checkpoint.pt")], Verdict(INVALID, "no checkpoint")),
-            "truncated checkpoint": (copy + [("truncate", "run/checkpoint.pt", rng.choice([0.5, 0.01, 0.0]))],
-                                     Verdict(INVALID, "a truncated checkpoint")),
-            "garbage checkpoint": (copy + [("write", "run/checkpoint.pt", random.Random(1).randbytes(999))],
-                                   Verdict(INVALID, "a checkpoint of garbage")),
+            # a run keeps its last two checkpoints: a missing or damaged newest one resumes from the previous
+            "no checkpoint": (copy + [("remove", "run/checkpoint.pt")], OK),
+            "truncated checkpoint": (copy + [("truncate", "run/checkpoint.pt", rng.choice([0.5, 0.01, 0.0]))], OK),
+            "garbage checkpoint": (copy + [("write", "run/checkpoint.pt", random.Random(1).randbytes(999))], OK),
+            "no checkpoints": (copy + [("remove", "run/checkpoint.pt"), ("remove", "run/checkpoint.prev.pt")],
+                               Verdict(INVALID, "no checkpoint although metrics.jsonl records epochs")),
+            "both truncated": (copy + [("truncate", "run/checkpoint.pt", 0.5), ("truncate", "run/checkpoint.prev.pt", 0.3)],
+                               Verdict(INVALID, "both checkpoints truncated")),
             "checkpoint folder": (copy + [("remove", "run/checkpoint.pt"), ("mkdir", "run/checkpoint.pt")],
                                   Verdict(INVALID, "checkpoint.pt is a folder")),
             "checkpoint fifo": (copy + [("remove", "run/checkpoint.pt"), ("fifo", "run/checkpoint.pt")],
@@ -359,11 +371,12 @@ class SearchCases(CaseMaker):
             "empty dir": ([("mkdir", "run")], [], Verdict(INVALID, "an empty folder")),
             "file": ([("write", "run", "x\n")], [], Verdict(INVALID, "a file")),
             "search run": ([("copy", "run", "run:search")], [], Verdict(INVALID, "a search run given to train")),
-            "no checkpoint": (copy + [("remove", "run/checkpoint.pt")], [], Verdict(INVALID, "no checkpoint")),
-            "truncated checkpoint": (copy + [("truncate", "run/checkpoint.pt", rng.choice([0.5, 0.01]))], [],
-                                     Verdict(INVALID, "a truncated checkpoint")),
-            "garbage checkpoint": (copy + [("write", "run/checkpoint.pt", b"\x80\x02garbage")], [],
-                                   Verdict(INVALID, "a checkpoint of garbage")),
+            "no checkpoint": (copy + [("remove", "run/checkpoint.pt")], [], OK),
+            "truncated checkpoint": (copy + [("truncate", "run/checkpoint.pt", rng.choice([0.5, 0.01]))], [], OK),
+            "garbage checkpoint": (copy + [("write", "run/checkpoint.pt", b"\x80\x02garbage")], [], OK),
+            "both garbage": (copy + [("write", "run/checkpoint.pt", b"\x80\x02garbage"),
+                                     ("write", "run/checkpoint.prev.pt", b"junk")], [],
+                             Verdict(INVALID, "both checkpoints damaged")),
             "foreign checkpoint": (copy + [("remove", "run/checkpoint.pt"), ("copy", "run/checkpoint.pt",
                                                                               "run:search/checkpoint.pt")], [],
                                    Verdict(INVALID, "a search checkpoint")),

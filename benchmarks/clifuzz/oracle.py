@@ -107,6 +107,11 @@ class Number(Rule):
             return Verdict(INVALID, f"{value!r} is not finite")
         if self.integer and x != int(x):
             return self.bad(value)
+        # settings are float32 arithmetic and 64-bit sizes: past those no value means anything
+        if self.integer and abs(x) >= 2**63:
+            return Verdict(INVALID, f"{value!r} is wider than 64 bits")
+        if not self.integer and abs(x) > 3.4028234663852886e38:
+            return Verdict(INVALID, f"{value!r} is beyond float32's range")
         if self.lo is not None and (x < self.lo or (self.lo_open and x == self.lo)):
             return self.bad(value)
         if self.hi is not None and (x > self.hi or (self.hi_open and x == self.hi)):
@@ -372,7 +377,7 @@ def search_keys(device: Device) -> dict[str, Rule]:
     return {
         "space": Choice(SPACES), "method": Choice(METHODS), "data": Choice(DATASETS), "data_dir": Text(none=VALID),
         "limit_train": Int(1, none=VALID), "seed": Seed(), "deterministic": Bool(), "device": device,
-        "distributed": Bool(), "C": Int(1, big=4096), "N": Int(1), "layers": Int(1),
+        "distributed": Bool(), "C": Int(1, big=4096), "N": Int(1, 100), "layers": Int(1, 300),
         "track_running_stats": Bool(), "supernet_path": Choice(("fast", "reference")),
         "epochs": Int(1), "batch_size": Int(1), "w_lr": PosFloat(), "w_lr_min": NonNeg(),
         "w_momentum": Number(0, 1, hi_open=True, above=EITHER), "w_nesterov": Bool(), "w_weight_decay": NonNeg(),
@@ -518,6 +523,13 @@ def _search_cross_rules(given, get, preset, space, relaxation, optimizer, select
     C, epochs = get("C"), get("epochs")
     if space == "darts" and _is_int(C) and C > 0 and C % 2:
         verdicts.append(Verdict(INVALID, f"C={C}: the DARTS space needs an even C"))
+    # sizes a space's supernet has no use for: an error where set off their default, as they would change nothing
+    for key, default in (("N", 5), ("layers", 8), ("track_running_stats", True)):
+        uses = {"nb201": ("N", "track_running_stats"), "darts": ("layers",)}.get(space, ())
+        if key in given and key not in uses and given[key].plain != default:
+            verdicts.append(Verdict(INVALID, f"{key} does not apply to the {space} space"))
+    if space == "darts" and given.get("train_N") is not None and given["train_N"].value is not None:
+        verdicts.append(Verdict(INVALID, "train_N does not apply to the darts space"))
     train_C = get("train_C")
     if space == "darts" and get("train_epochs") and _is_int(train_C) and train_C > 0 and train_C % 2:
         verdicts.append(Verdict(INVALID, f"train_C={train_C}: the DARTS space needs an even C"))

@@ -429,6 +429,9 @@ def snapshot(paths: list[Path]) -> dict[Path, tuple]:
     return out
 
 
+#: a run directory's lock file holds the pid of its last writer: a run that refuses its input may still
+#: have taken the lock (docs/reliability.md, "One writer: the lock")
+LOCK_FILE = ".archsearch.lock"
 KIND_NAMES = {stat.S_IFREG: "regular file", stat.S_IFDIR: "folder", stat.S_IFIFO: "FIFO", stat.S_IFCHR:
               "character device", stat.S_IFLNK: "symlink", stat.S_IFSOCK: "socket", stat.S_IFBLK: "block device"}
 
@@ -451,7 +454,7 @@ def check_damage(job: dict) -> list[str]:
                 problems.append(f"{name}: device changed")
         elif now[1] != sig[1]:
             problems.append(f"{name}: mode {oct(sig[1])} became {oct(now[1])}")
-        elif path in mode_only:
+        elif path in mode_only or path.name == LOCK_FILE:
             continue
         elif now != sig:
             problems.append(f"{name}: content changed")

@@ -16,6 +16,7 @@ import inspect
 import io
 import json
 import math
+import socket
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -53,6 +54,22 @@ def run_job(job: dict) -> dict:
     return run.as_dict()
 
 
+def _check_reachable(address: str | None) -> None:
+    """A cluster address (``host:port`` or ``ray://host:port``) answers a TCP connection within seconds:
+    ray.init would otherwise retry an unreachable one for minutes."""
+    if address in (None, "local", "auto"):
+        return
+    host, sep, port = str(address).split("://", 1)[-1].rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ArchSearchError(f"Ray address {shown(address)} is not host:port; give 'local', 'auto' or "
+                              "'ray://host:port'")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, UnicodeError) as err:
+        raise ArchSearchError(f"cannot reach Ray at {shown(address)} ({getattr(err, 'strerror', None) or err}); "
+                              "is the cluster up?") from None
+
+
 class _RayPool:
     """``map`` over Ray tasks, results in submission order."""
 
@@ -63,6 +80,7 @@ class _RayPool:
             raise ArchSearchError("--ray-address needs Ray: pip install 'archsearch[ray]'") from None
         self.ray = ray
         if not ray.is_initialized():
+            _check_reachable(address)
             try:
                 ray.init(address=None if address in (None, "local") else address, log_to_driver=False)
             except Exception as error:  # Ray reports an unreachable or malformed address in several types

@@ -249,6 +249,16 @@ def _scalar(hint, value):
     raise TypeError
 
 
+def read_value(name: str, text: str):
+    """A value typed on the command line, read as YAML (``3`` a number, ``[1, 2]`` a list, ``abc`` text)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"cannot read value {shown(text)} for '{name}'") from None
+    except RecursionError:
+        raise ConfigError(f"the value for '{name}' is nested too deeply to read") from None
+
+
 def coerce(name: str, hint, value):
     """``value`` as the annotation ``hint`` says (YAML text is parsed first), or a ConfigError.
 
@@ -259,10 +269,7 @@ def coerce(name: str, hint, value):
         return value
     optional, hint = _is_optional(hint)
     if isinstance(value, str) and hint is not str:
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"cannot read value {value!r} for '{name}' (expected {_describe(hint)})") from None
+        value = read_value(name, value)
     if value is None:
         if optional:
             return None

@@ -10,9 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
-from archsearch.errors import ArchSearchError
+from archsearch.errors import ArchSearchError, ConfigError
 
 
 class _Usage(ArchSearchError):
@@ -127,6 +125,7 @@ def cmd_show(args) -> int:
 def _train_resume_changes(args) -> dict:
     """``train --resume DIR [key=value ...] [--epochs N ...]``: what the resumed run is asked to change
     (the run's own settings come from its config.yaml; resume_train refuses what may not change)."""
+    from archsearch.checks import read_value
     from archsearch.search.config import parse_key_values
 
     items = list(args.overrides)
@@ -137,7 +136,7 @@ def _train_resume_changes(args) -> dict:
             items.insert(0, args.arch)
         else:
             changes["genotype"] = args.arch
-    changes.update({key: yaml.safe_load(value) for key, value in parse_key_values(items).items()})
+    changes.update({key: read_value(key, value) for key, value in parse_key_values(items).items()})
     flags = {"space": args.space, "dataset": args.data, "data_dir": args.data_dir, "epochs": args.epochs,
              "limit_train": args.limit_train, "limit_test": args.limit_test, "seed": args.seed}
     changes.update({k: v for k, v in flags.items() if v is not None})
@@ -152,6 +151,7 @@ def _train_resume_changes(args) -> dict:
 
 
 def cmd_train(args) -> int:
+    from archsearch.checks import coerce
     from archsearch.evaluate import get_recipe, train
     from archsearch.search.config import parse_key_values
     from archsearch.spaces import get_space
@@ -165,16 +165,25 @@ def cmd_train(args) -> int:
         return 0
     if args.arch is None:
         raise _Usage("train needs an architecture (or --resume DIR)")
-    args.space, args.data, args.seed = args.space or "nb201", args.data or "digits", args.seed or 0
+    args.space = "nb201" if args.space is None else args.space
+    args.data = "digits" if args.data is None else args.data
+    args.seed = 0 if args.seed is None else args.seed
     space = get_space(args.space)
-    overrides = {key: yaml.safe_load(value) for key, value in parse_key_values(args.overrides).items()}
+    overrides = parse_key_values(args.overrides)  # text: the recipe reads each value as its field's type
+    if "name" in overrides:
+        raise ConfigError("'name' names the recipe; choose a recipe with --recipe")
     if args.epochs is not None:
-        overrides["epochs"] = args.epochs
+        _set_once(overrides, "epochs", args.epochs, "--epochs")
     network = {k: v for k, v in (("C", args.C), ("N", args.N), ("layers", args.layers)) if v is not None}
     if network:
-        overrides["network"] = network
-    recipe = get_recipe(args.recipe or space.name, **overrides)
-    out = Path(args.out) if args.out else Path("runs") / f"train-{space.name}-{args.data}-seed{args.seed}"
+        given = coerce("network", dict, overrides.get("network", {}))
+        for key in network:
+            if key in given:
+                raise ConfigError(f"network {key} is given twice (--{key} and network=...)")
+        overrides["network"] = {**given, **network}
+    recipe = get_recipe(space.name if args.recipe is None else args.recipe, **overrides)
+    out = (_out_path(args.out) if args.out is not None
+           else Path("runs") / f"train-{space.name}-{args.data}-seed{args.seed}")
     result = train(space.from_string(args.arch), space, args.data, recipe, out_dir=out, seed=args.seed,
                    device=args.device, quiet=args.quiet, resume=False,
                    deterministic=args.deterministic, data_dir=args.data_dir, limit_train=args.limit_train,
@@ -182,6 +191,18 @@ def cmd_train(args) -> int:
     print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
           f"{result['flops']:,} FLOPs); run directory {out}")
     return 0
+
+
+def _set_once(overrides: dict, key: str, value, flag: str) -> None:
+    if key in overrides:
+        raise ConfigError(f"'{key}' is given twice ({flag} and {key}=...); give it once")
+    overrides[key] = value
+
+
+def _out_path(text: str) -> Path:
+    if not text.strip():
+        raise ConfigError("--out is empty; give the run directory")
+    return Path(text)
 
 
 # -- differentiable search ---------------------------------------------------------------------
@@ -193,7 +214,7 @@ def _search_config(args):
     for key in ("space", "data", "data_dir", "epochs", "seed", "early_stop"):
         value = getattr(args, key)
         if value is not None:
-            overrides[key] = value
+            _set_once(overrides, key, value, f"--{key.replace('_', '-')}")
     if args.deterministic:
         overrides["deterministic"] = True
     return resolve_config(args.method, args.config, overrides)
@@ -229,7 +250,8 @@ def cmd_search(args) -> int:
         summary = run_search(resume=args.resume, changes=_search_resume_changes(args), quiet=args.quiet)
     else:
         config = _search_config(args)
-        summary = run_search(config, args.out or _default_out(config), quiet=args.quiet)
+        summary = run_search(config, _default_out(config) if args.out is None else _out_path(args.out),
+                             quiet=args.quiet)
     _report_search(summary)
     return 0
 
@@ -255,7 +277,7 @@ def cmd_demo(args) -> int:
     from archsearch.search.runner import demo_config, run_search
 
     config = demo_config()
-    out = args.out or _default_out(config)
+    out = _default_out(config) if args.out is None else _out_path(args.out)
     print(f"searching NAS-Bench-201 with {config.method} on {config.data} "
           f"({config.epochs} epochs, C={config.C}, N={config.N}); run directory {out}")
     _report_search(run_search(config, out, quiet=args.quiet))

@@ -69,6 +69,8 @@ def check_config(config: SearchConfig, explicit=()) -> None:
     RELAXATIONS.get(config.relaxation)
     if config.driver is not None:
         DRIVERS.get(config.driver)
+    elif config.driver_options:
+        raise ConfigError("driver_options are given but no driver runs (driver is empty)")
     from archsearch.runtime import resolve_device
 
     resolve_device(config.device)

@@ -18,13 +18,15 @@ threshold are listed in the records (``threshold_dropped``).
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Sequence
 
 import torch
 
 from archsearch.errors import ConfigError
 from archsearch.search.selectors import SELECTORS, Selector
+
+log = logging.getLogger("archsearch")
 
 
 def cell_topology(space_name: str) -> tuple[list[tuple[int, int]], set[int], set[int]]:
@@ -108,8 +110,9 @@ class ThresholdSelector(Selector):
             rows = len(search.space.arch_shapes()["normal"])
             record["threshold_dropped"] = {name: rows - len(edges) for name, edges in kept.items()}
         if invalid:
-            warnings.warn(f"epoch {search.epoch + 1}: the thresholded {_cells(invalid)} is invalid: "
-                          f"no op above {self.threshold} connects input to output", RuntimeWarning, stacklevel=2)
+            # one line on stderr, as every warning of a run (a Python warning would print two)
+            log.warning("archsearch: warning: epoch %d: the thresholded %s is invalid: no op above %s connects "
+                        "input to output", search.epoch + 1, _cells(invalid), self.threshold)
         return record
 
 

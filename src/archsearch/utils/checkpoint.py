@@ -22,8 +22,8 @@ import os
 import struct
 from pathlib import Path
 
-from archsearch.errors import CheckpointError, RunDirectoryError
-from archsearch.utils.io import write_bytes_atomic
+from archsearch.errors import CheckpointError
+from archsearch.utils.io import read_regular_bytes, write_bytes_atomic
 
 MAGIC = b"archsearch-ckpt\x01"
 _LENGTH = struct.Struct("<Q")
@@ -96,11 +96,9 @@ class CheckpointStore:
         problems = []
         for path in (self.path, self.previous):
             try:
-                data = path.read_bytes()
+                data = read_regular_bytes(path)
             except FileNotFoundError:
                 continue  # a run killed between the two renames of a save has only the previous one
-            except OSError as err:
-                raise RunDirectoryError(f"cannot read '{path}': {err.strerror}") from None
             try:
                 state = decode(data, path, map_location)
             except CheckpointError as err:

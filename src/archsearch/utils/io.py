@@ -178,17 +178,46 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
             os.close(fd)
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read complete lines; a torn last line (killed mid-write) is ignored."""
-    records = []
+def read_regular_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a regular file. Anything else a run directory may hold in its place (a FIFO, a device,
+    a directory) is a RunDirectoryError, found without blocking: opening a FIFO for reading waits for a
+    writer unless O_NONBLOCK is given, and reading a device may never end."""
     path = Path(path)
-    if not path.exists():
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise RunDirectoryError(f"cannot read '{path}': {err.strerror or err}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise RunDirectoryError(f"'{path}' is a {kind}, not a regular file: remove it or choose another run")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    except OSError as err:
+        raise RunDirectoryError(f"cannot read '{path}': {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read complete lines; a torn last line (killed mid-write) is ignored, as is anything after it."""
+    records = []
+    try:
+        data = read_regular_bytes(path)
+    except FileNotFoundError:
         return records
-    for line in path.read_text().splitlines():
+    for line in data.splitlines():
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             break
+        if not isinstance(record, dict):
+            break
+        records.append(record)
     return records
 
 

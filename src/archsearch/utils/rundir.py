@@ -109,7 +109,7 @@ def read_run_config(directory: str | os.PathLike, kind: str) -> dict:
                                 "start a new run with --out")
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as err:
         reason = getattr(err, "strerror", None) or type(err).__name__
         raise RunDirectoryError(f"{where}: its config.yaml is damaged ({reason})") from None
     if not isinstance(data, dict) or not data:

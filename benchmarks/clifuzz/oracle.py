@@ -523,10 +523,11 @@ def _search_cross_rules(given, get, preset, space, relaxation, optimizer, select
     C, epochs = get("C"), get("epochs")
     if space == "darts" and _is_int(C) and C > 0 and C % 2:
         verdicts.append(Verdict(INVALID, f"C={C}: the DARTS space needs an even C"))
-    # sizes a space's supernet has no use for: an error where set off their default, as they would change nothing
+    # sizes a space's supernet has no use for: an error where key=value sets them off their default, as they
+    # would change nothing (a config file may carry them: one file may serve several spaces)
     for key, default in (("N", 5), ("layers", 8), ("track_running_stats", True)):
         uses = {"nb201": ("N", "track_running_stats"), "darts": ("layers",)}.get(space, ())
-        if key in given and key not in uses and given[key].plain != default:
+        if key in given and given[key].text is not None and key not in uses and given[key].plain != default:
             verdicts.append(Verdict(INVALID, f"{key} does not apply to the {space} space"))
     if space == "darts" and given.get("train_N") is not None and given["train_N"].value is not None:
         verdicts.append(Verdict(INVALID, "train_N does not apply to the darts space"))

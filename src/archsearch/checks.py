@@ -187,8 +187,15 @@ def output_file(path, what: str = "output file") -> Path:
     """``path`` as a file that can be written: its folder exists (created here) and it is no directory."""
     path = _as_path(path, what, RunDirectoryError)
     output_dir(path.parent, f"the folder of {what}")
-    if path.exists() and not path.is_file():
-        raise RunDirectoryError(f"{what} {shown(str(path))} is {_kind(path.stat().st_mode)}, not a regular file; "
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as err:  # a name too long for the file system, say
+        raise RunDirectoryError(f"{what} {shown(str(path))} cannot be used ({err.strerror or err}); "
+                                "choose another path") from None
+    if not stat.S_ISREG(mode):
+        raise RunDirectoryError(f"{what} {shown(str(path))} is {_kind(mode)}, not a regular file; "
                                 "refusing to replace it: choose another path")
     return path
 

@@ -128,6 +128,8 @@ def _train_resume_changes(args) -> dict:
     from archsearch.checks import read_value
     from archsearch.search.config import parse_key_values
 
+    if args.out is not None:
+        raise _Usage("--resume continues the run in its own directory; --out is for a new run")
     items = list(args.overrides)
     changes = {}
     if args.arch is not None:
@@ -211,13 +213,13 @@ def _search_config(args):
     from archsearch.search.resolve import resolve_config
 
     overrides = parse_key_values(args.overrides)
-    for key in ("space", "data", "data_dir", "epochs", "seed", "early_stop"):
+    for key in ("space", "method", "data", "data_dir", "epochs", "seed", "early_stop"):
         value = getattr(args, key)
         if value is not None:
             _set_once(overrides, key, value, f"--{key.replace('_', '-')}")
     if args.deterministic:
         overrides["deterministic"] = True
-    return resolve_config(args.method, args.config, overrides)
+    return resolve_config(overrides.pop("method", None), args.config, overrides)
 
 
 def _search_resume_changes(args) -> dict:
@@ -227,11 +229,13 @@ def _search_resume_changes(args) -> dict:
 
     if args.config:
         raise _Usage("--config starts a new run; --resume continues one (with key=value changes)")
+    if args.out is not None:
+        raise _Usage("--resume continues the run in its own directory; --out is for a new run")
     changes = parse_key_values(args.overrides)
     for key in ("space", "method", "data", "data_dir", "epochs", "seed", "early_stop"):
         value = getattr(args, key)
         if value is not None:
-            changes[key] = value
+            _set_once(changes, key, value, f"--{key.replace('_', '-')}")
     if args.deterministic:
         changes["deterministic"] = True
     return changes

@@ -427,6 +427,7 @@ def proxies_main(args) -> int:
                                        args.quiet, args.device)
         if draws == "per-arch":  # data-free proxies: a placeholder batch, weights drawn afresh per architecture
             batches = lambda i: (x, y)  # noqa: E731
+    options["in_channels"] = int((x if x is not None else batches(0)[0]).shape[1])  # digits: one channel
     rows = score_architectures(space, genotypes, args.proxies, x, y, seed=args.seed, num_classes=num_classes,
                                network_options=options, device=args.device, progress=_printer(args.quiet, "scored"),
                                batches=batches, size_network_options=without_auxiliary(space) if zero_cost_model else None)

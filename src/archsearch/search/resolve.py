@@ -39,9 +39,10 @@ def resolve_config(method: str | None = None, config_file: str | Path | None = N
     config = apply_overrides(SearchConfig(), {**preset.settings, "method": name})
     config = apply_overrides(config, from_file)
     config = apply_overrides(config, {**overrides, "method": name})
-    # a key counts as set where it moves off the default: a saved config.yaml lists every key
+    # A size the space has no use for is an error where an override sets it off its default; a config
+    # file may carry one (a saved config.yaml lists every key, and one file may serve several spaces).
     defaults = SearchConfig()
-    check_config(config, explicit={k for k in (*from_file, *overrides)
+    check_config(config, explicit={k for k in overrides
                                    if k in SearchConfig.keys() and getattr(config, k) != getattr(defaults, k)})
     return config
 

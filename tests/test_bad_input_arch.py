@@ -220,7 +220,7 @@ def test_info_and_query_regressions(argv, fragment):
 
 def test_show_refuses_an_output_it_cannot_write(tmp_path):
     (tmp_path / "file").write_text("x")
-    assert_one_line_error(["show", BEST, "--out", str(tmp_path)], "is not a file")
+    assert_one_line_error(["show", BEST, "--out", str(tmp_path)], "is a directory")
     assert_one_line_error(["show", BEST, "--out", str(tmp_path / "file" / "cell.png")], "not a directory")
     assert_one_line_error(["show", BEST, "--out", ""], "empty")
     assert_one_line_error(["show", "DARTS_v2", "--space", "darts", "--out", str(tmp_path / "c.png")], "did you mean")

@@ -103,8 +103,9 @@ class CommandCases(CaseMaker):
             ops, keep, unprivileged = [("mkdir", "ro"), ("chmod", "ro", 0o555)], ["ro"], True
         elif kind == "file parent":
             ops, keep = [("write", "f", "x")], ["f"]
-        elif kind == "symlink":
-            ops, keep = [("write", "real.png", b"mine"), ("symlink", "cell.png", "real.png")], ["real.png"]
+        elif kind == "symlink":  # written through, as a shell redirection would: the target stays a file
+            ops, keep_mode = [("write", "real.png", b"mine"), ("chmod", "real.png", 0o644),
+                              ("symlink", "cell.png", "real.png")], ["real.png"]
         if out is not None:
             argv += ["--out", out]
         verdict = worst(verdict, out_verdict)

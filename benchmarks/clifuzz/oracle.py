@@ -433,6 +433,8 @@ def judge_search(given: dict[str, Given], method: str | None, device: Device,
         elif key not in NESTED:
             v = g.judge(keys[key])
             verdicts.append(Verdict(v.label, f"{key}: {v.why}") if v.label != VALID else v)
+    if method is not None and "method" in given and given["method"].text is not None:
+        verdicts.append(Verdict(INVALID, "--method and method= both given"))
     name = method if method is not None else given["method"].value if "method" in given else "balenas"
     if not isinstance(name, str) or name not in METHODS:
         return worst(Verdict(INVALID, f"unknown method {name!r}"), *verdicts)
@@ -525,8 +527,8 @@ def _search_cross_rules(given, get, preset, space, relaxation, optimizer, select
         verdicts.append(Verdict(INVALID, f"C={C}: the DARTS space needs an even C"))
     # sizes a space's supernet has no use for: an error where key=value sets them off their default, as they
     # would change nothing (a config file may carry them: one file may serve several spaces)
+    uses = {"nb201": ("N", "track_running_stats"), "darts": ("layers",)}.get(space, ()) if isinstance(space, str) else ()
     for key, default in (("N", 5), ("layers", 8), ("track_running_stats", True)):
-        uses = {"nb201": ("N", "track_running_stats"), "darts": ("layers",)}.get(space, ())
         if key in given and given[key].text is not None and key not in uses and given[key].plain != default:
             verdicts.append(Verdict(INVALID, f"{key} does not apply to the {space} space"))
     if space == "darts" and given.get("train_N") is not None and given["train_N"].value is not None:
@@ -601,6 +603,9 @@ def judge_recipe(given: dict[str, Given], space: str) -> Verdict:
     for key, g in given.items():
         if key not in RECIPE_KEYS:
             verdicts.append(Verdict(INVALID, f"unknown recipe field {key!r}"))
+            continue
+        if key == "name" and g.text is not None:
+            verdicts.append(Verdict(INVALID, "name= would rename the recipe; --recipe chooses one"))
             continue
         rule = RECIPE_KEYS[key] or Options(network_options(space), f"{space} network")
         v = g.judge(rule)

@@ -266,6 +266,9 @@ def read_value(name: str, text: str):
         raise ConfigError(f"the value for '{name}' is nested too deeply to read") from None
 
 
+YAML_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+
+
 def coerce(name: str, hint, value):
     """``value`` as the annotation ``hint`` says (YAML text is parsed first), or a ConfigError.
 
@@ -275,6 +278,8 @@ def coerce(name: str, hint, value):
     if hint is Any or hint is inspect.Parameter.empty:
         return value
     optional, hint = _is_optional(hint)
+    if optional and isinstance(value, str) and value.strip() in YAML_NULLS:
+        return None  # `early_stop=null` on a command line: no rule, as in a YAML file
     if isinstance(value, str) and hint is not str:
         value = read_value(name, value)
     if value is None:

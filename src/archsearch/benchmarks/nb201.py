@@ -131,7 +131,8 @@ class NB201Table:
             arch = str(arch)
         match = INDEX_TEXT.fullmatch(arch) if isinstance(arch, str) else None
         if match:
-            if len(match[1].lstrip("+-").lstrip("0")) > 9:  # int() refuses very long digit strings
+            # a sign makes no index ("-0" included); int() refuses very long digit strings
+            if match[1].startswith("-") or len(match[1].lstrip("+").lstrip("0")) > 9:
                 raise InvalidGenotypeError(f"NAS-Bench-201 index {shown(match[1])} out of range 0..{len(self) - 1}")
             arch = int(match[1])
         if isinstance(arch, numbers.Integral):

@@ -56,6 +56,8 @@ def check_config(config: SearchConfig, explicit=()) -> None:
     if config.arch_warmup_epochs >= config.epochs:
         raise ConfigError(f"arch_warmup_epochs ({config.arch_warmup_epochs}) must be below epochs "
                           f"({config.epochs}): otherwise the architecture is never trained")
+    if config.w_nesterov and config.w_momentum == 0:
+        raise ConfigError("w_nesterov needs momentum: set w_momentum above 0 or w_nesterov=false")
     takes = set(keyword_options(space.supernet))
     unused = [key for key in SUPERNET_KEYS if key in explicit and key not in takes]
     if unused:

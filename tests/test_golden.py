@@ -1,0 +1,125 @@
+"""Behaviour pinned byte for byte: deterministic searches' metrics.jsonl and genotype.json, and a bench run's
+summary.json, equal the files recorded in tests/golden/ (the oracle is the code's own earlier output; a
+refactor that changes a number, an order or a key fails here).
+
+Float results depend on the kernels a CPU runs (oneDNN and ATen pick them by ISA), so every run is made on
+the AVX2 kernels, one thread, with MKL's reproducible AVX2 path: the same bits on any x86-64 CPU with AVX2.
+The one field that is not behaviour, an epoch's wall-clock ``seconds``, is dropped before comparing.
+
+Record again (only when a change of behaviour is intended, and say so in the commit):
+
+    .venv/bin/python tests/test_golden.py --record
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+TINY = ["--data", "digits", "epochs=2", "C=4", "N=1", "limit_train=128", "batch_size=32", "hessian_every=0"]
+DARTS_TINY = ["--space", "darts", "--data", "digits", "epochs=2", "C=4", "layers=2", "limit_train=128",
+              "batch_size=32", "hessian_every=0", "arch_warmup_epochs=1"]
+
+#: one run per kind of part: each relaxation, architecture optimizer, selector, hook and driver is in one
+SEARCHES = {
+    "darts": ["--method", "darts", *TINY],
+    "darts2": ["--method", "darts2", *TINY],
+    "balenas": ["--method", "balenas", *TINY],
+    "balenas-tf": ["--method", "balenas-tf", *TINY, "selector_options={proxy: synflow, n: 4}"],
+    "xnas": ["--method", "xnas", *TINY],
+    "fairdarts-dscd": ["--method", "fairdarts-dscd", *TINY],
+    "gdas": ["--method", "gdas", *TINY],
+    "snas": ["--method", "snas", *TINY],
+    "drnas": ["--method", "drnas", *TINY],
+    "dartsplus": ["--method", "dartsplus", *TINY[:2], "epochs=3", *TINY[3:]],
+    "pcdarts-darts": ["--method", "pcdarts", *DARTS_TINY],
+    "pdarts-darts": ["--method", "pdarts", *DARTS_TINY,
+                     "driver_options={add_layers: [0, 1], num_ops: [8, 4], skip_dropout: [0.0, 0.4], dropout_decay: 0.2}"],
+    "rdarts-dp-darts": ["--method", "rdarts-dp", *DARTS_TINY],
+}
+BENCH = ["bench", "--strategies", "random,evolution,reinforce,local,tpe,bo", "--queries", "12", "--seeds", "2",
+         "--quiet"]
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2", MKL_CBWR="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    return env
+
+
+def _archsearch(args: list[str], cwd: Path) -> None:
+    command = [sys.executable, "-m", "archsearch", *args]
+    done = subprocess.run(command, cwd=cwd, env=_environment(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (command, done.stderr[-3000:])
+
+
+def _without_wall_time(text: str) -> str:
+    return re.sub(r', "seconds": [0-9.e+-]+', "", text)
+
+
+def search_outputs(name: str, workdir: Path) -> dict[str, str]:
+    _archsearch(["search", "--quiet", "--deterministic", "--seed", "3", "--out", name, *SEARCHES[name]], workdir)
+    run, outputs = workdir / name, {}
+    for path in sorted(run.rglob("*")):  # a driver's stages keep theirs in stage folders
+        if path.name in ("metrics.jsonl", "genotype.json", "stages.json"):
+            key = ".".join((name, *path.relative_to(run).parts))
+            outputs[key] = _without_wall_time(path.read_text())
+    assert f"{name}.genotype.json" in outputs, sorted(outputs)
+    return outputs
+
+
+def bench_outputs(workdir: Path) -> dict[str, str]:
+    _archsearch([*BENCH, "--out", "bench"], workdir)
+    return {"bench.summary.json": (workdir / "bench" / "summary.json").read_text()}
+
+
+def _on_avx2() -> bool:
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        return " avx2 " in f" {Path('/proc/cpuinfo').read_text().replace(chr(10), ' ')} "
+    except OSError:
+        return True  # not Linux: the x86-64 machines we meet all have AVX2
+
+
+needs_avx2 = pytest.mark.skipif(not _on_avx2(), reason="the recorded bits are those of x86-64 AVX2 kernels")
+
+
+@needs_avx2
+@pytest.mark.parametrize("name", sorted(SEARCHES))
+def test_search_outputs_are_byte_identical_to_the_recording(name, tmp_path):
+    for file, text in search_outputs(name, tmp_path).items():
+        assert text == (GOLDEN / file).read_text(), f"{file} differs from tests/golden/{file}"
+
+
+@needs_avx2
+def test_bench_summary_is_byte_identical_to_the_recording(tmp_path):
+    for file, text in bench_outputs(tmp_path).items():
+        assert text == (GOLDEN / file).read_text(), f"{file} differs from tests/golden/{file}"
+
+
+def record() -> None:
+    import tempfile
+
+    GOLDEN.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        outputs = bench_outputs(Path(scratch))
+        for name in SEARCHES:
+            outputs.update(search_outputs(name, Path(scratch)))
+    for file, text in outputs.items():
+        (GOLDEN / file).write_text(text)
+        print(f"recorded tests/golden/{file}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--record"]:
+        sys.exit(__doc__)
+    record()

@@ -100,14 +100,14 @@ def _needs_runs(case: Case) -> bool:
 
 def run_fuzz(cases: int = 1000, seed: int = 0, surfaces: list[str] | None = None, jobs: int = 2,
              timeout: float = 45.0, progress: bool = False, keep: bool = False,
-             only_invalid: bool = False) -> tuple[list[Result], Env, float]:
+             only_invalid: bool = False, ids: list[int] | None = None) -> tuple[list[Result], Env, float]:
     """Generate and run ``cases`` cases; returns (results, workspace, wall seconds). ``only_invalid``: bad
     input only, and none that needs the tiny real runs (fast: for the test suite)."""
     start = time.perf_counter()
     env = make_workspace()
     try:
         accept = (lambda c: c.label == "invalid" and not _needs_runs(c)) if only_invalid else None
-        todo = generate(env, cases, seed, surfaces, accept)
+        todo = generate(env, len(ids) if ids is not None else cases, seed, surfaces, accept, ids)
         if any(_needs_runs(c) for c in todo):
             make_runs(env, jobs, timeout)
         done = Counter()
@@ -213,7 +213,7 @@ def summarise(results: list[Result], env: Env, wall: float, args, out=sys.stdout
             for r in examples:
                 p(f"  [{kind}] {short_argv(r.case, env.root)}")
                 p(f"      oracle: {r.case.label} ({r.case.why}); got exit {r.exit}: {dict(r.defects)[kind][:200]}")
-    return {"cases": len(results), "seed": args.seed, "wall_seconds": round(wall, 1),
+    return {"cases": len(results), "seed": args.seed, "surfaces": args.surface, "wall_seconds": round(wall, 1),
             "outcomes": dict(outcomes), "defects_by_kind": dict(kinds),
             "defects_by_surface": {n: s["defect"] for n, s in surfaces.items()},
             "root_causes": [{"kind": k, "key": key, "cases": len(m),
@@ -234,11 +234,20 @@ def main(argv=None) -> int:
     parser.add_argument("--only-invalid", action="store_true",
                         help="bad input only, none that needs real runs to damage (the test suite's sample)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--rerun", default=None, metavar="JSON",
+                        help="run again the defect cases of an earlier --json report (its seed and surfaces)")
     args = parser.parse_args(argv)
+    ids = None
+    if args.rerun:
+        earlier = json.loads(Path(args.rerun).read_text())
+        ids = [r["case"]["id"] for r in earlier["results"] if r["defects"]]
+        args.seed, args.surface = earlier["summary"]["seed"], earlier["summary"].get("surfaces")
+        print(f"rerunning {len(ids)} defect cases of {args.rerun} (seed {args.seed})", file=sys.stderr)
     sys.stdout.reconfigure(errors="backslashreplace")  # argv of bytes that are not UTF-8 get printed too
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a killed attack still reports what it did
     results, env, wall = run_fuzz(args.cases, args.seed, args.surface, args.jobs, args.timeout,
-                                  progress=not args.quiet, keep=args.keep, only_invalid=args.only_invalid)
+                                  progress=not args.quiet, keep=args.keep, only_invalid=args.only_invalid,
+                                  ids=ids)
     summary = summarise(results, env, wall, args)
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, "results": [r.as_dict(env.root) for r in results]},

@@ -25,14 +25,16 @@ SURFACES = {
 }
 
 
-def generate(env: Env, count: int, seed: int, surfaces: list[str] | None = None, accept=None) -> list[Case]:
+def generate(env: Env, count: int, seed: int, surfaces: list[str] | None = None, accept=None,
+             ids: list[int] | None = None) -> list[Case]:
     """``count`` cases; case i depends only on (seed, i, surfaces), so any one can be rebuilt alone.
-    ``accept(case)``, where given, keeps only the cases it likes (drawn until ``count`` are kept)."""
+    ``accept(case)``, where given, keeps only the cases it likes (drawn until ``count`` are kept);
+    ``ids``: exactly these cases (a rerun of the defects of an earlier attack)."""
     gen = Gen(env)
     names = surfaces or list(SURFACES)
     weights = [SURFACES[n][1] for n in names]
     cases = []
-    for i in range(100 * count):
+    for i in (sorted(set(ids)) if ids is not None else range(100 * count)):
         if len(cases) == count:
             break
         rng = random.Random(f"{seed}:{i}")

@@ -120,6 +120,8 @@ class SearchCases(CaseMaker):
         for flag, value in zip(flags, flags[1:]):
             if flag in names:
                 key = names[flag]
+                if key in overrides:
+                    given[o.TWICE + key] = Given(None)
                 if key in ("data_dir", "early_stop") and value.strip() in ("null", "~", "Null", "NULL"):
                     given[key] = Given(None)
                     given[key + " "] = Given(value)  # judged below: left open
@@ -233,6 +235,7 @@ class SearchCases(CaseMaker):
             files = [("copy", "cfg.yaml", "run:search/config.yaml")]
             overrides = {}
             method = None
+            from_file.update({k: Given(o.read_text(v)) for k, v in TINY.items()})  # what the run was made with
             if kind == "edited run config":
                 key = rng.choice(list(SEARCH_SAMPLES))
                 text = pick(rng, key, SEARCH_SAMPLES[key])
@@ -348,9 +351,11 @@ class SearchCases(CaseMaker):
                 verdict = Verdict(EITHER, f"config.yaml {key} edited")
         else:
             ops, verdict = kinds[kind]
-        if kind == "overrides":
+        if kind == "overrides":  # more epochs is the change a resume applies; the rest it refuses
             extra = rng.choice([["epochs=3"], ["--method", "gdas"], ["--out", "elsewhere"], ["C=4"],
                                 ["--config", "x.yaml"], ["--epochs", "2"], ["--data", "synthetic"]])
+            if "epochs" in " ".join(extra):
+                verdict = Verdict(VALID, "more epochs")
         unprivileged = kind == "unreadable checkpoint" and self.env.is_root
         keep = ["run"] if verdict.label == INVALID and kind not in ("missing", "fifo") else []
         keep_mode = ["run"] if verdict.label != INVALID else []

@@ -417,6 +417,10 @@ class Given:
         return self.value
 
 
+#: marks a key given both as a flag and as key=value (``given[TWICE + key]``)
+TWICE = "twice:"
+
+
 def judge_search(given: dict[str, Given], method: str | None, device: Device,
                  data_source: Verdict | None = None) -> Verdict:
     """A search's settings (file, key=value and flags merged; ``method`` from --method) against the rules.
@@ -426,6 +430,8 @@ def judge_search(given: dict[str, Given], method: str | None, device: Device,
     for key, g in given.items():
         if g.text is not None and g.value is BAD_YAML and key in NESTED:
             verdicts.append(Verdict(INVALID, f"{key}: {g.text!r} is not readable as a mapping"))
+        elif key.startswith(TWICE):
+            continue  # judged below
         elif key.endswith(" "):  # a flag whose text the configuration may read as YAML null
             verdicts.append(Verdict(EITHER, f"--{key.strip().replace('_', '-')} {g.value!r}: null or a name"))
         elif key not in keys:
@@ -435,6 +441,8 @@ def judge_search(given: dict[str, Given], method: str | None, device: Device,
             verdicts.append(Verdict(v.label, f"{key}: {v.why}") if v.label != VALID else v)
     if method is not None and "method" in given and given["method"].text is not None:
         verdicts.append(Verdict(INVALID, "--method and method= both given"))
+    for key in [k for k in given if k.startswith(TWICE)]:  # a flag and its key=value: refused even if equal
+        verdicts.append(Verdict(INVALID, f"{key[len(TWICE):]} given as a flag and as key=value"))
     name = method if method is not None else given["method"].value if "method" in given else "balenas"
     if not isinstance(name, str) or name not in METHODS:
         return worst(Verdict(INVALID, f"unknown method {name!r}"), *verdicts)
@@ -477,6 +485,8 @@ def _is_int(x) -> bool:
 
 def _early_stop(given, get, ops) -> Verdict:
     rules = get("early_stop")
+    if rules is not None and not isinstance(rules, str):  # a mapping or a list names no rule
+        return Verdict(INVALID, f"early_stop {rules!r} is not a rule name")
     names = [n.strip() for n in str(rules).split(",") if n.strip()] if rules else []
     schemas = early_stop_schemas(ops)
     verdicts = [Verdict(INVALID, f"unknown early-stopping rule {n!r}") for n in names if n not in schemas]

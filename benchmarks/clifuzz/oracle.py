@@ -611,6 +611,7 @@ RECIPE_KEYS = {
 def judge_recipe(given: dict[str, Given], space: str) -> Verdict:
     verdicts = []
     for key, g in given.items():
+        key = key.strip()  # ' batch_size=1': the command line strips keys, as search's key=value does
         if key not in RECIPE_KEYS:
             verdicts.append(Verdict(INVALID, f"unknown recipe field {key!r}"))
             continue

@@ -13,11 +13,17 @@ import torch
 
 def hessian_vector_product(loss_fn: Callable[[], torch.Tensor], params: Sequence[torch.Tensor],
                            vector: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """H v with H = d^2 loss / d params^2, by differentiating (grad . v)."""
+    """H v with H = d^2 loss / d params^2, by differentiating (grad . v).
+
+    A parameter the loss does not use (an edge-normalisation weight switched off, an op a P-DARTS stage
+    dropped) has a zero row and column in H, so its part of H v is zero."""
     loss = loss_fn()
-    grads = torch.autograd.grad(loss, params, create_graph=True)
-    dot = sum((g * v).sum() for g, v in zip(grads, vector))
-    return [h.detach() for h in torch.autograd.grad(dot, params)]
+    grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+    dot = sum((g * v).sum() for g, v in zip(grads, vector) if g is not None)
+    if not torch.is_tensor(dot) or not dot.requires_grad:  # the loss is linear in (or free of) params
+        return [torch.zeros_like(p) for p in params]
+    hv = torch.autograd.grad(dot, params, allow_unused=True)
+    return [torch.zeros_like(p) if h is None else h.detach() for h, p in zip(hv, params)]
 
 
 def dominant_eigenvalue(loss_fn: Callable[[], torch.Tensor], params: Sequence[torch.Tensor],

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from archsearch.errors import ConfigError, RunDirectoryError
-from archsearch.search.components import DRIVERS
+from archsearch.search.drivers import DRIVERS
 from archsearch.search.config import SearchConfig, apply_overrides
 from archsearch.search.loop import RESUMABLE, DifferentiableSearch
 from archsearch.search.resolve import resolve_config

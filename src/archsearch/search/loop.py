@@ -365,7 +365,10 @@ class DifferentiableSearch:
                     self.save_checkpoint()
             genotype = self.selector.select(self.view())  # the final choice (may rank samples with a proxy)
             if writes:
-                self.write_summary(genotype)
+                write_summary(self.out_dir, self.summary(genotype))
+                from archsearch.report.plots import plot_search
+
+                plot_search(self.history, self.out_dir, self.space.ops)
         return genotype
 
     def summary(self, genotype) -> dict:
@@ -381,8 +384,8 @@ class DifferentiableSearch:
             out["ground_truth"] = truth
         return out
 
-    def write_summary(self, genotype) -> None:
-        write_json_atomic(self.out_dir / "genotype.json", self.summary(genotype))
-        from archsearch.report.plots import plot_search
 
-        plot_search(self.history, self.out_dir, self.space.ops)
+def write_summary(out_dir: Path, summary: dict) -> None:
+    """A run's genotype.json: written as the search ends, so that the result outlives a failure after it,
+    then again by the runner with what it adds (the trained cell's accuracy, the run directory)."""
+    write_json_atomic(Path(out_dir) / "genotype.json", summary)

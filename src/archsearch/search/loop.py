@@ -24,8 +24,8 @@ from archsearch.data import BatchLoader, default_augment, load_dataset
 from archsearch.diagnostics.cells import skip_count
 from archsearch.diagnostics.hessian import supernet_eigenvalue
 from archsearch.errors import CheckpointError, ConfigError, NonFiniteLossError
-from archsearch.relax import build_relaxation
 from archsearch.optim import ARCH_OPTIMIZERS
+from archsearch.relax import build_relaxation
 from archsearch.runtime import deterministic, resolve_device, rng_states, seed_everything, set_rng_states
 from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
 from archsearch.search.config import SearchConfig

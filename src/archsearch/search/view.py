@@ -7,17 +7,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from archsearch.search.config import SearchConfig
 
+if TYPE_CHECKING:
+    from archsearch.relax.base import Relaxation
+    from archsearch.spaces.base import SearchSpace
+
 
 @dataclass(frozen=True)
 class SearchView:
-    space: object  #: the SearchSpace searched
+    """The search at one moment, as ``DifferentiableSearch.view()`` builds it for each call."""
+
+    space: SearchSpace
     supernet: torch.nn.Module  #: the space's supernet, architecture parameters included
-    relaxation: object  #: alpha -> op weights (archsearch.relax)
+    relaxation: Relaxation  #: alpha -> op weights
     arch_optimizer: torch.optim.Optimizer  #: what steps alpha (ExpGrad's forecasters are read from it)
     config: SearchConfig  #: the run's settings (read, never changed)
     epoch: int  #: epochs done so far (0-based index of the epoch that runs next)

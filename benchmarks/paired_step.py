@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from archsearch.search.loop import _Meter
+from archsearch.search.meter import Meter
 from search_step import make_search
 
 
@@ -80,8 +80,8 @@ class OurStep:
 
     def __call__(self, i: int) -> None:
         train_batch, valid_batch = self.batches[i]
-        self.search.arch_step(train_batch, valid_batch, _Meter())
-        self.search.weight_step(train_batch, _Meter())
+        self.search.arch_step(train_batch, valid_batch, Meter())
+        self.search.weight_step(train_batch, Meter())
 
 
 def timed(step, i: int) -> float:

@@ -58,15 +58,15 @@ def make_search(method: str, C: int, N: int, batch: int, steps: int, reference: 
 
 def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int, reference: bool = False) -> dict:
     search = make_search(method, C, N, batch, steps + warmup, reference)
-    from archsearch.search.loop import _Meter
+    from archsearch.search.meter import Meter
 
     times, cpu = [], []
     for i, (train_batch, valid_batch) in enumerate(zip(search.train_loader, search.valid_loader)):
         if i >= steps + warmup:
             break
         start, start_cpu = time.perf_counter(), time.process_time()
-        search.arch_step(train_batch, valid_batch, _Meter())
-        search.weight_step(train_batch, _Meter())
+        search.arch_step(train_batch, valid_batch, Meter())
+        search.weight_step(train_batch, Meter())
         if i >= warmup:
             times.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)  # all threads' CPU seconds: steadier on a busy machine

@@ -11,7 +11,8 @@ import torch
 
 from archsearch.data import load_dataset
 from archsearch.errors import ConfigError
-from archsearch.search.loop import DifferentiableSearch, _Meter
+from archsearch.search.loop import DifferentiableSearch
+from archsearch.search.meter import Meter
 from archsearch.search.resolve import resolve_config
 from archsearch.search.runner import run_search
 from archsearch.utils.io import read_jsonl
@@ -50,9 +51,9 @@ def test_arch_step_sees_a_sample_and_weight_step_the_mean(digits):
     train_batch, valid_batch = next(zip(search.train_loader, search.valid_loader))
     mu = search.alphas[0].detach().clone()
     sigma = search.a_optimizer.sigma()[0]
-    search.arch_step(train_batch, valid_batch, _Meter())
+    search.arch_step(train_batch, valid_batch, Meter())
     mu_after = search.alphas[0].detach().clone()
-    search.weight_step(train_batch, _Meter())
+    search.weight_step(train_batch, Meter())
     sampled = seen["arch"][0]
     assert not torch.allclose(sampled, mu)
     # the draw is N(mu, sigma^2): standardised residuals look standard normal (30 values)
@@ -78,7 +79,7 @@ def test_entropy_estimate_is_exact_for_a_known_distribution(digits):
     search = DifferentiableSearch(resolve_config("balenas", overrides=TINY), quiet=True, dataset=digits)
     with torch.no_grad():
         search.alphas[0].zero_()
-    record = search.relaxation.describe(search)
+    record = search.relaxation.describe(search.view())
     assert record["arch_entropy"] == pytest.approx(6 * math.log(4), abs=0.02)
 
 
@@ -108,7 +109,7 @@ def test_gaussian_needs_a_variational_optimizer(digits):
 def test_search_sets_the_prior_precision_per_search_valid_example(digits):
     """delta = delta~ N with N the search-valid size, so sigma_0 = 1 / sqrt(delta); an explicit
     prior_precision in arch_options is kept as given."""
-    from archsearch.search.presets.balenas import PRIOR_PRECISION_PER_EXAMPLE
+    from archsearch.optim.registry import PRIOR_PRECISION_PER_EXAMPLE
 
     search = DifferentiableSearch(resolve_config("balenas", overrides=TINY), quiet=True, dataset=digits)
     n = search.a_optimizer.param_groups[0]["dataset_size"]

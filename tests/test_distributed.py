@@ -18,7 +18,8 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from archsearch.data import ImageDataset
-from archsearch.search.loop import DifferentiableSearch, _Meter
+from archsearch.search.loop import DifferentiableSearch
+from archsearch.search.meter import Meter
 from archsearch.search.resolve import resolve_config
 
 WORLD = 2
@@ -58,8 +59,8 @@ def _worker(rank, port, method, out):
         search = DifferentiableSearch(_config(method, True), quiet=True, dataset=_dataset())
         train, valid = _first_batches(search)
         train, valid = search.distributed.shard(train), search.distributed.shard(valid)
-        search.arch_step(train, valid, _Meter())
-        search.weight_step(train, _Meter())
+        search.arch_step(train, valid, Meter())
+        search.weight_step(train, Meter())
         torch.save(_state(search), os.path.join(out, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()

@@ -93,5 +93,5 @@ def test_drnas_runs_end_to_end_and_samples_genotypes(tmp_path):
     record = read_jsonl(tmp_path / "run" / "metrics.jsonl")[0]
     assert record["kl_to_prior"] >= 0 and summary["genotype"]
     search = DifferentiableSearch(config, quiet=True, dataset=data)
-    draw = search.relaxation.sampler(search)
+    draw = search.relaxation.sampler(search.view())
     assert draw(np.random.default_rng(0)) == draw(np.random.default_rng(0))  # seeded

@@ -14,7 +14,7 @@ import torch
 
 from archsearch.data import load_dataset
 from archsearch.errors import ConfigError
-from archsearch.search.early_stop import DartsPlusStop, EigenvalueStop
+from archsearch.search.hooks.early_stop import DartsPlusStop, EigenvalueStop
 from archsearch.search.hooks import EARLY_STOPPING, build_hooks
 from archsearch.search.resolve import resolve_config
 from archsearch.search.runner import run_search
@@ -26,9 +26,9 @@ TINY = {"C": 4, "N": 1, "batch_size": 32, "hessian_iters": 3}
 
 
 def _stub(epochs=50, alpha=None):
+    """The part of a SearchView the rules read."""
     alpha = alpha if alpha is not None else torch.nn.Parameter(torch.zeros(6, 5))
-    model = SimpleNamespace(arch_parameters=lambda: [alpha])
-    return SimpleNamespace(space=SimpleNamespace(ops=NB201_OPS), config=SimpleNamespace(epochs=epochs), model=model)
+    return SimpleNamespace(space=SimpleNamespace(ops=NB201_OPS), config=SimpleNamespace(epochs=epochs), alphas=[alpha])
 
 
 def _weights(conv1, conv3, skip=0.2):
@@ -37,10 +37,10 @@ def _weights(conv1, conv3, skip=0.2):
     return {"cell": [[rest, skip, conv1, conv3, rest]] * 6}
 
 
-def _run(rule, search, records):
+def _run(rule, view, records):
     """1-based epoch at which the rule fires, or None."""
     for record in records:
-        if rule(search, record):
+        if rule.on_epoch_end(view, record):
             return record["epoch"]
     return None
 
@@ -51,7 +51,7 @@ def test_dartsplus_fires_at_two_skip_connections_and_not_before():
                for e, s in enumerate([0, 1, 0, 1, 1, 2, 3])]
     rule = DartsPlusStop()
     assert _run(rule, _stub(), records) == 6
-    assert "2 skip connections" in DartsPlusStop()(_stub(), records[5])
+    assert "2 skip connections" in DartsPlusStop().on_epoch_end(_stub(), records[5])
 
 
 def test_dartsplus_fires_after_ten_epochs_of_a_stable_ranking_and_not_before():
@@ -90,13 +90,13 @@ def test_rdarts_fires_on_the_windowed_ratio_and_not_before():
     # on e - 2 (mean over e-4..e) and the earlier one on e - 6: ratio 1 + (e - 19) / 5 for e in 20..24,
     # i.e. 1.2 at e = 20 and 1.4 at e = 21 > 1.3: it fires at epoch 21 (1-based 22), returning epoch 15.
     alpha = torch.nn.Parameter(torch.zeros(6, 5))
-    search = _stub(alpha=alpha)
+    view = _stub(alpha=alpha)
     rule = EigenvalueStop()
     fired = None
     for record in _eigen_records([1.0] * 20 + [2.0] * 10):
         with torch.no_grad():
             alpha.fill_(record["epoch"])  # alpha remembers its epoch
-        reason = rule(search, record)
+        reason = rule.on_epoch_end(view, record)
         if reason:
             fired = record["epoch"]
             break

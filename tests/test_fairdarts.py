@@ -12,7 +12,8 @@ from archsearch.relax import build_relaxation
 from archsearch.search.loop import DifferentiableSearch
 from archsearch.search.resolve import resolve_config
 from archsearch.search.runner import run_search
-from archsearch.search.selectors_threshold import cell_topology, reaches_output
+from archsearch.search.selectors.threshold import cell_topology, reaches_output
+from archsearch.spaces import get_space
 from archsearch.utils.checkpoint import CheckpointStore
 from archsearch.utils.io import read_jsonl
 
@@ -35,12 +36,12 @@ def test_sigmoid_weights_are_independent_and_the_zero_one_loss_is_the_formula():
 
 
 def test_cell_paths_on_both_spaces():
-    nb201 = cell_topology("nb201")  # rows: 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2
+    nb201 = cell_topology(get_space("nb201"))  # rows: 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2
     assert reaches_output([3], nb201)  # 3<-0 alone connects
     assert reaches_output([0, 2, 5], nb201)  # 0 -> 1 -> 2 -> 3
     assert not reaches_output([0, 5], nb201)  # node 2 is never reached, so 3<-2 carries nothing
     assert not reaches_output([0, 1, 2], nb201)  # nothing enters node 3
-    darts = cell_topology("darts")  # rows: node0<-{0,1}, node1<-{0,1,2}, ...
+    darts = cell_topology(get_space("darts"))  # rows: node0<-{0,1}, node1<-{0,1,2}, ...
     assert reaches_output([0], darts)
     assert not reaches_output([4], darts)  # node 1 <- node 0 while node 0 has no input edge
 
@@ -60,18 +61,18 @@ def test_threshold_selector_reports_a_collapsed_cell_instead_of_a_genotype(tmp_p
     with torch.no_grad():
         alpha.fill_(-3.0)
         alpha[[0, 2, 5], conv] = 3.0  # 0 -> 1 -> 2 -> 3 through kept convolutions
-    genotype = search.selector.select(search)
+    genotype = search.selector.select(search.view())
     assert search.space.to_string(genotype) == "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|"
-    assert search.selector.invalid_reason(search, genotype) is None
+    assert search.selector.invalid_reason(search.view(), genotype) is None
     assert search.summary(genotype)["genotype"] == search.space.to_string(genotype)
     with torch.no_grad():
         alpha[2, conv] = 0.0  # sigmoid 0.5 < 0.8: node 2 is cut off, so is the output
     with caplog.at_level("WARNING", logger="archsearch"):
-        record = search.selector.record(search)
+        record = search.selector.record(search.view())
     assert [r.getMessage().count("\n") for r in caplog.records] == [0]
     assert "is invalid" in caplog.records[0].getMessage()
     assert record["threshold_valid"] is False
-    summary = search.summary(search.selector.select(search))
+    summary = search.summary(search.selector.select(search.view()))
     assert summary["genotype"] is None and "threshold 0.8" in summary["invalid_architecture"]
     assert "ground_truth" not in summary
 

@@ -10,7 +10,9 @@ import torch
 
 from archsearch.data import load_dataset
 from archsearch.errors import ConfigError
-from archsearch.search.progressive import limit_skips, prune_op_subsets, skip_dropout_rate
+from archsearch.search.hooks.skip_dropout import skip_dropout_rate
+from archsearch.search.progressive import prune_op_subsets
+from archsearch.search.selectors.max_skips import limit_skips
 from archsearch.search.resolve import resolve_config
 from archsearch.search.runner import run_search
 from archsearch.spaces import get_space
@@ -66,10 +68,10 @@ def test_pruning_keeps_the_strongest_ops_of_each_edge_none_included():
     weights = {"normal": torch.zeros(14, 8), "reduce": torch.zeros(14, 8)}
     weights["normal"][0] = torch.tensor([0.30, 0.01, 0.02, 0.25, 0.20, 0.10, 0.07, 0.05])
     subsets = {cell: [list(OPS)] * 14 for cell in weights}
-    kept = prune_op_subsets(weights, subsets, 5)
+    kept = prune_op_subsets(weights, subsets, 5, OPS)
     assert kept["normal"][0] == ["none", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3"]
     # a second pruning only sees the ops an edge still holds
-    again = prune_op_subsets(weights, kept, 3)
+    again = prune_op_subsets(weights, kept, 3, OPS)
     assert again["normal"][0] == ["none", "skip_connect", "sep_conv_3x3"]
     # equal weights: the lower columns go first, as np.argmin in the reference
     assert kept["reduce"][0] == list(OPS[3:])

@@ -9,7 +9,7 @@ import torch
 
 from archsearch.benchmarks.nb201 import NB201Table
 from archsearch.errors import ConfigError, UnknownNameError
-from archsearch.search.selectors_rank import (
+from archsearch.search.selectors.rank import (
     RANK_SELECTORS,
     RandomAndRank,
     SampleAndRank,

@@ -18,13 +18,9 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +28,8 @@ from torch import nn
 from archsearch.diagnostics.flops import count_flops, count_params
 from archsearch.errors import CheckpointError, ConfigError, NonFiniteLossError, RunDirectoryError
 from archsearch.evaluate.recipes import Recipe, default_recipe, get_recipe
-from archsearch.runtime import resolve_device
+from archsearch.evaluate.training_parts import autocast_dtype, load_data, logits_of, make_scheduler
+from archsearch.runtime import deterministic, resolve_device, rng_states, seed_everything, set_rng_states
 from archsearch.utils.checkpoint import CheckpointStore, one_line, require_checkpoint_for
 from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic, write_yaml_atomic
 from archsearch.utils.resume import check_fits, refuse_changes, replan_cosine, set_hyperparameters
@@ -45,69 +42,6 @@ CONFIG, METRICS, CHECKPOINT, RESULT = "config.yaml", "metrics.jsonl", "checkpoin
 #: data lives or how deterministic the kernels are. Everything else defines the run.
 RESUMABLE = frozenset({"epochs", "lr", "lr_min", "momentum", "weight_decay", "grad_clip", "label_smoothing",
                        "eval_batch_size", "deterministic", "data_dir"})
-#: the validation split is drawn with this seed whatever the run's seed, so runs compare on one split
-VALID_SPLIT_SEED = 0
-
-
-# ---- the pieces a run is built from ---------------------------------------------------------
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_states() -> dict:
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: dict) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU has it, else fp16; None (float32) off CUDA."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
-    """Cosine from lr to lr_min over the run, stepped per epoch or per batch (see Recipe.schedule_unit)."""
-    total = recipe.epochs * (steps_per_epoch if recipe.schedule_unit == "step" else 1)
-    if recipe.schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=recipe.lr_min)
-
-
-def _logits(output):
-    return output if torch.is_tensor(output) else output[0]
-
-
-@dataclass
-class _Data:
-    dataset: Any
-    train: Any
-    valid: Any | None
-    test: Any
-
-
-def load_data(dataset, data_dir, recipe: Recipe, quiet: bool, limit_train, limit_test) -> _Data:
-    from archsearch.data import Subset, load_dataset
-
-    ds = dataset if not isinstance(dataset, str) else load_dataset(
-        dataset, data_dir, quiet=quiet, limit_train=limit_train, limit_test=limit_test)
-    if recipe.valid_fraction > 0:
-        train, valid = ds.split(recipe.valid_fraction, seed=VALID_SPLIT_SEED)
-    else:
-        train, valid = Subset(ds.train_x, ds.train_y), None
-    return _Data(ds, train, valid, ds.test_set())
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -275,7 +209,7 @@ class Trainer:
         for step, (x, y) in enumerate(batches):
             with self._autocast():
                 output = net(self._prepare(x))
-                logits = _logits(output)
+                logits = logits_of(output)
                 loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)  # L_train(w)
                 if not torch.is_tensor(output) and recipe.auxiliary_weight > 0:
                     loss = loss + recipe.auxiliary_weight * F.cross_entropy(
@@ -321,7 +255,7 @@ class Trainer:
         loss_sum, correct, seen = 0.0, 0, 0
         for x, y in self.eval_loaders[split]:
             with self._autocast():
-                logits = _logits(self.net(self._prepare(x)))
+                logits = logits_of(self.net(self._prepare(x)))
             loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
@@ -329,22 +263,13 @@ class Trainer:
 
     # -- the whole run ----------------------------------------------------------------------------
     def run(self) -> dict:
-        previous = torch.are_deterministic_algorithms_enabled()
-        if self.deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True)
-        try:
-            return self._run()
-        finally:
-            torch.use_deterministic_algorithms(previous)
-
-    def _run(self) -> dict:
-        if self.out_dir is None:
-            return self._train()
-        if self.resume and not self.out_dir.is_dir():
-            read_run_config(self.out_dir, "train")  # says what is wrong, in one line
-        with lock_run_dir(self.out_dir, create=not self.resume):
-            return self._train()
+        with deterministic(self.deterministic):
+            if self.out_dir is None:
+                return self._train()
+            if self.resume and not self.out_dir.is_dir():
+                read_run_config(self.out_dir, "train")  # says what is wrong, in one line
+            with lock_run_dir(self.out_dir, create=not self.resume):
+                return self._train()
 
     def _train(self) -> dict:
         self._prepare_dir()

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from archsearch.errors import ConfigError
+from archsearch.optim.base import ArchitectureOptimizer
 
 _UNIFORM_SD = 1.0 / math.sqrt(12.0)
 _EDGE = 1e-6  # keeps the normalised position inside (0, 1), where the Beta is defined
@@ -58,7 +59,7 @@ def beta_parameters(position: float, progress: float) -> tuple[float, float] | N
     return mean * nu, (1.0 - mean) * nu
 
 
-class DSCD(torch.optim.Optimizer):
+class DSCD(ArchitectureOptimizer, torch.optim.Optimizer):
     """Wraps ``local`` (any torch optimizer over the parameters to search); ``step`` needs a closure
     that zeroes the gradients, evaluates the loss, writes the gradients and returns the loss.
 
@@ -94,6 +95,8 @@ class DSCD(torch.optim.Optimizer):
         self.counts = {"local": 0, "global": 0, "accepted": 0, "switches": 0}
 
     # -- the horizon --------------------------------------------------------------------------------
+    plans_rounds = True
+
     def plan_rounds(self, rounds: int) -> None:
         if self.rounds is None:
             if rounds < 1:
@@ -170,7 +173,7 @@ class DSCD(torch.optim.Optimizer):
             flat[index] = old
         return loss, accepted
 
-    def record(self, search=None) -> dict:
+    def record(self) -> dict:
         """Counts of local, global and accepted global steps so far (a field of metrics.jsonl)."""
         return {"dscd": {**self.counts, "mode": self.mode}}
 

@@ -39,6 +39,7 @@ import math
 import torch
 
 from archsearch.errors import ConfigError
+from archsearch.optim.base import ArchitectureOptimizer
 
 
 def optimal_learning_rate(rounds: int, experts: int, bound: float) -> float:
@@ -59,7 +60,7 @@ def masked_softmax(alpha: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
     return torch.softmax(alpha.masked_fill(~alive, float("-inf")), dim=-1)
 
 
-class ExpGrad(torch.optim.Optimizer):
+class ExpGrad(ArchitectureOptimizer, torch.optim.Optimizer):
     """Exponentiated gradient over the last dimension of each parameter, with wipeout.
 
     Args:
@@ -94,6 +95,8 @@ class ExpGrad(torch.optim.Optimizer):
         self.removals = 0
 
     # -- the horizon ------------------------------------------------------------------------------
+    plans_rounds = True
+
     def plan_rounds(self, rounds: int) -> None:
         """Set T where it was left open (the search loop calls this with epochs x steps per epoch)."""
         for group in self.param_groups:

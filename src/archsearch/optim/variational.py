@@ -25,6 +25,7 @@ import torch
 from torch.optim import Optimizer
 
 from archsearch.errors import ConfigError
+from archsearch.optim.base import ArchitectureOptimizer
 
 
 def _check(condition: bool, message: str) -> None:
@@ -32,7 +33,7 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-class _VariationalOptimizer(Optimizer):
+class _VariationalOptimizer(ArchitectureOptimizer, Optimizer):
     """Shared sampling, bookkeeping and update of VON, Vprop and VAdam.
 
     Subclasses say how the curvature estimate h is formed (``_curvature``) and may replace the

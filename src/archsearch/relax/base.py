@@ -41,11 +41,19 @@ class Relaxation:
     def attach(self, optimizer) -> None:
         """Called with the architecture optimizer once both exist (a relaxation may read its state)."""
 
-    def describe(self, search) -> dict:
-        """Fields this relaxation adds to each epoch's metrics record."""
+    def bind(self, supernet) -> None:
+        """Called with the supernet it weighs, once built (SNAS' resource costs read its ops)."""
+
+    def alive(self, alpha: torch.Tensor) -> torch.Tensor | None:
+        """A bool mask (edges, ops) of the ops still in play, on the host, where ops are removed for good
+        (XNAS' wipeout): the supernet skips the others. None: every op."""
+        return None
+
+    def describe(self, view) -> dict:
+        """Fields this relaxation adds to each epoch's metrics record; ``view``: a SearchView (search/view.py)."""
         return {}
 
-    def sampler(self, search):
+    def sampler(self, view):
         """rng -> genotype drawn from what was learned, for sample-and-rank selection; None where the
         relaxation defines no distribution over genotypes."""
         return None

@@ -64,19 +64,19 @@ class Dirichlet(Relaxation):
             return None
         return self.kl_weight * self.kl(alphas)
 
-    def sampler(self, search):
+    def sampler(self, view):
         """rng -> genotype: w ~ Dir(beta) on every edge, then the space's argmax rule (excluding none)."""
-        alphas = search.model.named_arch_parameters()
+        alphas = view.supernet.named_arch_parameters()
 
         def draw(rng: np.random.Generator):
             weights = {}
             for name, alpha in alphas.items():
                 beta = concentration(alpha.detach().cpu().double()).numpy()
                 weights[name] = torch.from_numpy(np.stack([rng.dirichlet(row) for row in beta])).float()
-            return search.space.genotype_from_weights(search.model.selection_weights(weights), exclude=("none",))
+            return view.space.genotype_from_weights(view.supernet.selection_weights(weights), exclude=("none",))
 
         return draw
 
-    def describe(self, search) -> dict:
+    def describe(self, view) -> dict:
         with torch.no_grad():
-            return {"kl_to_prior": float(self.kl(search.model.named_arch_parameters()))}
+            return {"kl_to_prior": float(self.kl(view.supernet.named_arch_parameters()))}

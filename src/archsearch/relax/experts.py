@@ -62,10 +62,10 @@ class Experts(Relaxation):
             self._host_masks[key] = mask.detach().cpu().clone()
         return self._host_masks[key]
 
-    def describe(self, search) -> dict:
+    def describe(self, view) -> dict:
         """Number of alive ops on each edge, per cell type."""
         out = {}
-        for name, alpha in search.model.named_arch_parameters().items():
+        for name, alpha in view.supernet.named_arch_parameters().items():
             mask = self.alive(alpha)
             if mask is not None:
                 out[name] = [int(n) for n in mask.sum(dim=-1).tolist()]

@@ -60,25 +60,25 @@ class Gaussian(Relaxation):
                     rng.standard_normal(tuple(alpha.shape))).to(alpha.dtype)
                 for name, alpha in alphas.items()}
 
-    def sampler(self, search):
+    def sampler(self, view):
         """rng -> genotype: alpha ~ q, then the space's argmax rule (excluding none)."""
-        alphas = search.model.named_arch_parameters()
+        alphas = view.supernet.named_arch_parameters()
 
         def draw(rng: np.random.Generator):
-            return search.space.genotype_from_weights(self.sample_alphas(alphas, rng), exclude=("none",))
+            return view.space.genotype_from_weights(self.sample_alphas(alphas, rng), exclude=("none",))
 
         return draw
 
-    def describe(self, search) -> dict:
+    def describe(self, view) -> dict:
         """mu and sigma per edge, and the entropy (nats) of the distribution over architectures that q
         implies through argmax per edge (excluding none): sum over edges of the entropy of each edge's
         op-choice distribution, estimated from ``entropy_samples`` draws. For NAS-Bench-201 the
         genotype is exactly the tuple of per-edge choices, so this is the genotype entropy; for the
         DARTS space it is that of the per-edge choices before the top-2 edge selection."""
-        alphas = search.model.named_arch_parameters()
+        alphas = view.supernet.named_arch_parameters()
         sigmas = self.sigmas(alphas)
-        rng = np.random.default_rng(search.config.seed * 7919 + search.epoch)
-        none = search.space.ops.index("none") if "none" in search.space.ops else None
+        rng = np.random.default_rng(view.config.seed * 7919 + view.epoch)
+        none = view.space.ops.index("none") if "none" in view.space.ops else None
         entropy = 0.0
         for name, alpha in alphas.items():
             mu, sigma = alpha.detach().cpu().double().numpy(), sigmas[name].cpu().double().numpy()

@@ -61,10 +61,10 @@ class _Gumbel(Relaxation):
     def deterministic_weights(self, alpha: torch.Tensor) -> torch.Tensor:
         return torch.softmax(alpha.detach(), dim=-1)
 
-    def sampler(self, search):
+    def sampler(self, view):
         """rng -> genotype: a concrete sample at tau = 1 per edge, then the space's argmax rule, i.e. a
         Gumbel-max draw of each edge's op from softmax(alpha) (conditioned on not ``none``)."""
-        alphas = search.model.named_arch_parameters()
+        alphas = view.supernet.named_arch_parameters()
 
         def draw(rng: np.random.Generator):
             weights = {}
@@ -72,11 +72,11 @@ class _Gumbel(Relaxation):
                 log_p = torch.log_softmax(alpha.detach().cpu().double(), dim=-1)
                 g = torch.from_numpy(rng.gumbel(size=tuple(alpha.shape)))
                 weights[name] = torch.softmax(log_p + g, dim=-1).float()
-            return search.space.genotype_from_weights(search.model.selection_weights(weights), exclude=("none",))
+            return view.space.genotype_from_weights(view.supernet.selection_weights(weights), exclude=("none",))
 
         return draw
 
-    def describe(self, search) -> dict:
+    def describe(self, view) -> dict:
         return {"tau": self.tau}
 
     def state_dict(self) -> dict:
@@ -171,10 +171,10 @@ class GumbelSoft(_Gumbel):
         penalty = torch.log(r) if self.log_penalty else r
         return self.resource_weight * penalty  # lambda * log R(z)
 
-    def describe(self, search) -> dict:
+    def describe(self, view) -> dict:
         out = {"tau": self.tau}
         if self.resource_weight and self.costs is not None:
-            alphas = search.model.named_arch_parameters()
+            alphas = view.supernet.named_arch_parameters()
             with torch.no_grad():
                 expected = self.resource(alphas, {n: torch.softmax(a, dim=-1) for n, a in alphas.items()})
             out["expected_params"] = float(expected)  # E_{z ~ softmax(alpha)}[R]

@@ -55,9 +55,9 @@ class Sigmoid(Relaxation):
             return None
         return self.zero_one_loss(alphas)
 
-    def describe(self, search) -> dict:
+    def describe(self, view) -> dict:
         with torch.no_grad():
-            value = self.zero_one_loss(search.model.named_arch_parameters())
+            value = self.zero_one_loss(view.supernet.named_arch_parameters())
         return {"zero_one_loss": float(value), "w01": self.zero_one_weight()}
 
     def state_dict(self) -> dict:

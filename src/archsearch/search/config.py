@@ -15,6 +15,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from archsearch.errors import ConfigError
+from archsearch.utils.io import read_yaml, write_yaml_atomic
 from archsearch.checks import (
     NON_NEGATIVE,
     POSITIVE,
@@ -71,7 +72,7 @@ class SearchConfig:
     # -- selection
     selector: str = "argmax"
     selector_options: dict = field(default_factory=dict)
-    # -- epoch hooks: early-stopping rules by name (see search/hooks.py), options per rule name
+    # -- epoch hooks: early-stopping rules by name (see search/hooks/), options per rule name
     early_stop: str | None = None
     early_stop_options: dict = field(default_factory=dict)
     # -- a driver composes several searches (P-DARTS' stages); None: one DifferentiableSearch
@@ -108,8 +109,6 @@ class SearchConfig:
         return apply_overrides(self, changes)
 
     def save(self, path: str | Path) -> None:
-        from archsearch.utils.io import write_yaml_atomic
-
         write_yaml_atomic(path, self.to_dict())
 
     @classmethod
@@ -159,7 +158,7 @@ def read_config_file(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found (or not a regular file)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path)
     except UnicodeDecodeError:
         raise ConfigError(f"config file '{path}' is not UTF-8 text") from None
     except yaml.YAMLError as err:

@@ -5,36 +5,36 @@ search-train batch (the order of DARTS; the NB201 scripts do the weight step fir
 cost). What varies between methods is handed in: the relaxation (alpha -> op weights), the
 architecture optimizer (any torch.optim.Optimizer, stepped with a closure), the selector, and
 epoch hooks (early stopping). Diagnostics and a checkpoint are written every epoch.
+
+The components see the search through a SearchView (search/view.py), built afresh for each call.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import random
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from archsearch.data import BatchLoader, default_augment, load_dataset
 from archsearch.diagnostics.cells import skip_count
-from archsearch.diagnostics.hessian import dominant_eigenvalue
+from archsearch.diagnostics.hessian import supernet_eigenvalue
 from archsearch.errors import CheckpointError, ConfigError, NonFiniteLossError
+from archsearch.optim import ARCH_OPTIMIZERS
 from archsearch.relax import build_relaxation
-from archsearch.relax.base import use_mean
+from archsearch.runtime import deterministic, resolve_device, rng_states, seed_everything, set_rng_states
 from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
-from archsearch.search.components import ARCH_OPTIMIZERS
 from archsearch.search.config import SearchConfig
 from archsearch.search.distributed import Distributed, wrap_weights
 from archsearch.search.hooks import build_hooks
-from archsearch.search.selectors import ArgmaxSelector
+from archsearch.search.meter import Meter
 from archsearch.search.resolve import build_selector, build_supernet, check_config
-from archsearch.runtime import resolve_device
+from archsearch.search.selectors import ArgmaxSelector
+from archsearch.search.view import SearchView
 from archsearch.spaces import get_space
 from archsearch.utils.checkpoint import CheckpointStore, one_line, require_checkpoint_for
 from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic
@@ -59,32 +59,6 @@ _W_GROUP_KEYS = {"w_momentum": "momentum", "w_weight_decay": "weight_decay"}
 _A_GROUP_KEYS = {"arch_lr": "lr", "arch_betas": "betas", "arch_weight_decay": "weight_decay"}
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-
-
-class _Meter:
-    def __init__(self):
-        self.loss = self.correct = self.count = 0.0
-
-    def update(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        n = y.shape[0]
-        self.loss += float(loss) * n
-        self.correct += float((logits.argmax(dim=1) == y).sum())
-        self.count += n
-
-    def result(self) -> tuple[float, float]:
-        if not self.count:
-            return math.nan, math.nan
-        return self.loss / self.count, 100.0 * self.correct / self.count
-
-
 class DifferentiableSearch:
     """Bilevel search of one space's supernet. ``run()`` returns the selected genotype."""
 
@@ -97,7 +71,7 @@ class DifferentiableSearch:
         #: the directory a user resumes (a P-DARTS stage's search runs in a subdirectory of it)
         self.run_dir = self.out_dir
         self._resumed = False
-        seed_everything(config.seed, config.deterministic)
+        seed_everything(config.seed)  # deterministic kernels are switched on for run() alone
         self.device = resolve_device(config.device)
         if config.distributed and self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
@@ -110,9 +84,7 @@ class DifferentiableSearch:
             config.data, config.data_dir, limit_train=config.limit_train, quiet=quiet)
         self.model = build_supernet(self.space, config, self.relaxation, self.dataset, self.device)
         self.model.set_path(config.supernet_path)  # "fast" (fused kernels where exact) or "reference"
-        bind = getattr(self.relaxation, "bind", None)
-        if bind is not None:  # a relaxation that reads the network it weighs (SNAS' resource costs)
-            bind(self.model)
+        self.relaxation.bind(self.model)  # a relaxation may read the network it weighs (SNAS' resource costs)
         self.alphas = self.model.arch_parameters()
         self.weights = self.model.weight_parameters()
         # data-parallel search (search/distributed.py): DDP averages the weights' gradients, `average` alpha's
@@ -143,16 +115,22 @@ class DifferentiableSearch:
             self.w_optimizer, T_max=config.epochs, eta_min=config.w_lr_min)
         self.a_optimizer = ARCH_OPTIMIZERS.get(config.arch_optimizer)(self.alphas, config,
                                                                       dataset_size=len(search_valid))
-        plan_rounds = getattr(self.a_optimizer, "plan_rounds", None)
-        if plan_rounds is not None:  # optimizers whose step size or schedule follows the horizon T
-            plan_rounds(config.epochs * min(len(self.train_loader), len(self.valid_loader)))
+        # the horizon T, for optimizers whose step size or schedule follows it
+        self.a_optimizer.plan_rounds(config.epochs * min(len(self.train_loader), len(self.valid_loader)))
         self.relaxation.attach(self.a_optimizer)
         self.epoch = 0
         self.stop_reason: str | None = None
         self.history: list[dict] = []
 
+    def view(self) -> SearchView:
+        """What selectors, hooks and the relaxation see of the search now."""
+        return SearchView(
+            space=self.space, supernet=self.model, relaxation=self.relaxation, arch_optimizer=self.a_optimizer,
+            config=self.config, epoch=self.epoch, device=self.device, score_batch=self.hessian_batch,
+            num_classes=self.dataset.num_classes, in_channels=self.dataset.in_channels, out_dir=self.out_dir)
+
     # -- losses -------------------------------------------------------------------------------
-    def _loss(self, x, y, meter: _Meter | None = None, with_extra: bool = False, model=None) -> torch.Tensor:
+    def _loss(self, x, y, meter: Meter | None = None, with_extra: bool = False, model=None) -> torch.Tensor:
         logits = (model or self.model)(x)
         loss = F.cross_entropy(logits, y)
         if meter is not None:
@@ -165,16 +143,14 @@ class DifferentiableSearch:
 
     def deterministic_weights(self) -> dict[str, torch.Tensor]:
         """The relaxation's weights of what was learned (no sampling), per cell type."""
-        weights = {name: self.relaxation.deterministic_weights(alpha).cpu()
-                   for name, alpha in self.model.named_arch_parameters().items()}
-        return self.model.selection_weights(weights)  # all ops' columns, edges scaled where normalised
+        return self.view().deterministic_weights()
 
     def current_genotype(self):
         """The argmax genotype of what has been learned so far (cheap: logged every epoch)."""
-        return ArgmaxSelector().select(self)
+        return ArgmaxSelector().select(self.view())
 
     # -- one iteration --------------------------------------------------------------------------
-    def arch_step(self, train_batch, valid_batch, meter: _Meter) -> torch.Tensor:
+    def arch_step(self, train_batch, valid_batch, meter: Meter | None = None) -> torch.Tensor:
         (x_t, y_t), (x_v, y_v) = train_batch, valid_batch
         self.relaxation.phase = "arch"
 
@@ -198,7 +174,7 @@ class DifferentiableSearch:
 
         return self.a_optimizer.step(closure)
 
-    def weight_step(self, batch, meter: _Meter) -> torch.Tensor:
+    def weight_step(self, batch, meter: Meter | None = None) -> torch.Tensor:
         x, y = batch
         self.relaxation.phase = "weights"
         self.w_optimizer.zero_grad(set_to_none=True)
@@ -242,7 +218,7 @@ class DifferentiableSearch:
             self.model.set_drop_path_prob(self.config.drop_path_prob * self.epoch / max(1, self.config.epochs - 1))
         self.train_loader.set_epoch(self.epoch)
         self.valid_loader.set_epoch(self.epoch)
-        train_meter, valid_meter = _Meter(), _Meter()
+        train_meter, valid_meter = Meter(), Meter()
         steps = min(len(self.train_loader), len(self.valid_loader))
         batches = zip(self.train_loader, self.valid_loader)
         bar = tqdm(batches, total=steps, disable=self.quiet, leave=False,
@@ -259,36 +235,20 @@ class DifferentiableSearch:
         return {"train_loss": train_loss, "train_acc": train_acc, "valid_loss": valid_loss, "valid_acc": valid_acc}
 
     # -- diagnostics ----------------------------------------------------------------------------
-    def _reference_path(self):
-        return self.model.using_path("reference")
-
     def hessian_eigenvalue(self) -> float:
-        """Dominant eigenvalue of the Hessian of L_val w.r.t. alpha on the fixed batch. BN buffers are
-        restored afterwards so that the estimate leaves the search untouched."""
-        x, y = self.hessian_batch
-        buffers = {k: v.clone() for k, v in self.model.named_buffers()}
+        """Dominant eigenvalue of the Hessian of L_val w.r.t. alpha on the fixed batch (diagnostics/hessian.py)."""
         generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
-        drop = self.model.drop_path_prob
-        if drop:  # a random drop-path mask per forward would change H between power iterations
-            self.model.set_drop_path_prob(0.0)
-        try:
-            with use_mean(self.relaxation), self._reference_path():  # H needs second derivatives
-                return dominant_eigenvalue(lambda: F.cross_entropy(self.model(x), y), self.alphas,
-                                           iters=self.config.hessian_iters, generator=generator)
-        finally:
-            with torch.no_grad():
-                for name, buffer in self.model.named_buffers():
-                    buffer.copy_(buffers[name])
-            if drop:
-                self.model.set_drop_path_prob(drop)
+        return supernet_eigenvalue(self.model, self.relaxation, self.hessian_batch, self.config.hessian_iters,
+                                   generator)
 
     def epoch_record(self, stats: dict, seconds: float) -> dict:
-        genotype = self.current_genotype()
+        view = self.view()
+        genotype = ArgmaxSelector().select(view)
         record = {"epoch": self.epoch + 1, "genotype": self.space.to_string(genotype), **stats,
                   "lr": self.w_optimizer.param_groups[0]["lr"]}
         record["op_weights"] = {name: [[round(v, 6) for v in row] for row in w.tolist()]
-                                for name, w in self.deterministic_weights().items()}
-        record.update(self.relaxation.describe(self))
+                                for name, w in view.deterministic_weights().items()}
+        record.update(self.relaxation.describe(view))
         record["skip_count"] = skip_count(self.space, genotype)
         every = self.config.hessian_every
         record["hessian_max_eigenvalue"] = (
@@ -296,10 +256,10 @@ class DifferentiableSearch:
         truth = self.space.ground_truth(genotype)
         if truth is not None:
             record["ground_truth"] = truth
-        for hook in [self.a_optimizer, self.selector, *self.hooks]:  # each may add fields to the record
-            extra = getattr(hook, "record", None)
-            if extra:
-                record.update(extra(self))
+        record.update(self.a_optimizer.record())  # each part may add fields to the record
+        record.update(self.selector.record(view))
+        for hook in self.hooks:
+            record.update(hook.record(view))
         record["seconds"] = seconds
         return record
 
@@ -312,12 +272,11 @@ class DifferentiableSearch:
             "a_optimizer": self.a_optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "relaxation": self.relaxation.state_dict(),
-            "hooks": [getattr(h, "state_dict", dict)() for h in self.hooks],
+            "hooks": [hook.state_dict() for hook in self.hooks],
             "stop_reason": self.stop_reason,
             "config": self.config.to_dict(),  # whose checkpoint this is, and with which settings
             "history": list(self.history),  # what metrics.jsonl holds at this checkpoint
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            "rng": rng_states(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -328,16 +287,10 @@ class DifferentiableSearch:
         self.scheduler.load_state_dict(state["scheduler"])
         self.relaxation.load_state_dict(state["relaxation"])
         for hook, hook_state in zip(self.hooks, state.get("hooks", [])):
-            if hasattr(hook, "load_state_dict"):
-                hook.load_state_dict(hook_state)
+            hook.load_state_dict(hook_state)
         self.stop_reason = state.get("stop_reason")
         self.history = list(state["history"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        if rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        set_rng_states(state["rng"])
 
     def save_checkpoint(self) -> None:
         if self.out_dir is not None and self.is_main:
@@ -371,7 +324,7 @@ class DifferentiableSearch:
         if "epochs" in changed:
             if c.epochs < self.epoch:
                 raise ConfigError(f"cannot lower epochs to {c.epochs}: the run has done {self.epoch}")
-            if hasattr(self.a_optimizer, "plan_rounds"):
+            if self.a_optimizer.plans_rounds:
                 raise ConfigError(f"cannot change 'epochs' when resuming: the '{c.arch_optimizer}' architecture "
                                   "optimizer planned its step sizes over the old number; start a new run")
         if changed & {"epochs", "w_lr", "w_lr_min"}:
@@ -384,13 +337,16 @@ class DifferentiableSearch:
     # -- the run --------------------------------------------------------------------------------
     def run(self):
         writes = self.out_dir is not None and self.is_main  # one writer in a data-parallel search
-        with lock_run_dir(self.out_dir) if writes else contextlib.nullcontext():
+        with (deterministic(self.config.deterministic),
+              lock_run_dir(self.out_dir) if writes else contextlib.nullcontext()):
             if writes:
                 self.config.save(self.out_dir / "config.yaml")  # what the run now uses, changes included
                 if self.epoch == 0 and not (self._resumed and self.store.exists()):
                     self.save_checkpoint()  # epoch 0: a run killed in its first epoch resumes too
             while self.epoch < self.config.epochs and self.stop_reason is None:
                 start = time.perf_counter()
+                for hook in self.hooks:
+                    hook.on_epoch_start(self.view())
                 stats = self.train_epoch()
                 self._check_finite_state()
                 self.scheduler.step()
@@ -399,7 +355,7 @@ class DifferentiableSearch:
                 self.history.append(record)
                 self.epoch += 1
                 for hook in self.hooks:
-                    reason = hook(self, record)
+                    reason = hook.on_epoch_end(self.view(), record)
                     if reason:
                         self.stop_reason = reason
                         break
@@ -407,16 +363,19 @@ class DifferentiableSearch:
                     # the line first: a kill before the checkpoint leaves a line the resume drops again
                     append_jsonl(self.out_dir / "metrics.jsonl", record)
                     self.save_checkpoint()
-            genotype = self.selector.select(self)  # the final choice (may rank samples with a proxy)
+            genotype = self.selector.select(self.view())  # the final choice (may rank samples with a proxy)
             if writes:
-                self.write_summary(genotype)
+                write_summary(self.out_dir, self.summary(genotype))
+                from archsearch.report.plots import plot_search
+
+                plot_search(self.history, self.out_dir, self.space.ops)
         return genotype
 
     def summary(self, genotype) -> dict:
         out = {"space": self.space.name, "method": self.config.method,
                "genotype": self.space.to_string(genotype), "epochs_run": self.epoch,
                "stopped_early": self.stop_reason}
-        invalid = getattr(self.selector, "invalid_reason", lambda search, genotype: None)(self, genotype)
+        invalid = self.selector.invalid_reason(self.view(), genotype)
         if invalid:  # a selector that can tell a broken cell reports it instead of a result
             out.update(genotype=None, invalid_architecture=invalid, rejected_genotype=out["genotype"])
             return out
@@ -425,8 +384,8 @@ class DifferentiableSearch:
             out["ground_truth"] = truth
         return out
 
-    def write_summary(self, genotype) -> None:
-        write_json_atomic(self.out_dir / "genotype.json", self.summary(genotype))
-        from archsearch.report.plots import plot_search
 
-        plot_search(self.history, self.out_dir, self.space.ops)
+def write_summary(out_dir: Path, summary: dict) -> None:
+    """A run's genotype.json: written as the search ends, so that the result outlives a failure after it,
+    then again by the runner with what it adds (the trained cell's accuracy, the run directory)."""
+    write_json_atomic(Path(out_dir) / "genotype.json", summary)

@@ -8,7 +8,9 @@ fewer candidate ops per edge, and prunes the weakest ops between stages:
                      dropout after identity skips, initial rate skip_dropout[s], decayed within the stage
     between stages:  on each edge keep the num_ops[s+1] ops of largest weight (``none`` may stay)
     after the last:  per node the 2 strongest edges, the strongest non-``none`` op on each, and at most
-                     M skip connections in the normal cell (selector ``max-skips``)
+                     M skip connections in the normal cell (selector ``max-skips``, search/selectors/max_skips.py)
+
+The skip-dropout schedule is an epoch hook (search/hooks/skip_dropout.py).
 
 Each stage is a full run directory ``stage<s>/``; ``stages.json`` records what each finished stage kept,
 so ``--resume`` continues the stage that was running.
@@ -17,67 +19,31 @@ so ``--resume`` continues the stage that was running.
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from archsearch.checks import keyword_options
 from archsearch.errors import ConfigError, RunDirectoryError
-from archsearch.search.components import DRIVERS
 from archsearch.search.config import SearchConfig
-from archsearch.search.selectors import SELECTORS, Selector
-from archsearch.spaces.darts import EDGE_ROWS, OPS, ROW_OF
-from archsearch.spaces.darts_genotypes import CELL_TYPES
-from archsearch.spaces.partial import set_skip_dropout
+from archsearch.search.drivers import DRIVERS
+from archsearch.search.hooks.skip_dropout import SkipDropoutSchedule
+from archsearch.spaces import get_space
 from archsearch.utils.io import write_json_atomic
 
-__all__ = ["limit_skips", "prune_op_subsets", "skip_dropout_rate", "SkipDropoutSchedule", "MaxSkipsSelector",
-           "progressive_search", "stage_plan"]
+__all__ = ["prune_op_subsets", "progressive_search", "stage_plan"]
 
 _OPTIONS = {"add_layers", "num_ops", "skip_dropout", "dropout_decay"}
 
 
-# ---- selection ------------------------------------------------------------------------------------
-def limit_skips(space, weights: dict[str, torch.Tensor], max_skips: int, cell: str = "normal"):
-    """The DARTS-rule genotype with at most ``max_skips`` skip connections in ``cell`` (P-DARTS, Sec. 3.3):
-    while there are more, zero the weight of the weakest selected skip connection and select again (the
-    edges of a node are re-ranked, as ``delete_min_sk_prob`` / ``keep_1_on`` / ``keep_2_branches`` do)."""
-    if isinstance(max_skips, bool) or not isinstance(max_skips, int) or max_skips < 0:
-        raise ConfigError(f"max_skips must be a non-negative integer (P-DARTS: M = 2), got {max_skips!r}")
-    w = {name: torch.as_tensor(value).detach().clone().double() for name, value in weights.items()}
-    skip = OPS.index("skip_connect")
-    genotype = space.genotype_from_weights(w, exclude=("none",))
-    while True:
-        rows = sorted(ROW_OF[(i // 2, source)] for i, (op, source) in enumerate(genotype.cell(cell))
-                      if op == "skip_connect")
-        if len(rows) <= max_skips:
-            return genotype
-        weakest = min(rows, key=lambda row: float(w[cell][row, skip]))  # ties: the lower row, as np.argmin
-        w[cell][weakest, skip] = 0.0
-        genotype = space.genotype_from_weights(w, exclude=("none",))
-
-
-@SELECTORS.register("max-skips")
-class MaxSkipsSelector(Selector):
-    """The space's argmax rule with at most ``max_skips`` skip connections in the normal cell (DARTS space)."""
-
-    def __init__(self, max_skips: int = 2):
-        if max_skips < 0:
-            raise ConfigError(f"max_skips must be >= 0 (P-DARTS: M = 2), got {max_skips}")
-        self.max_skips = max_skips
-
-    def select(self, search):
-        if search.space.name != "darts":
-            raise ConfigError(f"the max-skips selector works on the DARTS space, not '{search.space.name}'")
-        return limit_skips(search.space, search.deterministic_weights(), self.max_skips)
-
-
 # ---- pruning between stages -----------------------------------------------------------------------
-def prune_op_subsets(weights: dict[str, torch.Tensor], subsets: dict[str, list[list[str]]],
-                     keep: int) -> dict[str, list[list[str]]]:
+def prune_op_subsets(weights: dict[str, torch.Tensor], subsets: dict[str, list[list[str]]], keep: int,
+                     ops: Sequence[str]) -> dict[str, list[list[str]]]:
     """Keep, on each edge, the ``keep`` ops of largest weight among those it holds; ``weights`` are over all
-    ops (edges, len(OPS)). The weakest are dropped one at a time, ties to the lower column (``get_min_k``)."""
+    the space's ``ops`` (edges, len(ops)). The weakest are dropped one at a time, ties to the lower column
+    (``get_min_k``)."""
     out = {}
     for cell, rows in subsets.items():
         kept_rows = []
@@ -85,7 +51,7 @@ def prune_op_subsets(weights: dict[str, torch.Tensor], subsets: dict[str, list[l
             if keep < 1 or keep > len(subset):
                 raise ConfigError(f"cannot keep {keep} of the {len(subset)} ops of an edge")
             kept = list(subset)
-            values = [float(weights[cell][row, OPS.index(op)]) for op in kept]
+            values = [float(weights[cell][row, ops.index(op)]) for op in kept]
             while len(kept) > keep:
                 weakest = int(np.argmin(values))
                 del kept[weakest], values[weakest]
@@ -94,52 +60,23 @@ def prune_op_subsets(weights: dict[str, torch.Tensor], subsets: dict[str, list[l
     return out
 
 
-# ---- dropout on skip connections ------------------------------------------------------------------
-def skip_dropout_rate(initial: float, epoch: int, epochs: int, warmup: int, decay: float) -> float:
-    """pdarts ``train_search.py``: p = p0 (E - e - 1) / E while only the weights train (e < warmup), then
-    p = p0 exp(-(e - warmup) decay); e counts from 0 within the stage."""
-    if epoch < warmup:
-        return initial * (epochs - epoch - 1) / epochs
-    return initial * math.exp(-(epoch - warmup) * decay)
-
-
-class SkipDropoutSchedule:
-    """Epoch hook: sets the skip-dropout rate of the coming epoch, and logs the rate of each epoch."""
-
-    def __init__(self, initial: float, decay: float):
-        self.initial, self.decay = float(initial), float(decay)
-
-    def rate(self, search) -> float:
-        c = search.config
-        return skip_dropout_rate(self.initial, search.epoch, c.epochs, c.arch_warmup_epochs, self.decay)
-
-    def apply(self, search) -> None:
-        set_skip_dropout(search.model, self.rate(search))
-
-    def __call__(self, search, record) -> None:  # called after an epoch, with search.epoch the next one
-        self.apply(search)
-        return None
-
-    def record(self, search) -> dict:
-        return {"skip_dropout": round(self.rate(search), 6)}
-
-
 # ---- the driver -----------------------------------------------------------------------------------
 def stage_plan(config: SearchConfig) -> list[dict]:
     """Per stage: layers, candidate ops per edge, initial skip-dropout rate (validated driver_options)."""
     options = dict(config.driver_options)
+    ops = get_space(config.space).ops
     unknown = set(options) - _OPTIONS
     if unknown:
         raise ConfigError(f"unknown progressive option(s) {', '.join(sorted(unknown))} "
                           f"(known: {', '.join(sorted(_OPTIONS))})")
     add_layers = list(options.get("add_layers", [0]))
-    num_ops = list(options.get("num_ops", [len(OPS)]))
+    num_ops = list(options.get("num_ops", [len(ops)]))
     rates = list(options.get("skip_dropout", [0.0] * len(add_layers)))
     if not (len(add_layers) == len(num_ops) == len(rates)) or not add_layers:
         raise ConfigError("driver_options add_layers, num_ops and skip_dropout need one value per stage, "
                           f"got {len(add_layers)}, {len(num_ops)} and {len(rates)}")
-    if num_ops[0] != len(OPS) or any(b > a for a, b in zip(num_ops, num_ops[1:])) or min(num_ops) < 1:
-        raise ConfigError(f"num_ops must start at {len(OPS)} (every op) and never grow, got {num_ops}")
+    if num_ops[0] != len(ops) or any(b > a for a, b in zip(num_ops, num_ops[1:])) or min(num_ops) < 1:
+        raise ConfigError(f"num_ops must start at {len(ops)} (every op) and never grow, got {num_ops}")
     if any(r < 0 or r >= 1 for r in rates):
         raise ConfigError(f"skip_dropout rates must lie in [0, 1), got {rates}")
     return [{"stage": s + 1, "layers": config.layers + int(add), "num_ops": int(n), "skip_dropout": float(r)}
@@ -164,10 +101,11 @@ def _stage_config(config: SearchConfig, plan: dict, subsets) -> SearchConfig:
 def progressive_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = False, quiet: bool = False,
                        dataset=None):
     """Run the stages; returns (the last stage's DifferentiableSearch, the genotype, the run summary)."""
-    from archsearch.data import load_dataset  # the loop pulls in data loading; registering presets should not
+    from archsearch.data import load_dataset  # the loop pulls in data loading; registering drivers should not
     from archsearch.search.loop import DifferentiableSearch
 
-    if config.space != "darts":
+    space = get_space(config.space)
+    if "op_subsets" not in keyword_options(space.supernet):  # stages hold fewer ops per edge: the DARTS space
         raise ConfigError(f"the progressive (P-DARTS) driver runs on the DARTS space only, not '{config.space}': "
                           "pass --space darts")
     plan = stage_plan(config)
@@ -180,11 +118,11 @@ def progressive_search(config: SearchConfig, out_dir: str | Path, *, resume: boo
     if dataset is None:
         dataset = load_dataset(config.data, config.data_dir, limit_train=config.limit_train, quiet=quiet)
 
-    subsets = {cell: [list(OPS) for _ in EDGE_ROWS] for cell in CELL_TYPES}
+    subsets = {cell: [list(space.ops) for _ in range(edges)] for cell, (edges, _) in space.arch_shapes().items()}
     weights = None
     for stage in plan:
-        if weights is not None and stage["num_ops"] < len(subsets["normal"][0]):
-            subsets = prune_op_subsets(weights, subsets, stage["num_ops"])
+        if weights is not None and stage["num_ops"] < len(next(iter(subsets.values()))[0]):
+            subsets = prune_op_subsets(weights, subsets, stage["num_ops"], space.ops)
         last = stage is plan[-1]
         finished = next((d for d in done if d["stage"] == stage["stage"]), None)
         if finished is not None and not last:
@@ -199,7 +137,6 @@ def progressive_search(config: SearchConfig, out_dir: str | Path, *, resume: boo
             search.resume()
             config.save(out_dir / "config.yaml")  # the checkpoint took the changes: record them
             resume = False  # later stages start afresh (a resumed one finished them before)
-        schedule.apply(search)
         genotype = search.run()
         weights = search.deterministic_weights()
         entry = {**stage, "op_subsets": subsets, "genotype": search.space.to_string(genotype),

@@ -9,9 +9,10 @@ import torch
 
 from archsearch.data.datasets import DATASETS
 from archsearch.errors import ConfigError
+from archsearch.optim import ARCH_OPTIMIZERS
 from archsearch.relax import RELAXATIONS, build_relaxation
-from archsearch.search.components import ARCH_OPTIMIZERS, DRIVERS
 from archsearch.search.config import SearchConfig, apply_overrides, read_config_file
+from archsearch.search.drivers import DRIVERS
 from archsearch.search.hooks import build_hooks
 from archsearch.search.methods import METHODS
 from archsearch.search.selectors import SELECTORS

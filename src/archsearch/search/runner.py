@@ -11,11 +11,11 @@ from pathlib import Path
 import yaml
 
 from archsearch.errors import ConfigError, RunDirectoryError
-from archsearch.search.components import DRIVERS
+from archsearch.search.drivers import DRIVERS
 from archsearch.search.config import SearchConfig, apply_overrides
-from archsearch.search.loop import RESUMABLE, DifferentiableSearch
+from archsearch.search.loop import RESUMABLE, DifferentiableSearch, write_summary
 from archsearch.search.resolve import resolve_config
-from archsearch.utils.io import write_json_atomic
+from archsearch.utils.io import read_yaml
 from archsearch.utils.resume import refuse_changes
 from archsearch.utils.rundir import lock_run_dir, read_run_config
 
@@ -73,7 +73,7 @@ def run_search(config: SearchConfig | None = None, out_dir: str | Path | None = 
         summary["out_dir"] = str(out_dir)
         if config.train_epochs > 0 and summary["genotype"] is not None:  # None: the selector found no valid cell
             summary["train"] = _train_found(search, genotype, out_dir / "train", quiet)
-        write_json_atomic(out_dir / "genotype.json", summary)
+        write_summary(out_dir, summary)
     return summary
 
 
@@ -99,6 +99,6 @@ def _train_found(search: DifferentiableSearch, genotype, out_dir: Path, quiet: b
 
 
 def _trained_genotype(out_dir: Path) -> str | None:
-    with contextlib.suppress(OSError, yaml.YAMLError, AttributeError):
-        return yaml.safe_load((out_dir / "config.yaml").read_text()).get("genotype")
+    with contextlib.suppress(OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError, AttributeError):
+        return read_yaml(out_dir / "config.yaml").get("genotype")
     return None

@@ -105,6 +105,20 @@ class SearchSpace(ABC):
         """Tabulated accuracies of a genotype where the space has a benchmark, else None."""
         return None
 
+    # -- the cell as a graph ------------------------------------------------------------------------
+    #: incoming edges a genotype keeps per intermediate node; None where every edge holds an op
+    inputs_per_node: int | None = None
+
+    def cell_graph(self) -> tuple[list[tuple[int, int]], set[int], set[int]] | None:
+        """(source, target) node of each alpha row, the input nodes and the output nodes of a cell;
+        None where the space does not describe its cells as such a graph."""
+        return None
+
+    def selected_edges(self, genotype: Hashable) -> dict[str, list[tuple[int, str]]] | None:
+        """Per cell type, (alpha row, op) of each edge the genotype keeps; None where the space does not
+        map its genotypes' edges to alpha rows."""
+        return None
+
     # -- drawing --------------------------------------------------------------------------------
     @abstractmethod
     def cell_edges(self, genotype: Hashable) -> dict[str, list[tuple[str, str, str]]]:

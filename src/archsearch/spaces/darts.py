@@ -21,6 +21,7 @@ from archsearch.errors import ConfigError, ShapeError, shown
 from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng, positive_sizes
 from archsearch.spaces.darts_genotypes import (
     CELL_TYPES,
+    EDGES_PER_NODE,
     PUBLISHED,
     STEPS,
     DartsGenotype,
@@ -446,6 +447,18 @@ class DartsSpace(SearchSpace):
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
         return {cell: (len(EDGE_ROWS), len(OPS)) for cell in CELL_TYPES}
+
+    inputs_per_node = EDGES_PER_NODE
+
+    def cell_graph(self) -> tuple[list[tuple[int, int]], set[int], set[int]]:
+        # nodes 0 and 1 are the two cell inputs; every intermediate node feeds the output's concatenation
+        nodes = sorted({node for node, _ in EDGE_ROWS})
+        return [(source, node + 2) for node, source in EDGE_ROWS], {0, 1}, {node + 2 for node in nodes}
+
+    def selected_edges(self, genotype) -> dict[str, list[tuple[int, str]]]:
+        genotype = self.parse(genotype)
+        return {cell: [(ROW_OF[(i // EDGES_PER_NODE, source)], op) for i, (op, source) in enumerate(genotype.cell(cell))]
+                for cell in CELL_TYPES}
 
     def genotype_from_weights(self, weights, exclude: Sequence[str] = ("none",)) -> DartsGenotype:
         """The DARTS rule (quark0/darts ``Network.genotype``): per node, keep the 2 incoming edges whose

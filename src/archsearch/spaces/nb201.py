@@ -490,6 +490,9 @@ class NB201Space(SearchSpace):
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
         return {"cell": (len(EDGES), len(OPS))}
 
+    def cell_graph(self) -> tuple[list[tuple[int, int]], set[int], set[int]]:
+        return [(source, target) for target, source in EDGES], {0}, {NUM_NODES - 1}
+
     def genotype_from_weights(self, weights, exclude: Sequence[str] = ("none",)) -> NB201Genotype:
         w = weights["cell"].detach().clone().float()
         for name in exclude:

@@ -94,6 +94,7 @@ class Supernet(nn.Module):
         self.in_degrees: tuple[int, ...] = ()
         self.path = "fast"  # see PATHS; set_path switches the cells
         self.drop_path_prob = 0.0  # see set_drop_path_prob
+        self._mixed_ops: dict[str, list[tuple[int, MixedOp]]] | None = None  # see mixed_ops, built on first use
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.alphas.values()) + list(self.betas.values())
@@ -160,7 +161,7 @@ class Supernet(nn.Module):
         A relaxation with ``alive(alpha) -> bool mask (edges, ops) | None`` (ops removed for good, as
         XNAS' wipeout does) has the removed ops skipped by every MixedOp that reads those weights."""
         weights = {name: self.relaxation(alpha) for name, alpha in self.alphas.items()}
-        alive = getattr(self.relaxation, "alive", None)
+        alive = getattr(self.relaxation, "alive", None)  # optional: any callable may be a relaxation
         if alive is not None:
             for name, alpha in self.alphas.items():
                 mask = alive(alpha)
@@ -177,7 +178,7 @@ class Supernet(nn.Module):
     def mixed_ops(self, name: str) -> list[tuple[int, MixedOp]]:
         """(alpha row, MixedOp) for every mixed edge that reads ``alphas[name]``: the search cells'
         ``edges`` lists, in alpha-row order."""
-        if not hasattr(self, "_mixed_ops"):
+        if self._mixed_ops is None:
             table: dict[str, list[tuple[int, MixedOp]]] = {key: [] for key in self.alphas}
             for module in self.modules():
                 edges = getattr(module, "edges", None)
@@ -198,6 +199,6 @@ class Supernet(nn.Module):
 
     def hard_indices(self, weights: dict[str, torch.Tensor]) -> dict[str, list[int] | None]:
         """For a hard relaxation, the chosen op per edge (one host sync per forward, not per edge)."""
-        if not getattr(self.relaxation, "hard", False):
+        if not getattr(self.relaxation, "hard", False):  # optional, as ``alive``
             return {name: None for name in weights}
         return {name: w.argmax(dim=-1).tolist() for name, w in weights.items()}

@@ -146,6 +146,12 @@ def write_yaml_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, yaml.safe_dump(obj, sort_keys=False))
 
 
+def read_yaml(path: str | os.PathLike) -> Any:
+    """What a YAML file holds (safe types only). OSError, UnicodeDecodeError, yaml.YAMLError and
+    RecursionError pass through: each reader words them for what the file is to it."""
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
 def save_torch_atomic(path: str | os.PathLike, obj: Any) -> None:
     import torch
 

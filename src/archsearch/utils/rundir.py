@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from archsearch.errors import RunDirectoryError
-from archsearch.utils.io import TEMP_PATTERN, writing
+from archsearch.utils.io import TEMP_PATTERN, read_yaml, writing
 
 LOCK_NAME = ".archsearch.lock"
 
@@ -108,7 +108,7 @@ def read_run_config(directory: str | os.PathLike, kind: str) -> dict:
         raise RunDirectoryError(f"{where}: {'it is empty' if empty else 'it holds no run (no config.yaml)'}; "
                                 "start a new run with --out")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as err:
         reason = getattr(err, "strerror", None) or type(err).__name__
         raise RunDirectoryError(f"{where}: its config.yaml is damaged ({reason})") from None

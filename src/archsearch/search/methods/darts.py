@@ -1,6 +1,6 @@
 """DARTS presets (Liu, Simonyan & Yang, ICLR 2019)."""
 
-from archsearch.search.methods import Method, register_method
+from archsearch.search.methods.base import Method, register_method
 
 # DARTS (Liu, Simonyan, Yang, ICLR 2019). Values of quark0/darts train_search.py and of the
 # NAS-Bench-201 protocol; they are SearchConfig's defaults, so the presets only name the order.

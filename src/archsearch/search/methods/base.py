@@ -1,7 +1,8 @@
 """Named method presets: a relaxation, an architecture optimizer and a selector, with the
 hyper-parameters of the method's paper. ``archsearch methods`` lists this registry.
 
-Each method family registers its presets in a module of ``archsearch.search.presets``.
+Each method family lists its presets in a module of ``archsearch.search.methods``: settings only; the
+components they name register in their own packages (optim/, relax/, search/selectors/, search/hooks/).
 """
 
 from __future__ import annotations
@@ -28,5 +29,3 @@ def register_method(method: Method) -> Method:
     METHODS.register(method.name)(method)
     return method
 
-
-from archsearch.search import presets  # noqa: E402,F401  (registers every preset)

@@ -3,8 +3,8 @@
 With independent sigmoid weights an op is kept when its weight exceeds a threshold (FairDARTS Sec. 4:
 sigma_threshold = 0.8; the released code's default is 0.85). The rule is the reference's
 ``threshold_sparse`` parse: on each edge the strongest op outside ``exclude``, kept if its weight is
-at least the threshold; on the DARTS space only the ``max_inputs`` (2) strongest inputs of each node
-are considered (``max_inputs: null`` lifts the limit).
+at least the threshold; where genotypes keep a few inputs per node (DARTS: 2) only the ``max_inputs``
+strongest inputs of each node are considered (``max_inputs: null`` lifts the limit).
 
 A cell is invalid when no kept op lies on any path from its inputs to its output: the collapse that
 "Making Differentiable Architecture Search less local" (Bodin et al. 2021) shows FairDARTS falling
@@ -24,23 +24,17 @@ from collections.abc import Sequence
 import torch
 
 from archsearch.errors import ConfigError
-from archsearch.search.selectors import SELECTORS, Selector
+from archsearch.search.selectors.base import SELECTORS, Selector
 
 log = logging.getLogger("archsearch")
 
 
-def cell_topology(space_name: str) -> tuple[list[tuple[int, int]], set[int], set[int]]:
+def cell_topology(space) -> tuple[list[tuple[int, int]], set[int], set[int]]:
     """(source, target) node of each alpha row, the input nodes and the output nodes of a cell."""
-    if space_name == "nb201":
-        from archsearch.spaces.nb201 import EDGES, NUM_NODES
-
-        return [(source, target) for target, source in EDGES], {0}, {NUM_NODES - 1}
-    if space_name == "darts":
-        from archsearch.spaces.darts import EDGE_ROWS
-
-        nodes = sorted({node for node, _ in EDGE_ROWS})
-        return [(source, node + 2) for node, source in EDGE_ROWS], {0, 1}, {node + 2 for node in nodes}
-    raise ConfigError(f"the threshold selector knows the cell graphs of nb201 and darts, not '{space_name}'")
+    graph = space.cell_graph()
+    if graph is None:
+        raise ConfigError(f"the threshold selector knows no cell graph of the '{space.name}' space")
+    return graph
 
 
 def reaches_output(kept_rows: list[int], topology) -> bool:
@@ -64,55 +58,62 @@ class ThresholdSelector(Selector):
         self.threshold, self.max_inputs, self.exclude = float(threshold), max_inputs, tuple(exclude)
 
     # -- which edges survive ---------------------------------------------------------------------
-    def kept(self, search) -> dict[str, list[tuple[int, str]]]:
+    def kept(self, view) -> dict[str, list[tuple[int, str]]]:
         """Per cell type, (alpha row, op) of every edge whose strongest op passes the threshold."""
-        ops = search.space.ops
+        ops = view.space.ops
         keep = [k for k, op in enumerate(ops) if op not in self.exclude]
-        topology = cell_topology(search.space.name)
+        topology = cell_topology(view.space)
         out = {}
-        for name, w in search.deterministic_weights().items():
+        for name, w in view.deterministic_weights().items():
             w = torch.as_tensor(w).double()[:, keep]
             strength, best = w.max(dim=-1)
             rows = range(w.shape[0])
-            if search.space.name == "darts" and self.max_inputs:
+            if view.space.inputs_per_node and self.max_inputs:
                 rows = _strongest_inputs(strength, topology[0], self.max_inputs)
             out[name] = [(r, ops[keep[int(best[r])]]) for r in rows if float(strength[r]) >= self.threshold]
         return out
 
-    def invalid_cells(self, search) -> list[str]:
-        topology = cell_topology(search.space.name)
-        return [name for name, edges in self.kept(search).items()
+    def invalid_cells(self, view) -> list[str]:
+        topology = cell_topology(view.space)
+        return [name for name, edges in self.kept(view).items()
                 if not reaches_output([row for row, _ in edges], topology)]
 
     # -- the selector interface ------------------------------------------------------------------
-    def select(self, search):
-        if search.space.name == "nb201":
-            from archsearch.spaces.nb201 import EDGES, NB201Genotype
+    def select(self, view):
+        space = view.space
+        cell_topology(space)  # a clear error for spaces without a known cell graph
+        if space.inputs_per_node is None:  # every edge holds an op: below the threshold, that is none
+            one_hot, kept = {}, self.kept(view)
+            for name, (rows, columns) in space.arch_shapes().items():
+                w = torch.zeros(rows, columns)
+                w[:, space.ops.index("none")] = 1.0
+                for row, op in kept[name]:
+                    w[row] = 0.0
+                    w[row, space.ops.index(op)] = 1.0
+                one_hot[name] = w
+            return space.genotype_from_weights(one_hot, exclude=())
+        return space.genotype_from_weights(view.deterministic_weights(), exclude=self.exclude)
 
-            chosen = dict(self.kept(search)["cell"])
-            return NB201Genotype(tuple(chosen.get(row, "none") for row in range(len(EDGES))))
-        cell_topology(search.space.name)  # a clear error for spaces without a known cell graph
-        return search.space.genotype_from_weights(search.deterministic_weights(), exclude=self.exclude)
-
-    def invalid_reason(self, search, genotype) -> str | None:
-        invalid = self.invalid_cells(search)
+    def invalid_reason(self, view, genotype) -> str | None:
+        invalid = self.invalid_cells(view)
         if not invalid:
             return None
         return (f"no op above the threshold {self.threshold} lies on any path from input to output in the "
                 f"{_cells(invalid)}: the search collapsed, there is no architecture to report")
 
-    def record(self, search) -> dict:
-        kept = self.kept(search)
-        invalid = self.invalid_cells(search)
+    def record(self, view) -> dict:
+        kept = self.kept(view)
+        invalid = self.invalid_cells(view)
         record = {"threshold_valid": not invalid, "threshold_invalid_cells": invalid,
                   "threshold_kept": {name: [[row, op] for row, op in edges] for name, edges in kept.items()}}
-        if search.space.name == "darts":
-            rows = len(search.space.arch_shapes()["normal"])
-            record["threshold_dropped"] = {name: rows - len(edges) for name, edges in kept.items()}
+        if view.space.inputs_per_node:  # genotypes keep the top inputs whatever the threshold: say what it dropped
+            # the len of the (edges, ops) shape, 2, not the number of edges: kept as metrics.jsonl has it so far
+            size = {name: len(shape) for name, shape in view.space.arch_shapes().items()}
+            record["threshold_dropped"] = {name: size[name] - len(edges) for name, edges in kept.items()}
         if invalid:
             # one line on stderr, as every warning of a run (a Python warning would print two)
             log.warning("archsearch: warning: epoch %d: the thresholded %s is invalid: no op above %s connects "
-                        "input to output", search.epoch + 1, _cells(invalid), self.threshold)
+                        "input to output", view.epoch + 1, _cells(invalid), self.threshold)
         return record
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from archsearch.errors import ConfigError
-from archsearch.search.selectors import SELECTORS, Selector
+from archsearch.optim.expgrad import ExpGrad
+from archsearch.search.selectors.base import SELECTORS, Selector
 
 MODES = ("accumulated", "final", "sample")
 
@@ -27,14 +28,14 @@ class OnlineToBatchSelector(Selector):
             raise ConfigError(f"online-to-batch mode must be one of {', '.join(MODES)}, got '{mode}'")
         self.mode, self.seed, self.exclude = mode, seed, tuple(exclude)
 
-    def weights(self, search) -> dict[str, torch.Tensor]:
+    def weights(self, view) -> dict[str, torch.Tensor]:
         """Per cell type, (edges, ops) weights whose argmax the space's rule takes; removed ops -inf."""
-        optimizer = search.a_optimizer
-        if not hasattr(optimizer, "accumulated_weights"):
+        optimizer = view.arch_optimizer
+        if not isinstance(optimizer, ExpGrad):  # the forecasters' accumulated predictions are ExpGrad's
             raise ConfigError("the online-to-batch selector needs the expgrad architecture optimizer")
-        rng = np.random.default_rng(search.config.seed if self.seed is None else self.seed)
+        rng = np.random.default_rng(view.config.seed if self.seed is None else self.seed)
         out = {}
-        for name, alpha in search.model.named_arch_parameters().items():
+        for name, alpha in view.supernet.named_arch_parameters().items():
             alive = optimizer.alive_mask(alpha).cpu()
             if self.mode == "accumulated":
                 w = optimizer.accumulated_weights(alpha).cpu().double()
@@ -45,14 +46,14 @@ class OnlineToBatchSelector(Selector):
             out[name] = w.masked_fill(~alive, float("-inf"))
         return out
 
-    def select(self, search):
-        weights = self.weights(search)
+    def select(self, view):
+        weights = self.weights(view)
         exclude = self.exclude
         for w in weights.values():  # an edge whose only survivors are excluded ops keeps them
-            keep = [k for k, op in enumerate(search.space.ops) if op not in exclude]
+            keep = [k for k, op in enumerate(view.space.ops) if op not in exclude]
             if keep and bool((w[:, keep] == float("-inf")).all(dim=-1).any()):
                 exclude = ()
-        return search.space.genotype_from_weights(weights, exclude=exclude)
+        return view.space.genotype_from_weights(weights, exclude=exclude)
 
 
 def _sampled(p: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:

@@ -2,35 +2,11 @@
 "Making Differentiable Architecture Search less local", ICLR 2021 NAS workshop).
 
 FairDARTS = DARTS loop + sigmoid relaxation with the zero-one loss + Adam + threshold selector.
-FairDARTS+DSCD = the same with DSCD's global coordinate steps around the Adam steps.
+FairDARTS+DSCD = the same with DSCD's global coordinate steps around the Adam steps
+(``dscd-adam``, archsearch.optim.registry; the selector: search/selectors/threshold.py).
 """
 
-from __future__ import annotations
-
-import torch
-
-from archsearch.errors import ConfigError
-from archsearch.optim.dscd import DSCD
-from archsearch.search import selectors_threshold  # noqa: F401  (registers "threshold")
-from archsearch.search.components import ARCH_OPTIMIZERS
-from archsearch.search.methods import Method, register_method
-
-_DSCD_OPTIONS = {"bound", "memory", "patience", "seed", "rounds"}
-
-
-@ARCH_OPTIMIZERS.register("dscd-adam")
-def build_dscd_adam(params, config, dataset_size=None) -> DSCD:
-    """DSCD around Adam(arch_lr, arch_betas, arch_weight_decay); ``arch_options``: bound (a), memory (K),
-    patience (n), seed (default: the search's seed)."""
-    options = dict(config.arch_options)
-    unknown = set(options) - _DSCD_OPTIONS
-    if unknown:
-        raise ConfigError(f"unknown dscd option(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_DSCD_OPTIONS))})")
-    options.setdefault("seed", config.seed)
-    adam = torch.optim.Adam(params, lr=config.arch_lr, betas=tuple(config.arch_betas),
-                            weight_decay=config.arch_weight_decay)
-    return DSCD(adam, **options)
-
+from archsearch.search.methods.base import Method, register_method
 
 # xiaomi-automl/FairDARTS train_search.py and its README command: Adam(lr 3e-3, betas (0.9, 0.999),
 # weight decay 1e-3) on alpha, SGD lr 0.005 (cosine to 0.001) on the weights, batch 128, 50 epochs,

@@ -6,8 +6,7 @@ and 3 candidate ops per edge, with dropout on skip connections, then at most M =
 the normal cell (selector ``max-skips``). See docs/pdarts.md.
 """
 
-from archsearch.search import progressive  # noqa: F401  (registers the driver and the max-skips selector)
-from archsearch.search.methods import Method, register_method
+from archsearch.search.methods.base import Method, register_method
 
 # chenxin061/pdarts train_search.py: 25 epochs per stage, the first 10 train the weights only
 # (eps_no_archs); batch 96; SGD lr 0.025 cosine to 0.0, momentum 0.9, weight decay 3e-4, grad clip 5;

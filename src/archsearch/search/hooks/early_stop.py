@@ -1,8 +1,8 @@
-"""Early-stopping rules any search can use (``early_stop: dartsplus`` or ``rdarts``, see search/hooks.py).
+"""Early-stopping rules any search can use (``early_stop: dartsplus`` or ``rdarts``), as epoch hooks.
 
-Each rule is called after every epoch as ``rule(search, record) -> reason | None`` with the epoch's
-metrics record; a reason stops the search and is kept in the run's summary (``stopped_early``).
-Their memory (``state_dict``) goes into the checkpoint, so a resumed run decides as an uninterrupted one.
+Each rule's ``on_epoch_end(view, record) -> reason | None`` reads the epoch's metrics record; a reason
+stops the search and is kept in the run's summary (``stopped_early``). Their memory (``state_dict``)
+goes into the checkpoint, so a resumed run decides as an uninterrupted one.
 
 DARTS+ (Liang et al., "DARTS+: Improved Differentiable Architecture Search with Early Stopping",
 arXiv:1909.06035, Sec. 3.2): stop when the selected normal cell holds two or more skip connections, or
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 
 from archsearch.errors import ConfigError
-from archsearch.search.hooks import EARLY_STOPPING
+from archsearch.search.hooks.base import EARLY_STOPPING, EpochHook
 
 
 def learnable_columns(op_names: Sequence[str], learnable_ops: Sequence[str] | None = None) -> list[int]:
@@ -47,7 +47,7 @@ def weight_ranking(op_weights: dict[str, list[list[float]]], columns: Sequence[i
 
 
 @EARLY_STOPPING.register("dartsplus")
-class DartsPlusStop:
+class DartsPlusStop(EpochHook):
     """DARTS+: >= ``max_skips`` skip connections in the selected normal cell, or the same ranking of the
     learnable ops' weights on every edge for ``patience`` consecutive epochs."""
 
@@ -59,11 +59,11 @@ class DartsPlusStop:
         self.learnable_ops = None if learnable_ops is None else list(learnable_ops)
         self.rankings: list[tuple] = []
 
-    def __call__(self, search, record: dict) -> str | None:
+    def on_epoch_end(self, view, record: dict) -> str | None:
         if record["skip_count"] >= self.max_skips:
             return (f"dartsplus: the selected normal cell holds {record['skip_count']} skip connections "
                     f"(>= {self.max_skips}) at epoch {record['epoch']}")
-        columns = learnable_columns(search.space.ops, self.learnable_ops)
+        columns = learnable_columns(view.space.ops, self.learnable_ops)
         self.rankings = (self.rankings + [weight_ranking(record["op_weights"], columns)])[-self.patience:]
         if len(self.rankings) == self.patience and len(set(self.rankings)) == 1:
             return (f"dartsplus: the ranking of the learnable ops' weights has been stable for "
@@ -78,7 +78,7 @@ class DartsPlusStop:
 
 
 @EARLY_STOPPING.register("rdarts")
-class EigenvalueStop:
+class EigenvalueStop(EpochHook):
     """RobustDARTS' DARTS-ES on ``hessian_max_eigenvalue``: local averages over a centred window of
     ``window`` evaluations; stop when avg(i) / avg(i - k) > ``factor`` and i - k >= ``start_epoch``.
     With ``rollback`` (the reference) the architecture parameters of epoch i - k are restored, so the
@@ -103,7 +103,7 @@ class EigenvalueStop:
         chunk = self.values[max(0, j - h): j + h + 1]
         return sum(chunk) / len(chunk)
 
-    def __call__(self, search, record: dict) -> str | None:
+    def on_epoch_end(self, view, record: dict) -> str | None:
         value = record.get("hessian_max_eigenvalue")
         epoch = record["epoch"] - 1
         if value is None:
@@ -111,8 +111,8 @@ class EigenvalueStop:
         self.epochs.append(epoch)
         self.values.append(float(value))
         if self.rollback:
-            self.snapshots[epoch] = [p.detach().cpu().clone() for p in search.model.arch_parameters()]
-        if epoch >= search.config.epochs - 1:  # the reference decides nothing at the last epoch
+            self.snapshots[epoch] = [p.detach().cpu().clone() for p in view.alphas]
+        if epoch >= view.config.epochs - 1:  # the reference decides nothing at the last epoch
             return None
         j = len(self.values) - 1 - self.window // 2  # newest centre whose window is complete
         earlier = j - self.k
@@ -128,7 +128,7 @@ class EigenvalueStop:
         stop_epoch = self.epochs[earlier]
         if self.rollback:
             with torch.no_grad():
-                for p, saved in zip(search.model.arch_parameters(), self.snapshots[stop_epoch]):
+                for p, saved in zip(view.alphas, self.snapshots[stop_epoch]):
                     p.copy_(saved.to(p.device))
         h = self.window // 2
         return (f"rdarts: mean dominant eigenvalue {current:.4g} around epoch {self.epochs[j] + 1} is "

@@ -7,7 +7,7 @@ defaults, without the progressive partial-channel variant): 100 epochs, batch 64
 alpha; KL towards Dir(1) with scale 1e-3 (``--reg_type kl --reg_scale 1e-3``); first order.
 """
 
-from archsearch.search.methods import Method, register_method
+from archsearch.search.methods.base import Method, register_method
 
 register_method(Method(
     name="drnas",

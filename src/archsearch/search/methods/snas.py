@@ -10,7 +10,7 @@ Differences, stated in docs/snas.md: SNAS updates weights and alpha on the same 
 uses drop-path 0.3 during search; this preset keeps the bilevel loop and no drop-path.
 """
 
-from archsearch.search.methods import Method, register_method
+from archsearch.search.methods.base import Method, register_method
 
 register_method(Method(
     name="snas",

@@ -9,6 +9,9 @@ Both draw ``n`` *distinct* genotypes: a sampler that keeps returning the same fe
 distribution) is asked at most ``max_attempts`` times, and the ranking then holds fewer than ``n``.
 Every candidate's network is initialised from the same seed, so scores are comparable across
 candidates and reproducible across runs.
+
+``sample_and_rank`` and ``random_and_rank`` are the selectors a search names: they score on the search's
+fixed batch (SearchView.score_batch) and save the ranking with the run (``selection.json``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 from archsearch.errors import ArchSearchError, ConfigError
 from archsearch.proxies import score
 from archsearch.registry import Registry
+from archsearch.search.selectors.base import SELECTORS, Selector
 from archsearch.spaces.base import RandomSource, SearchSpace, as_rng
 
 RANK_SELECTORS: Registry[type["RankSelector"]] = Registry("ranking selector")
@@ -115,3 +119,57 @@ def random_and_rank(proxy: str, n: int, space: SearchSpace, batch_x: torch.Tenso
                     seed: int = 0, **options) -> tuple[Hashable, list[Ranked]]:
     """Best of ``n`` distinct uniformly drawn genotypes, by ``proxy`` (see ``RandomAndRank``)."""
     return RandomAndRank(proxy, n, seed, **options).select(space, batch_x, batch_y)
+
+
+# ---- the selectors of a search --------------------------------------------------------------------
+class _RankingSelector(Selector):
+    """From the search to a RankSelector: candidates are scored with a training-free proxy on one fixed
+    batch of the search's data; the ranking is saved with the run."""
+
+    rank_name = ""
+
+    def __init__(self, proxy: str = "synflow", n: int = 100):
+        from archsearch.proxies import PROXIES
+
+        PROXIES.get(proxy)  # an unknown proxy fails before the search, not after it
+        if n < 1:
+            raise ConfigError(f"n (candidates to rank) must be >= 1, got {n}")
+        self.proxy, self.n = proxy, n
+
+    def select(self, view):
+        from archsearch.utils.io import write_json_atomic
+
+        selector = RANK_SELECTORS.get(self.rank_name)(
+            self.proxy, self.n, seed=view.config.seed, num_classes=view.num_classes,
+            network_options={"in_channels": view.in_channels}, device=view.device)
+        x, y = view.score_batch
+        genotype, ranking = selector.select(view.space, x, y, self.sampler(view))
+        if view.out_dir is not None:
+            write_json_atomic(view.out_dir / "selection.json", {
+                "selector": self.rank_name, "proxy": self.proxy, "candidates": len(ranking),
+                "ranking": [{"genotype": r.arch, "score": r.score} for r in ranking]})
+        return genotype
+
+    def sampler(self, view) -> Sampler | None:
+        return None
+
+
+@SELECTORS.register("sample_and_rank")
+class SampleAndRankSelector(_RankingSelector):
+    """n distinct genotypes drawn from the learned distribution, the best by the proxy (BaLeNAS-TF)."""
+
+    rank_name = "sample_and_rank"
+
+    def sampler(self, view) -> Sampler:
+        sampler = view.relaxation.sampler(view)
+        if sampler is None:
+            raise ConfigError(f"the '{view.config.relaxation}' relaxation defines no distribution to sample "
+                              "genotypes from; use selector=random_and_rank or selector=argmax")
+        return sampler
+
+
+@SELECTORS.register("random_and_rank")
+class RandomAndRankSelector(_RankingSelector):
+    """n distinct genotypes drawn uniformly from the space, the best by the proxy (zero-cost baseline)."""
+
+    rank_name = "random_and_rank"

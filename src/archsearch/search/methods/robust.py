@@ -1,4 +1,4 @@
-"""Early-stopping and regularised DARTS presets: DARTS+ and RobustDARTS (search/early_stop.py).
+"""Early-stopping and regularised DARTS presets: DARTS+ and RobustDARTS (search/hooks/early_stop.py).
 
 DARTS+ (Liang et al., "DARTS+: Improved Differentiable Architecture Search with Early Stopping",
 arXiv:1909.06035): DARTS with the ``dartsplus`` rule; DARTS' 50 epochs are kept as the ceiling (our choice).
@@ -12,8 +12,7 @@ search, ``model.drop_path_prob = p * epoch / (epochs - 1)``). R-DARTS picks the 
 the presets take the largest (our choice: the paper finds the eigenvalue falls as regularisation grows).
 """
 
-from archsearch.search import early_stop  # noqa: F401  (registers the rules)
-from archsearch.search.methods import Method, register_method
+from archsearch.search.methods.base import Method, register_method
 
 _DARTS = {"relaxation": "softmax", "arch_optimizer": "adam", "selector": "argmax", "order": 1}
 _RDARTS = "Zela et al., Understanding and Robustifying Differentiable Architecture Search, ICLR 2020"

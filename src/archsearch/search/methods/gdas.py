@@ -8,7 +8,7 @@ weight decay 5e-4, cosine to 0.001, batch 64, grad clip 5; Adam(3e-4, betas (0.5
 figure for GDAS (the GDAS.config we could read, at commit a84f48, says 240 with no warm-up; see docs/gdas.md).
 """
 
-from archsearch.search.methods import Method, register_method
+from archsearch.search.methods.base import Method, register_method
 
 register_method(Method(
     name="gdas",

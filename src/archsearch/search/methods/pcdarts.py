@@ -6,7 +6,7 @@ channel shuffle) and edge normalisation (betas, extra architecture parameters); 
 softmax(beta) x op weight (Supernet.selection_weights). See docs/pcdarts.md.
 """
 
-from archsearch.search.methods import Method, register_method
+from archsearch.search.methods.base import Method, register_method
 
 # yuhuixu1993/PC-DARTS train_search.py (CIFAR-10) and the paper (Sec. 4.2): batch 256; SGD lr 0.1 cosine
 # to 0.001 (learning_rate_min), momentum 0.9, weight decay 3e-4, grad clip 5; Adam(6e-4, betas (0.5, 0.999),

@@ -1,0 +1,15 @@
+"""Search drivers: methods made of several searches (P-DARTS' stages), selected by ``SearchConfig.driver``.
+
+A driver is ``driver(config, out_dir, *, resume, quiet, dataset) -> (last DifferentiableSearch, genotype,
+summary)``. Importing this module registers every driver in ``DRIVERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from archsearch.registry import Registry
+
+DRIVERS: Registry[Callable] = Registry("search driver")
+
+from archsearch.search import progressive  # noqa: E402,F401  (registers "progressive")

@@ -1,7 +1,7 @@
 """Search drivers: methods made of several searches (P-DARTS' stages), selected by ``SearchConfig.driver``.
 
-A driver is ``driver(config, out_dir, *, resume, quiet, dataset) -> (last DifferentiableSearch, genotype,
-summary)``. Importing this module registers every driver in ``DRIVERS``.
+A driver is ``driver(config, out_dir, *, search_class, resume, quiet, dataset) -> (last search, genotype,
+summary)``, handed the loop's class (``DifferentiableSearch``) by the runner. Importing this module registers every driver in ``DRIVERS``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from torch import nn
 
 from archsearch.data import BatchLoader, default_augment, load_dataset
 from archsearch.diagnostics.cells import skip_count
-from archsearch.diagnostics.hessian import supernet_eigenvalue
 from archsearch.errors import CheckpointError, ConfigError, NonFiniteLossError
 from archsearch.optim import ARCH_OPTIMIZERS
 from archsearch.relax import build_relaxation
@@ -30,6 +29,7 @@ from archsearch.runtime import deterministic, resolve_device, rng_states, seed_e
 from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
 from archsearch.search.config import SearchConfig
 from archsearch.search.distributed import Distributed, wrap_weights
+from archsearch.search.eigenvalue import supernet_eigenvalue
 from archsearch.search.hooks import build_hooks
 from archsearch.search.meter import Meter
 from archsearch.search.resolve import build_selector, build_supernet, check_config

@@ -98,11 +98,12 @@ def _stage_config(config: SearchConfig, plan: dict, subsets) -> SearchConfig:
 
 
 @DRIVERS.register("progressive")
-def progressive_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = False, quiet: bool = False,
-                       dataset=None):
-    """Run the stages; returns (the last stage's DifferentiableSearch, the genotype, the run summary)."""
-    from archsearch.data import load_dataset  # the loop pulls in data loading; registering drivers should not
-    from archsearch.search.loop import DifferentiableSearch
+def progressive_search(config: SearchConfig, out_dir: str | Path, *, search_class, resume: bool = False,
+                       quiet: bool = False, dataset=None):
+    """Run the stages, each a ``search_class`` (the loop, handed in: it checks configurations against this
+    registry, so importing it here would close a cycle); returns (the last stage's search, the genotype,
+    the run summary)."""
+    from archsearch.data import load_dataset  # registering drivers should not pull in data loading
 
     space = get_space(config.space)
     if "op_subsets" not in keyword_options(space.supernet):  # stages hold fewer ops per edge: the DARTS space
@@ -130,8 +131,8 @@ def progressive_search(config: SearchConfig, out_dir: str | Path, *, resume: boo
             continue
         stage_dir = out_dir / f"stage{stage['stage']}"
         schedule = SkipDropoutSchedule(stage["skip_dropout"], decay)
-        search = DifferentiableSearch(_stage_config(config, stage, subsets), stage_dir, quiet=quiet,
-                                      dataset=dataset, hooks=[schedule])
+        search = search_class(_stage_config(config, stage, subsets), stage_dir, quiet=quiet,
+                              dataset=dataset, hooks=[schedule])
         search.run_dir = out_dir  # the directory a user resumes
         if resume:
             search.resume()

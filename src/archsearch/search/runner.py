@@ -61,7 +61,8 @@ def run_search(config: SearchConfig | None = None, out_dir: str | Path | None = 
             raise RunDirectoryError(f"'{out_dir}' already holds a run: use --resume {out_dir} or another --out")
         if config.driver:  # a method made of several searches (P-DARTS' stages)
             search, genotype, summary = DRIVERS.get(config.driver)(
-                config, out_dir, resume=resume is not None, quiet=quiet, dataset=dataset)
+                config, out_dir, search_class=DifferentiableSearch, resume=resume is not None, quiet=quiet,
+                dataset=dataset)
         else:
             search = DifferentiableSearch(config, out_dir, quiet=quiet, dataset=dataset)
             if resume is not None:

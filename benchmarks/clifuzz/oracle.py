@@ -599,7 +599,7 @@ def network_options(space: str) -> dict[str, Rule]:
 
 
 RECIPE_KEYS = {
-    "name": Text(), "epochs": Int(1), "batch_size": Int(1), "eval_batch_size": Int(1), "lr": PosFloat(),
+    "name": Text(), "epochs": Int(1), "batch_size": Int(2), "eval_batch_size": Int(1), "lr": PosFloat(),
     "lr_min": NonNeg(), "schedule": Choice(("cosine", "constant")), "schedule_unit": Choice(("epoch", "step")),
     "momentum": Number(0, 1, hi_open=True, above=EITHER), "nesterov": Bool(), "weight_decay": NonNeg(),
     "grad_clip": NonNeg(), "crop_flip": Bool(), "cutout": Int(0), "drop_path_prob": Prob(),

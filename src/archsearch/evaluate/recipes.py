@@ -56,7 +56,10 @@ class Recipe:
             object.__setattr__(self, f.name, coerce(f.name, hints[f.name], getattr(self, f.name)))
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be >= 1"),
+            # batch norm in training mode normalises over the batch: one image per batch has nothing to
+            # normalise against on the 1x1 features of the DARTS auxiliary head
+            (self.batch_size >= 2, f"batch_size must be >= 2 (batch norm needs two images), got {self.batch_size}"),
+            (self.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got {self.eval_batch_size}"),
             (self.lr > 0 and self.lr_min >= 0, f"lr must be > 0 and lr_min >= 0, got {self.lr}, {self.lr_min}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got '{self.schedule}'"),
             (self.schedule_unit in SCHEDULE_UNITS,

@@ -118,8 +118,10 @@ class Trainer:
         else:
             augment = Augment(crop_padding=0, flip=False, cutout=recipe.cutout) if recipe.cutout else None
         common = {"mean": ds.mean, "std": ds.std, "device": self.device}
+        # a last batch of one image would fail batch norm in training mode (see Recipe): it is left out
+        lone_last = len(self.data.train) % recipe.batch_size == 1
         self.train_loader = BatchLoader(self.data.train, recipe.batch_size, shuffle=True, augment=augment,
-                                        seed=self.seed, **common)
+                                        seed=self.seed, drop_last=lone_last, **common)
         self.eval_loaders = {
             name: BatchLoader(subset, recipe.eval_batch_size, shuffle=False, **common)
             for name, subset in (("valid", self.data.valid), ("test", self.data.test)) if subset is not None

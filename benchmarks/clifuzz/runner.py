@@ -86,11 +86,12 @@ def preload() -> None:
     torch.set_num_threads(1)
     import archsearch.cli as cli
 
-    cli.build_parser()  # loads the bench, proxies, zero-cost and optbench modules
+    cli.build_parser()
     import archsearch.evaluate.train  # noqa: F401
     import archsearch.report.draw  # noqa: F401
     import archsearch.report.plots  # noqa: F401
     import archsearch.search.runner  # noqa: F401
+    import archsearch.studies.figures  # noqa: F401
     import scipy.stats  # noqa: F401
     import sklearn.datasets  # noqa: F401
     from archsearch.benchmarks.nb201 import NB201Table

@@ -14,6 +14,7 @@ import pytest
 from archsearch.benchmarks.nb201 import NB201Table
 from archsearch.cli.studies import add_bench_arguments, cmd_bench
 from archsearch.errors import ConfigError, UnknownNameError
+from archsearch.studies.bench import run_bench
 
 TABLE = NB201Table.load()
 SMALL = dict(strategies="random,evolution", seeds=3, queries=25, quiet=True)

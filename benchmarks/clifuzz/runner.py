@@ -77,10 +77,6 @@ class Result:
 # -- the parent ---------------------------------------------------------------------------------------
 def preload() -> None:
     """Import everything a command may load, so that children start warm; no torch compute here."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
     import torch
 
     torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""What every command shares: the one-line error parser, usage errors, and small argument helpers."""
+"""What every command shares: the one-line error parser, usage errors, and small argument readers."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def _zygote() -> None:
     import archsearch.utils.io as io
     import sklearn.datasets  # noqa: F401
 
-    cli.build_parser()  # imports the subcommands' modules
+    cli.build_parser()
     torch.use_deterministic_algorithms(True)  # imports what deterministic mode needs, then back
     torch.use_deterministic_algorithms(False)
     while line := sys.stdin.readline():

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
+from archsearch.cli.studies import add_proxies_arguments, cmd_proxies
 from archsearch.utils.io import write_text_atomic
-from archsearch.zero_cost import add_proxies_arguments, proxies_main
 
 #: Spearman on all 15,625 NB201 cells (Abdelfattah et al., 2021, Table 1): CIFAR-10, CIFAR-100
 PUBLISHED = {
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    proxies_main(args)
+    cmd_proxies(args)
     out = Path(args.out)
     correlations = json.loads((out / "correlations.json").read_text())
     import csv

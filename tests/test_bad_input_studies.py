@@ -11,10 +11,10 @@ from cli_contract import assert_ok_or_one_line_error, assert_one_line_error, ret
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archsearch.bench import run_bench
 from archsearch.errors import ConfigError, DeviceError
-from archsearch.optbench import optbench
 from archsearch.runtime import resolve_device
+from archsearch.studies.bench import run_bench
+from archsearch.studies.optbench import optbench
 
 HYPOTHESIS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 _fresh = itertools.count()

@@ -11,9 +11,10 @@ import re
 import numpy as np
 import pytest
 
-from archsearch.bench import add_bench_arguments, bench_main, run_bench
 from archsearch.benchmarks.nb201 import NB201Table
+from archsearch.cli.studies import add_bench_arguments, cmd_bench
 from archsearch.errors import ConfigError, UnknownNameError
+from archsearch.studies.bench import run_bench
 
 TABLE = NB201Table.load()
 SMALL = dict(strategies="random,evolution", seeds=3, queries=25, quiet=True)
@@ -81,7 +82,7 @@ def test_bench_command_line(tmp_path, capsys):
     parser = add_bench_arguments(argparse.ArgumentParser())
     args = parser.parse_args(["--strategies", "random,local", "--queries", "10", "--seeds", "2", "--out",
                               str(tmp_path), "--option", "random.unique=true"])
-    assert bench_main(args) == 0
+    assert cmd_bench(args) == 0
     assert "| local |" in capsys.readouterr().out
     runs = _runs(tmp_path)
     for r in (r for r in runs if r["strategy"] == "random"):
@@ -89,8 +90,8 @@ def test_bench_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit):  # exactly one budget
         parser.parse_args(["--strategies", "random", "--queries", "5", "--seconds", "5", "--out", "x"])
     with pytest.raises(ConfigError):
-        bench_main(parser.parse_args(["--strategies", "random", "--queries", "5", "--out", str(tmp_path),
-                                      "--option", "unique"]))
+        cmd_bench(parser.parse_args(["--strategies", "random", "--queries", "5", "--out", str(tmp_path),
+                                     "--option", "unique"]))
     with pytest.raises(UnknownNameError):
         run_bench("randon", queries=5, quiet=True)
     with pytest.raises(ConfigError):

@@ -11,7 +11,8 @@ import torch
 
 from archsearch.benchmarks.synthetic import FUNCTIONS, get_function
 from archsearch.errors import ConfigError, UnknownNameError
-from archsearch.optbench import add_optbench_arguments, optbench, optbench_main, parse_lrs
+from archsearch.cli.studies import add_optbench_arguments, cmd_optbench
+from archsearch.studies.optbench import optbench, parse_lrs
 
 # Surjanovic & Bingham, Virtual Library of Simulation Experiments: minimiser and minimum per dimension.
 PUBLISHED = {"styblinski-tang": (-2.903534, -39.16599), "schwefel": (420.9687, 0.0), "rastrigin": (0.0, 0.0)}
@@ -60,7 +61,7 @@ def test_optbench_writes_summary_and_plot(tmp_path):
     add_optbench_arguments(parser)
     args = parser.parse_args(["--function", "rastrigin", "--dim", "2", "--optimizers", "adam,adam+dscd,uniform,cmaes",
                               "--lrs", "0.1", "--steps", "60", "--runs", "2", "--out", str(tmp_path), "--quiet"])
-    assert optbench_main(args) == 0
+    assert cmd_optbench(args) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary) == {"adam lr=0.1", "adam+dscd lr=0.1", "uniform", "cmaes"}
     for stats in summary.values():

@@ -198,13 +198,13 @@ def test_proxies_command_writes_scores_correlations_and_plots(tmp_path):
     import json
 
     from archsearch.benchmarks.nb201 import NB201Table
-    from archsearch.zero_cost import add_proxies_arguments, proxies_main
+    from archsearch.cli.studies import add_proxies_arguments, cmd_proxies
 
     parser = argparse.ArgumentParser()
     add_proxies_arguments(parser)
     args = parser.parse_args(["--proxies", "params,synflow", "--archs", "6", "--seed", "2", "--out", str(tmp_path),
                               "--quiet"])
-    assert proxies_main(args) == 0
+    assert cmd_proxies(args) == 0
     with open(tmp_path / "scores.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["arch", "index", "params", "synflow", "seconds"] and len(rows) == 6
@@ -223,7 +223,8 @@ def test_proxies_command_writes_scores_correlations_and_plots(tmp_path):
 
 def test_zero_cost_baseline_picks_the_best_scored_of_each_sample():
     from archsearch.benchmarks.nb201 import NB201Table
-    from archsearch.zero_cost import shape_batch, zero_cost_baseline
+    from archsearch.studies.proxy_data import shape_batch
+    from archsearch.studies.zero_cost import zero_cost_baseline
 
     space, table = get_space("nb201"), NB201Table.load()
     x, y = shape_batch()
@@ -307,7 +308,7 @@ def test_synflow_keeps_the_reduction_blocks_batchnorm_as_the_zero_cost_code():
 
 
 def test_per_architecture_draws_score_architecture_i_on_batch_i_from_seed_plus_i():
-    from archsearch.zero_cost import score_architectures
+    from archsearch.studies.proxy_scores import score_architectures
 
     space = get_space("nb201")
     genotypes = [space.sample(s) for s in (1, 2, 3)]
@@ -329,7 +330,7 @@ def test_per_architecture_draws_score_architecture_i_on_batch_i_from_seed_plus_i
 
 def test_correlations_drop_nan_keep_inf_and_report_the_valid_split():
     from archsearch.benchmarks.nb201 import NB201Table
-    from archsearch.zero_cost import proxy_correlations
+    from archsearch.studies.proxy_scores import proxy_correlations
 
     table = NB201Table.load()
     space = get_space("nb201")
@@ -350,7 +351,7 @@ def test_correlations_drop_nan_keep_inf_and_report_the_valid_split():
 def test_loader_batches_give_the_first_batch_of_pass_i():
     """The zero-cost code takes a new iterator of its shuffled loader per architecture: batch i is the
     first batch of pass i, the same whenever it is asked for, and passes differ."""
-    from archsearch.zero_cost import loader_batches, training_loader
+    from archsearch.studies.proxy_data import loader_batches, training_loader
 
     loader, classes = training_loader("digits", batch_size=16, seed=3)
     batches = loader_batches(loader)

@@ -77,20 +77,17 @@ class Result:
 # -- the parent ---------------------------------------------------------------------------------------
 def preload() -> None:
     """Import everything a command may load, so that children start warm; no torch compute here."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
     import torch
 
     torch.set_num_threads(1)
     import archsearch.cli as cli
 
-    cli.build_parser()  # loads the bench, proxies, zero-cost and optbench modules
+    cli.build_parser()
     import archsearch.evaluate.train  # noqa: F401
     import archsearch.report.draw  # noqa: F401
     import archsearch.report.plots  # noqa: F401
     import archsearch.search.runner  # noqa: F401
+    import archsearch.studies.figures  # noqa: F401
     import scipy.stats  # noqa: F401
     import sklearn.datasets  # noqa: F401
     from archsearch.benchmarks.nb201 import NB201Table

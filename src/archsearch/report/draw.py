@@ -11,17 +11,12 @@ and unlabelled.
 
 from __future__ import annotations
 
-import io
 import textwrap
 from pathlib import Path
 
-import matplotlib
+from matplotlib.patches import FancyArrowPatch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyArrowPatch  # noqa: E402
-
-from archsearch.utils.io import write_bytes_atomic  # noqa: E402
+from archsearch.report.png import new_figure, save_png
 
 #: a fixed colour per op name seen in the built-in spaces; other ops cycle through the palette
 OP_COLOURS = {
@@ -124,14 +119,11 @@ def draw_cells(space, genotype, path: str | Path, show_none: bool = False, dpi: 
     """
     cells = space.cell_edges(space.parse(genotype))
     widths = [max(len(_node_order(edges)), 2) for edges in cells.values()]
-    fig, axes = plt.subplots(1, len(cells), figsize=(sum(1.9 * w for w in widths), 4.6),
-                             gridspec_kw={"width_ratios": widths}, squeeze=False)
+    fig = new_figure(figsize=(sum(1.9 * w for w in widths), 4.6))
+    axes = fig.subplots(1, len(cells), gridspec_kw={"width_ratios": widths}, squeeze=False)
     for ax, (cell_type, edges) in zip(axes[0], cells.items()):
         draw_cell(ax, edges, cell_type if cell_type.endswith("cell") else f"{cell_type} cell", show_none)
     text = textwrap.fill(f"{space.name}: {space.to_string(space.parse(genotype))}", width=40 * len(cells) + 60)
     fig.suptitle(text, fontsize=8)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
+    save_png(fig, path, dpi=dpi, bbox_inches="tight")
     return list(axes[0])

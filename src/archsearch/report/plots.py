@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from archsearch.utils.io import write_bytes_atomic  # noqa: E402
+from archsearch.report.png import new_figure, save_png
 
 
-def save_figure(fig, path: str | Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
+#: how every plot of a run is rendered
+PNG_OPTIONS = {"dpi": 110, "bbox_inches": "tight"}
+
+
+def _subplots(*grid, **options):
+    """pyplot.subplots without pyplot."""
+    figure_options = {key: options.pop(key) for key in ("figsize", "dpi") if key in options}
+    fig = new_figure(**figure_options)
+    return fig, fig.subplots(*grid, **options)
 
 
 def plot_op_weights(history: list[dict], path: str | Path, op_names=None) -> None:
@@ -27,7 +25,7 @@ def plot_op_weights(history: list[dict], path: str | Path, op_names=None) -> Non
     n_edges = sum(len(w) for w in cells.values())
     cols = min(n_edges, 7)
     rows = -(-n_edges // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.0 * rows), sharey=True, squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(2.4 * cols, 2.0 * rows), sharey=True, squeeze=False)
     panel = 0
     for cell, weights in cells.items():
         for edge in range(len(weights)):
@@ -42,23 +40,23 @@ def plot_op_weights(history: list[dict], path: str | Path, op_names=None) -> Non
         axes[extra // cols][extra % cols].axis("off")
     axes[0][0].legend(fontsize=6, loc="best")
     fig.suptitle("relaxed op weights per edge", y=1.06)
-    save_figure(fig, path)
+    save_png(fig, path, **PNG_OPTIONS)
 
 
 def plot_series(history: list[dict], key: str, path: str | Path, title: str, ylabel: str) -> None:
     points = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = _subplots(figsize=(5, 3.2))
     if points:
         ax.plot(*zip(*points), marker="o", markersize=3)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    save_figure(fig, path)
+    save_png(fig, path, **PNG_OPTIONS)
 
 
 def plot_ground_truth(history: list[dict], path: str | Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = _subplots(figsize=(5, 3.2))
     epochs = [r["epoch"] for r in history]
     for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
         ax.plot(epochs, [r["ground_truth"][dataset]["test"] for r in history], marker="o", markersize=3,
@@ -68,13 +66,13 @@ def plot_ground_truth(history: list[dict], path: str | Path) -> None:
     ax.set_title("ground truth of the selected cell")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    save_figure(fig, path)
+    save_png(fig, path, **PNG_OPTIONS)
 
 
 def plot_distribution(history: list[dict], path: str | Path, op_names=None) -> None:
     """BaLeNAS: mu and sigma of each op (averaged over edges) and the architecture entropy over epochs."""
     epochs = [r["epoch"] for r in history]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    fig, axes = _subplots(1, 3, figsize=(13, 3.2))
     for cell in history[-1]["mu"]:
         n_ops = len(history[-1]["mu"][cell][0])
         for k in range(n_ops):
@@ -92,7 +90,7 @@ def plot_distribution(history: list[dict], path: str | Path, op_names=None) -> N
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=6)
     axes[2].legend(fontsize=7)
-    save_figure(fig, path)
+    save_png(fig, path, **PNG_OPTIONS)
 
 
 def plot_search(history: list[dict], out_dir: str | Path, op_names=None) -> list[Path]:

@@ -354,6 +354,8 @@ class DartsSpace(SearchSpace):
     name = "darts"
     ops = OPS
     genotype_type = DartsGenotype
+    #: the sizes ``network`` builds when none are given (CIFAR variant): the paper's 36 channels, 20 cells
+    network_defaults = {"C": 36, "layers": 20}
     searchable_ops = SEARCHABLE_OPS
     published_genotypes = dict(PUBLISHED)
 

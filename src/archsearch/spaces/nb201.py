@@ -406,6 +406,8 @@ class NB201Space(SearchSpace):
     ops = OPS
     edges = EDGES
     genotype_type = NB201Genotype
+    #: the evaluation network's sizes when neither the space nor the call gives them (the benchmark's)
+    network_defaults = {"C": 16, "N": 5}
 
     def __init__(self, C: int = 16, N: int = 5):
         self.C, self.N = positive_sizes(C=C, N=N)

@@ -126,14 +126,6 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, keep_previous: s
         _fsync_directory(path.parent)
 
 
-def _atomic_write(path: str | os.PathLike, write) -> None:
-    """``write(handle)`` fills a binary buffer that is then written atomically to ``path`` (kept for
-    callers that hand in a writer; ``write_bytes_atomic`` is the direct way)."""
-    buffer = io.BytesIO()
-    write(buffer)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode())
 

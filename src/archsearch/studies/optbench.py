@@ -1,4 +1,4 @@
-"""``archsearch optbench``: local and global optimizers on synthetic multimodal functions.
+"""The optbench study: local and global optimizers on synthetic multimodal functions.
 
 Reproduces appendix B of "Making Differentiable Architecture Search less local" (Bodin, Tomasi &
 Dai, 2021): Adam at several learning rates and with a cosine schedule, the same wrapped in DSCD,
@@ -12,15 +12,14 @@ best point found. Writes ``summary.json`` = {optimizer: {"mean", "std", "best"}}
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from archsearch.benchmarks.synthetic import FUNCTIONS, TestFunction, get_function
-from archsearch.checks import MAX_REPEATS, fits_in_memory, integer, names, number, output_dir
+from archsearch.benchmarks.synthetic import TestFunction, get_function
+from archsearch.checks import MAX_REPEATS, fits_in_memory, integer, names, number
 from archsearch.checks import seed as check_seed
 from archsearch.errors import ArchSearchError, ConfigError, shown
 from archsearch.optim.dscd import DSCD
@@ -154,63 +153,22 @@ def summarise(traces: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
             for label, t in traces.items()}
 
 
-def plot_convergence(traces: dict[str, np.ndarray], path: Path, title: str, minimum: float) -> None:
-    import matplotlib
+def save_optbench(traces: dict[str, np.ndarray], out: Path, function: str, dim: int, steps: int, runs: int,
+                  seed: int) -> tuple[dict, float]:
+    """``summary.json``, ``curves.json`` and ``convergence.png`` in ``out``; returns the summary and the
+    function's global minimum."""
+    # matplotlib takes a second to import: only when a figure is drawn
+    from archsearch.report.png import save_png
+    from archsearch.studies.figures import convergence_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for label, t in traces.items():
-        steps = np.arange(1, t.shape[1] + 1)
-        mean, std = t.mean(axis=0), t.std(axis=0)
-        style = "--" if label.startswith("adam ") else "-"
-        ax.plot(steps, mean, style, label=label, linewidth=1.2)
-        ax.fill_between(steps, mean - std, mean + std, alpha=0.15)
-    ax.axhline(minimum, color="k", linewidth=0.8, linestyle=":", label="global minimum")
-    ax.set_xscale("log")
-    ax.set_xlabel("function evaluations")
-    ax.set_ylabel("f (Adam, DSCD: current point; uniform, CMA-ES: best so far)")
-    ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-# -- the command line ------------------------------------------------------------------------------
-def add_optbench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--function", default="styblinski-tang", choices=sorted(FUNCTIONS))
-    parser.add_argument("--dim", type=int, default=10, help="dimension D (default 10)")
-    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS),
-                        help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default: all)")
-    parser.add_argument("--lrs", default=DEFAULT_LRS,
-                        help=f"Adam learning rates, 'cos:LR' for a cosine schedule (default {DEFAULT_LRS})")
-    parser.add_argument("--steps", type=int, default=2000, help="function evaluations per run (default 2000)")
-    parser.add_argument("--runs", type=int, default=10, help="runs per optimizer (default 10)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/optbench", help="output directory (default runs/optbench)")
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
-
-
-def optbench_main(args: argparse.Namespace) -> int:
-    lrs = parse_lrs(args.lrs)
-    check_study(args.function, args.dim, args.optimizers, lrs, args.steps, args.runs, args.seed)
-    out = output_dir(args.out, "--out")
-    traces = optbench(args.function, args.dim, args.optimizers, lrs, args.steps, args.runs, args.seed)
     summary = summarise(traces)
     write_json_atomic(out / "summary.json", summary)
-    minimum = get_function(args.function).minimum(args.dim)
+    minimum = get_function(function).minimum(dim)
     write_json_atomic(out / "curves.json", {
-        "function": args.function, "dim": args.dim, "steps": args.steps, "runs": args.runs, "seed": args.seed,
+        "function": function, "dim": dim, "steps": steps, "runs": runs, "seed": seed,
         "global_minimum": minimum,
         "mean": {k: t.mean(axis=0).tolist() for k, t in traces.items()},
         "std": {k: t.std(axis=0).tolist() for k, t in traces.items()}})
-    plot_convergence(traces, out / "convergence.png", f"{args.function}, D={args.dim}, {args.runs} runs", minimum)
-    if not args.quiet:
-        print(f"{args.function}, D={args.dim}: global minimum {minimum:.4f}; final value over {args.runs} runs")
-        print(f"{'optimizer':26s} {'mean':>12s} {'std':>10s} {'best':>12s}")
-        for label, s in summary.items():
-            print(f"{label:26s} {s['mean']:12.4f} {s['std']:10.4f} {s['best']:12.4f}")
-        print(f"written: {out / 'summary.json'}, {out / 'convergence.png'}")
-    return 0
+    save_png(convergence_figure(traces, f"{function}, D={dim}, {runs} runs", minimum), out / "convergence.png",
+             dpi=120)
+    return summary, minimum

@@ -1,0 +1,52 @@
+"""The ``archsearch`` command line: parses, builds objects from a config, calls the library.
+
+One module per group of commands (``groundtruth``, ``search``, ``train``, ``studies``); ``common`` holds
+what they share. Every error a user can cause ends as one line on stderr and exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from archsearch.cli import groundtruth, search, studies, train
+from archsearch.cli.common import Parser
+from archsearch.errors import ArchSearchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="archsearch", description="Neural architecture search in PyTorch.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    groundtruth.add_spaces(sub)
+    search.add_methods(sub)
+    groundtruth.add_nb201(sub)
+    groundtruth.add_info(sub)
+    groundtruth.add_show(sub)
+    train.add_train(sub)
+    search.add_search(sub)
+    search.add_demo(sub)
+    studies.add_studies(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        # key=value overrides may come anywhere on the line, also after options (argparse stops
+        # filling a positional list at the first option)
+        if extra and hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra):
+            args.overrides = [*args.overrides, *extra]
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exit_:  # --help, or an argument error already printed in one line
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        return int(args.func(args) or 0)
+    except ArchSearchError as err:
+        print(f"archsearch: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("archsearch: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,6 @@
+"""Studies: many runs of a method or measurement, summarised with statistics, tables and plots.
+
+``bench`` (black-box strategies on tabular ground truth, across seeds), ``proxy_study`` (training-free
+proxies against ground truth), ``zero_cost`` (the zero-cost NAS baseline) and ``optbench`` (optimizers on
+synthetic functions). The command line (``archsearch.cli.studies``) parses arguments and calls these.
+"""

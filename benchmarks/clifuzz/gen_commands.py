@@ -385,6 +385,9 @@ class CommandCases(CaseMaker):
         else:
             tail += rng.choice([["--bogus"], ["extra"], ["--steps"]])
             verdicts.append(Verdict(INVALID, "not an option of optbench"))
+        in_use = o.OPTBENCH_OPTIMIZERS if optimizers is None else optimizers.split(",")
+        if values["--dim"].strip() == "1" and "cmaes" in in_use:
+            verdicts.append(Verdict(INVALID, "CMA-ES in one dimension"))
         argv = ["optbench", *[x for kv in values.items() for x in kv]]
         argv += (["--optimizers", optimizers] if optimizers is not None else []) + tail + ["--out", out, "--quiet"]
         verdict = worst(*verdicts)

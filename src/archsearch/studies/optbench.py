@@ -121,6 +121,8 @@ def check_study(function: str, dim: int, optimizers, lrs: list[tuple[float, bool
     if unknown:
         raise ConfigError(f"unknown optimizer(s) {', '.join(unknown)} (known: {', '.join(OPTIMIZERS)})")
     dim = integer(dim, "--dim", minimum=1, maximum=MAX_DIM)
+    if dim == 1 and "cmaes" in optimizers:  # pycma adapts a covariance matrix: it refuses one dimension
+        raise ConfigError("the cmaes optimizer needs --dim 2 or more (CMA-ES does not run in one dimension)")
     steps = integer(steps, "--steps", minimum=1, maximum=MAX_STEPS)
     runs = integer(runs, "--runs", minimum=1, maximum=MAX_REPEATS)
     labels = sum(len(lrs) if name.startswith("adam") else 1 for name in optimizers)

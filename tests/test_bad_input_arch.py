@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 from cli_contract import assert_ok_or_one_line_error, assert_one_line_error, returns_or_raises_ours, run_cli
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from archsearch.benchmarks.nb201 import NB201Table
@@ -79,6 +79,8 @@ def test_an_edited_darts_string_parses_or_is_refused(text):
 @settings(max_examples=60, deadline=None)
 @given(ANYTHING, st.sampled_from(["nb201", "darts"]), st.sampled_from(["network", "to_string", "encode", "cell_edges"]))
 def test_an_object_that_is_no_genotype_is_refused(value, space, method):
+    # digits are a NAS-Bench-201 index (a documented way to name an architecture), not a stray object
+    assume(not (space == "nb201" and isinstance(value, str) and value.strip().lstrip("+").isdigit()))
     space = get_space(space)
     with pytest.raises((InvalidGenotypeError, UnknownNameError)):
         getattr(space, method)(value)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from archsearch.bench import add_bench_arguments, bench_main, run_bench
-from archsearch.benchmarks.nb201 import NB201Table
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.errors import ConfigError, UnknownNameError
 
 TABLE = NB201Table.load()

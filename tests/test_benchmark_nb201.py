@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from archsearch.benchmarks.nb201 import NB201Table
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.errors import InvalidGenotypeError, UnknownNameError
 from archsearch.spaces import get_space
 
@@ -84,14 +84,14 @@ def test_shipped_table_is_the_shared_one():
 
     from importlib import resources
 
-    shipped = resources.files("archsearch.benchmarks") / "data" / "nb201.csv.gz"
+    shipped = resources.files("archsearch.groundtruth") / "data" / "nb201.csv.gz"
     assert gzip.decompress(shipped.read_bytes()) == gzip.decompress(SHARED_NB201.read_bytes())
 
 
 def test_loads_in_a_fresh_process_within_200_mb():
     # Memory only: load time is a figure benchmarks/nb201_load.py prints, never a test's assertion.
     # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
-    code = ("import re; from archsearch.benchmarks.nb201 import NB201Table; "
+    code = ("import re; from archsearch.groundtruth.nb201 import NB201Table; "
             "print(NB201Table.load().query(0).arch, re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
     arch, rss_kb = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                   check=True).stdout.split()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from archsearch.benchmarks.synthetic import FUNCTIONS, get_function
+from archsearch.groundtruth.synthetic import FUNCTIONS, get_function
 from archsearch.errors import ConfigError, UnknownNameError
 from archsearch.optbench import add_optbench_arguments, optbench, optbench_main, parse_lrs
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from archsearch.benchmarks.nb201 import NB201Table
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.errors import ConfigError, UnknownNameError
 from archsearch.search.selectors_rank import (
     RANK_SELECTORS,

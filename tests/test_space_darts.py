@@ -15,7 +15,8 @@ from scipy.stats import chisquare
 from archsearch.errors import ConfigError, InvalidGenotypeError, ShapeError, UnknownNameError
 from archsearch.spaces import get_space
 from archsearch.spaces.darts import DartsGenotype, DartsSpace
-from archsearch.spaces.darts_ops import OPS, drop_path
+from archsearch.spaces.darts_ops import OPS
+from archsearch.spaces.ops import drop_path
 
 SPACE = DartsSpace()
 NON_NONE = [op for op in OPS if op != "none"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from archsearch.benchmarks.nb201 import NB201Table
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.errors import InvalidGenotypeError
 from archsearch.spaces import NB201Genotype, get_space
 from archsearch.spaces.nb201 import OPS

@@ -14,7 +14,7 @@ import pytest
 import torch
 from scipy import stats
 
-from archsearch.benchmarks.nb201 import NB201Table
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.errors import ArchSearchError, ConfigError, InvalidGenotypeError, UnknownNameError
 from archsearch.evaluate.result import EvalResult
 from archsearch.evaluate.tabular import TabularEvaluator

@@ -26,6 +26,7 @@ import numpy as np
 from archsearch.checks import MAX_REPEATS, integer, names, output_dir
 from archsearch.checks import seed as check_seed
 from archsearch.errors import ArchSearchError, ConfigError, UnknownNameError, shown
+from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
 from archsearch.utils.io import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 #: the largest budgets of one run: a run keeps every query it makes, and these bound it to minutes and to
@@ -235,7 +236,7 @@ def run_bench(strategies, seeds: int = 10, queries: int | None = None, seconds: 
               first_seed: int = 0) -> dict:
     """Run each strategy for ``seeds`` seeds (first_seed, first_seed+1, ...); returns the summary dict.
     ``options`` maps a strategy name to its keyword arguments."""
-    from archsearch.benchmarks.nb201 import canonical_dataset
+    from archsearch.groundtruth.nb201_datasets import canonical_dataset
     from archsearch.evaluate.tabular import OBJECTIVES
     from archsearch.strategies import STRATEGIES, Budget
 
@@ -297,7 +298,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     from archsearch.strategies import STRATEGIES
 
     parser.add_argument("--space", default="nb201", help="tabular search space (default nb201)")
-    parser.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | ImageNet16-120")
+    parser.add_argument("--dataset", default="cifar10", help=" | ".join(NB201_DATASETS))
     parser.add_argument("--strategies", required=True,
                         help=f"comma-separated strategies: {', '.join(STRATEGIES.names())}")
     budget = parser.add_mutually_exclusive_group(required=True)

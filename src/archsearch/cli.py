@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from archsearch.errors import ArchSearchError, ConfigError
+from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
 
 
 class _Usage(ArchSearchError):
@@ -47,7 +48,7 @@ def cmd_methods(args) -> int:
 
 
 def cmd_nb201_query(args) -> int:
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
 
     table = NB201Table.load()
     result = table.query(args.arch, args.dataset)
@@ -269,7 +270,7 @@ def _report_search(summary: dict) -> None:
     if truth:
         print(f"NB201 #{truth['index']}: " + ", ".join(
             f"{name} {truth[name]['valid']:.2f} valid / {truth[name]['test']:.2f} test"
-            for name in ("cifar10", "cifar100", "ImageNet16-120")))
+            for name in NB201_DATASETS))
     if summary.get("train"):
         train = summary["train"]
         print(f"trained    {train['epochs']} epochs on {train['dataset']}: test accuracy {train['test_accuracy']:.2f}%")
@@ -304,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     nb_sub.required = True
     p = nb_sub.add_parser("query", help="accuracies, params and FLOPs of one cell")
     p.add_argument("arch", help="arch string '|op~0|+|op~0|op~1|+|...|' or the benchmark index")
-    p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | ImageNet16-120")
+    p.add_argument("--dataset", default="cifar10", help=" | ".join(NB201_DATASETS))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nb201_query)
 

@@ -28,6 +28,7 @@ import torch
 from archsearch.checks import MAX_REPEATS, integer, keyword_options, names, output_dir, readable_path
 from archsearch.checks import seed as check_seed
 from archsearch.errors import ConfigError, DataError, shown
+from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
 from archsearch.proxies import PROXIES, score_all
 from archsearch.runtime import resolve_device
 from archsearch.spaces.base import SearchSpace, get_space
@@ -37,7 +38,7 @@ from archsearch.utils.io import write_json_atomic, write_text_atomic
 DEFAULT_PROXIES = ("synflow", "jacob_cov", "snip", "grad_norm", "grasp", "fisher", "nwot", "params", "flops")
 #: proxies that read nothing but the input's shape (no dataset needed)
 DATA_FREE = frozenset({"synflow", "params", "flops"})
-BENCH_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+BENCH_DATASETS = NB201_DATASETS
 BATCH_SIZE = 64  # Abdelfattah et al.: one batch of 64 images ("random" dataload, 1 batch)
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
 #: the zero-cost code's normalisation (foresight/dataset.py, get_cifar_dataloaders): fixed constants, not the
@@ -173,7 +174,7 @@ def proxy_correlations(rows: Sequence[dict], proxies: Sequence[str], table=None)
     """
     from scipy import stats
 
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
 
     table = table if table is not None else NB201Table.load()
     accuracy = {key: np.array([table.accuracy(r["arch"], dataset, split, 200) for r in rows])
@@ -211,7 +212,7 @@ def scatter_plots(rows: Sequence[dict], proxies: Sequence[str], correlations: di
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
 
     table = NB201Table.load()
     accuracy = np.array([table.accuracy(r["arch"], dataset, "test", 200) for r in rows])
@@ -264,7 +265,7 @@ def zero_cost_baseline(space: SearchSpace, proxy: str, samples: Sequence[int], s
 
     Networks are initialised from ``init_seed`` whatever the seed of the draw, so each cell is scored once.
     """
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
 
     PROXIES.get(proxy)
     samples = sample_sizes(samples, space)

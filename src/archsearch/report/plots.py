@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS  # noqa: E402
 from archsearch.utils.io import write_bytes_atomic  # noqa: E402
 
 
@@ -60,7 +61,7 @@ def plot_series(history: list[dict], key: str, path: str | Path, title: str, yla
 def plot_ground_truth(history: list[dict], path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.2))
     epochs = [r["epoch"] for r in history]
-    for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
+    for dataset in NB201_DATASETS:
         ax.plot(epochs, [r["ground_truth"][dataset]["test"] for r in history], marker="o", markersize=3,
                 label=dataset)
     ax.set_xlabel("epoch")

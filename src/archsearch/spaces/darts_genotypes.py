@@ -40,6 +40,15 @@ def node_inputs(node: int) -> range:
     return range(node + 2)
 
 
+def edge_rows(steps: int = STEPS) -> list[tuple[int, int]]:
+    """(intermediate node, input) of each architecture-parameter row, in row order."""
+    return [(node, source) for node in range(steps) for source in node_inputs(node)]
+
+
+EDGE_ROWS = edge_rows()
+ROW_OF = {edge: row for row, edge in enumerate(EDGE_ROWS)}
+
+
 @dataclass(frozen=True, eq=False)
 class DartsGenotype:
     """A normal and a reduction cell; 8 ``(op, input)`` edges each, listed node by node.

@@ -10,7 +10,6 @@ relaxation, an optimizer, a selector or a supernet).
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 import numbers
@@ -26,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from archsearch.errors import ArchSearchError, ConfigError, DataError, RunDirectoryError, shown
+# did_you_mean lives with the errors, whose messages use it too; the checks hand it on to their callers
+from archsearch.errors import ArchSearchError, ConfigError, DataError, RunDirectoryError, did_you_mean, shown
 
 #: seeds reach numpy, torch and CMA-ES; the narrowest of them (numpy's legacy seeding) takes 32 bits
 SEED_MAX = 2**32 - 1
@@ -202,11 +202,6 @@ def output_file(path, what: str = "output file") -> Path:
 
 # ---- values checked by their annotations -------------------------------------------------------------
 FLOAT32_MAX = 3.4028234663852886e38
-
-
-def did_you_mean(name: object, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(known), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 # ---- types ------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class NB201Space(SearchSpace):
     ops = OPS
     edges = EDGES
     genotype_type = NB201Genotype
+    choice_shape = (len(EDGES), len(OPS))
 
     def __init__(self, C: int = 16, N: int = 5):
         self.C, self.N = positive_sizes(C=C, N=N)
@@ -70,6 +71,12 @@ class NB201Space(SearchSpace):
         for edge, op in enumerate(genotype.ops):
             onehot[edge, OPS.index(op)] = 1.0
         return onehot.flatten()
+
+    def from_choices(self, choices: Sequence[int]) -> NB201Genotype:
+        return NB201Genotype(tuple(OPS[i] for i in choices))
+
+    def to_choices(self, genotype) -> list[int]:
+        return [OPS.index(op) for op in self.parse(genotype).ops]
 
     def to_string(self, genotype) -> str:
         return to_arch_str(self.parse(genotype))

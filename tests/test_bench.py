@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from archsearch.bench import add_bench_arguments, bench_main, run_bench
-from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.errors import ConfigError, UnknownNameError
+from archsearch.groundtruth.nb201 import NB201Table
 
 TABLE = NB201Table.load()
 SMALL = dict(strategies="random,evolution", seeds=3, queries=25, quiet=True)

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.errors import InvalidGenotypeError, UnknownNameError
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.spaces import get_space
 
 from conftest import SHARED_NB201
@@ -97,3 +97,11 @@ def test_loads_in_a_fresh_process_within_200_mb():
                                   check=True).stdout.split()
     assert arch.startswith("|") and arch.count("~") == 6
     assert int(rss_kb) / 1024 < 200  # measured about 70 MB
+
+
+def test_ground_truth_imports_no_space_and_no_torch():
+    # the spaces import the ground truth, never the reverse; a table lookup needs no torch
+    code = ("import sys; from archsearch.groundtruth.nb201 import NB201Table; NB201Table.load().index_of(0); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('archsearch.spaces')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

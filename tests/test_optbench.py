@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from archsearch.groundtruth.synthetic import FUNCTIONS, get_function
 from archsearch.errors import ConfigError, UnknownNameError
+from archsearch.groundtruth.synthetic import FUNCTIONS, get_function
 from archsearch.optbench import add_optbench_arguments, optbench, optbench_main, parse_lrs
 
 # Surjanovic & Bingham, Virtual Library of Simulation Experiments: minimiser and minimum per dimension.

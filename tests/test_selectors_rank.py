@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.errors import ConfigError, UnknownNameError
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.search.selectors_rank import (
     RANK_SELECTORS,
     RandomAndRank,

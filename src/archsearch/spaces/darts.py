@@ -41,7 +41,6 @@ __all__ = ["DartsSpace", "DartsGenotype", "NetworkCIFAR", "NetworkImageNet", "Da
            "EDGE_ROWS", "ROW_OF", "edge_rows", "count_parameters"]
 
 
-# ---- the space --------------------------------------------------------------------------------
 @SPACES.register("darts")
 class DartsSpace(SearchSpace):
     """The DARTS CNN space: a normal and a reduction cell, 4 nodes of 2 edges each, 7 ops per edge.

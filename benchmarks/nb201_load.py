@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 CODE = ("import re, time; t = time.perf_counter(); "
-        "from archsearch.benchmarks.nb201 import NB201Table; NB201Table.load().query(0); "
+        "from archsearch.groundtruth.nb201 import NB201Table; NB201Table.load().query(0); "
         "seconds = time.perf_counter() - t; "
         "print(seconds, re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
 

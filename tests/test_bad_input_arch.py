@@ -12,9 +12,9 @@ from cli_contract import assert_ok_or_one_line_error, assert_one_line_error, ret
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from archsearch.benchmarks.nb201 import NB201Table
 from archsearch.diagnostics import flops
 from archsearch.errors import ConfigError, InvalidGenotypeError, ShapeError, UnknownNameError
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.spaces import get_space
 from archsearch.spaces.darts_genotypes import DARTS_V2, to_genotype_str
 

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from archsearch.benchmarks.nb201 import NB201Table
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.cli.studies import add_bench_arguments, cmd_bench
 from archsearch.errors import ConfigError, UnknownNameError
 from archsearch.studies.bench import run_bench

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from archsearch.benchmarks.nb201 import NB201Table
 from archsearch.errors import InvalidGenotypeError, UnknownNameError
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.spaces import get_space
 
 from conftest import SHARED_NB201
@@ -84,16 +84,24 @@ def test_shipped_table_is_the_shared_one():
 
     from importlib import resources
 
-    shipped = resources.files("archsearch.benchmarks") / "data" / "nb201.csv.gz"
+    shipped = resources.files("archsearch.groundtruth") / "data" / "nb201.csv.gz"
     assert gzip.decompress(shipped.read_bytes()) == gzip.decompress(SHARED_NB201.read_bytes())
 
 
 def test_loads_in_a_fresh_process_within_200_mb():
     # Memory only: load time is a figure benchmarks/nb201_load.py prints, never a test's assertion.
     # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
-    code = ("import re; from archsearch.benchmarks.nb201 import NB201Table; "
+    code = ("import re; from archsearch.groundtruth.nb201 import NB201Table; "
             "print(NB201Table.load().query(0).arch, re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))")
     arch, rss_kb = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                   check=True).stdout.split()
     assert arch.startswith("|") and arch.count("~") == 6
     assert int(rss_kb) / 1024 < 200  # measured about 70 MB
+
+
+def test_ground_truth_imports_no_space_and_no_torch():
+    # the spaces import the ground truth, never the reverse; a table lookup needs no torch
+    code = ("import sys; from archsearch.groundtruth.nb201 import NB201Table; NB201Table.load().index_of(0); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('archsearch.spaces')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from archsearch.benchmarks.nb201 import NB201Table
 from archsearch.cli import main
+from archsearch.groundtruth.nb201 import NB201Table
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 

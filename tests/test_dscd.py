@@ -10,8 +10,8 @@ import pytest
 import torch
 from scipy import stats
 
-from archsearch.benchmarks.synthetic import get_function
 from archsearch.errors import ConfigError
+from archsearch.groundtruth.synthetic import get_function
 from archsearch.optim.dscd import DSCD, beta_parameters, cosine_progress
 
 

@@ -13,7 +13,7 @@ from archsearch.errors import ConfigError
 from archsearch.relax import build_relaxation
 from archsearch.relax.base import Relaxation
 from archsearch.spaces import get_space
-from archsearch.spaces.nb201 import SearchCell
+from archsearch.spaces.nb201_supernet import SearchCell
 
 SPACE = get_space("nb201")
 TOL = dict(atol=1e-5, rtol=1e-5)

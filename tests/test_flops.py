@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from archsearch.benchmarks.nb201 import NB201Table
 from archsearch.diagnostics import count_flops, count_params, flops_by_module
 from archsearch.errors import ShapeError
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.spaces import get_space
 
 

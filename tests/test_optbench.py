@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from archsearch.benchmarks.synthetic import FUNCTIONS, get_function
 from archsearch.errors import ConfigError, UnknownNameError
+from archsearch.groundtruth.synthetic import FUNCTIONS, get_function
 from archsearch.cli.studies import add_optbench_arguments, cmd_optbench
 from archsearch.studies.optbench import optbench, parse_lrs
 

@@ -11,7 +11,7 @@ import torch
 from archsearch.data import load_dataset
 from archsearch.errors import ConfigError
 from archsearch.search.hooks.skip_dropout import skip_dropout_rate
-from archsearch.search.progressive import prune_op_subsets
+from archsearch.search.drivers.progressive import prune_op_subsets
 from archsearch.search.selectors.max_skips import limit_skips
 from archsearch.search.resolve import resolve_config
 from archsearch.search.runner import run_search

@@ -179,7 +179,7 @@ def test_synflow_ranks_nb201_architectures():
     """Spearman of synflow (protocol network C=16, N=5) vs the 200-epoch CIFAR-10 test accuracy on 30
     random cells. Published on all 15,625 cells: 0.74. Over 20 draws of 30 cells we measured a minimum
     of 0.55 and a median of 0.75 (see docs/proxies.md); the bound is 0.4."""
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
 
     space, table = get_space("nb201"), NB201Table.load()
     rng = np.random.default_rng(0)
@@ -197,7 +197,7 @@ def test_proxies_command_writes_scores_correlations_and_plots(tmp_path):
     import csv
     import json
 
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
     from archsearch.cli.studies import add_proxies_arguments, cmd_proxies
 
     parser = argparse.ArgumentParser()
@@ -222,7 +222,7 @@ def test_proxies_command_writes_scores_correlations_and_plots(tmp_path):
 
 
 def test_zero_cost_baseline_picks_the_best_scored_of_each_sample():
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
     from archsearch.studies.proxy_data import shape_batch
     from archsearch.studies.zero_cost import zero_cost_baseline
 
@@ -253,7 +253,7 @@ def test_zero_cost_network_has_biased_convs_and_plain_batchnorm_in_its_cells():
     """foresight/models/nasbench2.py builds its cells with affine=False, track_running_stats=False: every cell
     convolution has a bias, its BatchNorm no parameters; stem, reduction blocks and head are unchanged. Per
     cell convolution with C output channels that is C biases instead of 2C BatchNorm parameters."""
-    from archsearch.spaces.nb201 import Cell, ResNetBasicBlock
+    from archsearch.spaces.nb201_network import Cell, ResNetBasicBlock
 
     space = get_space("nb201")
     genotype = space.from_string(GENOTYPE)
@@ -278,7 +278,7 @@ def test_synflow_keeps_the_reduction_blocks_batchnorm_as_the_zero_cost_code():
     """That code's bn=False copy of its NB201 model keeps the BatchNorms of the two reduction blocks (in
     training mode). By hand: those four BatchNorms stay, every other one goes, |theta|, float64, ones in."""
     from archsearch.proxies.base import remove_batchnorm
-    from archsearch.spaces.nb201 import ResNetBasicBlock
+    from archsearch.spaces.nb201_network import ResNetBasicBlock
 
     space = get_space("nb201")
     genotype = space.from_string(GENOTYPE)
@@ -329,7 +329,7 @@ def test_per_architecture_draws_score_architecture_i_on_batch_i_from_seed_plus_i
 
 
 def test_correlations_drop_nan_keep_inf_and_report_the_valid_split():
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
     from archsearch.studies.proxy_scores import proxy_correlations
 
     table = NB201Table.load()

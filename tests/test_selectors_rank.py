@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from archsearch.benchmarks.nb201 import NB201Table
 from archsearch.errors import ConfigError, UnknownNameError
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.search.selectors.rank import (
     RANK_SELECTORS,
     RandomAndRank,

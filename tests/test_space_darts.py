@@ -15,7 +15,8 @@ from scipy.stats import chisquare
 from archsearch.errors import ConfigError, InvalidGenotypeError, ShapeError, UnknownNameError
 from archsearch.spaces import get_space
 from archsearch.spaces.darts import DartsGenotype, DartsSpace
-from archsearch.spaces.darts_ops import OPS, drop_path
+from archsearch.spaces.darts_ops import OPS
+from archsearch.spaces.ops import drop_path
 
 SPACE = DartsSpace()
 NON_NONE = [op for op in OPS if op != "none"]
@@ -424,3 +425,14 @@ def test_cell_edges_name_the_nodes_for_drawing():
 
 def test_space_is_registered():
     assert isinstance(get_space("darts"), DartsSpace)
+
+
+def test_the_shared_ops_keep_each_spaces_conv_bias():
+    # one ReLUConvBN for both spaces: DARTS' convs never have a bias, NB201's exactly when its BN has no affine
+    from archsearch.spaces.nb201_network import make_op as nb201_op
+    from archsearch.spaces.ops import ReLUConvBN
+
+    darts_pre = get_space("darts").supernet(C=4, layers=3).cells[0].preprocess1
+    assert type(darts_pre) is ReLUConvBN and darts_pre[1].bias is None and not darts_pre[2].affine
+    assert nb201_op("nor_conv_3x3", 4, affine=False, track_running_stats=False)[1].bias is not None
+    assert nb201_op("nor_conv_3x3", 4, affine=True, track_running_stats=True)[1].bias is None

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from archsearch.benchmarks.nb201 import NB201Table
 from archsearch.errors import InvalidGenotypeError
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.spaces import NB201Genotype, get_space
 from archsearch.spaces.nb201 import OPS
 
@@ -177,3 +177,12 @@ def test_genotype_from_weights_excludes_none():
 
 def test_all_ops_products_are_distinct_genotypes():
     assert len({NB201Genotype(ops) for ops in itertools.product(OPS, repeat=2 * 3)}) == 5 ** 6
+
+
+def test_choices_are_one_op_index_per_edge():
+    assert SPACE.choice_shape == (6, 5)
+    for genotype in itertools.islice(SPACE.enumerate(), 0, 15625, 997):
+        choices = SPACE.to_choices(genotype)
+        assert choices == [OPS.index(op) for op in genotype.ops]
+        assert SPACE.from_choices(choices) == genotype
+    assert get_space("darts").choice_shape is None  # inputs and ops of a node are chosen together

@@ -14,10 +14,10 @@ import pytest
 import torch
 from scipy import stats
 
-from archsearch.benchmarks.nb201 import NB201Table
 from archsearch.errors import ArchSearchError, ConfigError, InvalidGenotypeError, UnknownNameError
 from archsearch.evaluate.result import EvalResult
 from archsearch.evaluate.tabular import TabularEvaluator
+from archsearch.groundtruth.nb201 import NB201Table
 from archsearch.spaces import get_space
 from archsearch.strategies import STRATEGIES, Budget, make_strategy, rank_by_proxy, warm_start
 

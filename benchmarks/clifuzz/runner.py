@@ -90,7 +90,7 @@ def preload() -> None:
     import archsearch.studies.figures  # noqa: F401
     import scipy.stats  # noqa: F401
     import sklearn.datasets  # noqa: F401
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
 
     NB201Table.load()
     if threading.active_count() != 1:

@@ -23,6 +23,18 @@ def shown(value, limit: int = SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def closest(text: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The known name most like ``text`` (difflib's similarity at least ``cutoff``), or None."""
+    close = difflib.get_close_matches(text, list(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(name: object, known: Iterable[str], cutoff: float = 0.6) -> str:
+    """"; did you mean 'x'?" naming the closest known name, or "": the tail of an unknown-name message."""
+    match = closest(str(name), known, cutoff)
+    return f"; did you mean '{match}'?" if match else ""
+
+
 class ArchSearchError(Exception):
     """Base class of every error the package raises on bad input."""
 
@@ -37,10 +49,8 @@ class UnknownNameError(ArchSearchError, KeyError):
     def __init__(self, kind: str, name: str, known: Iterable[str]):
         known = sorted(known)
         probe = name[:SHOWN] if isinstance(name, str) else shown(name)  # str() of a huge int is refused
-        close = difflib.get_close_matches(probe, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        super().__init__(f"unknown {kind} {shown(name)}{hint} (known: {', '.join(known)})")
-        self.kind, self.name, self.known, self.suggestion = kind, name, known, close[0] if close else None
+        super().__init__(f"unknown {kind} {shown(name)}{did_you_mean(probe, known)} (known: {', '.join(known)})")
+        self.kind, self.name, self.known, self.suggestion = kind, name, known, closest(probe, known)
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from archsearch.cli.common import Parser
+from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
 
 #: the largest network sizes ``info`` measures: beyond them building the network, even on the meta device,
 #: takes minutes
@@ -23,7 +24,7 @@ def cmd_spaces(args) -> int:
 
 
 def cmd_nb201_query(args) -> int:
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
 
     table = NB201Table.load()
     result = table.query(args.arch, args.dataset)
@@ -103,7 +104,7 @@ def add_nb201(sub) -> None:
     nb_sub.required = True
     p = nb_sub.add_parser("query", help="accuracies, params and FLOPs of one cell")
     p.add_argument("arch", help="arch string '|op~0|+|op~0|op~1|+|...|' or the benchmark index")
-    p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | ImageNet16-120")
+    p.add_argument("--dataset", default="cifar10", help=" | ".join(NB201_DATASETS))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nb201_query)
 

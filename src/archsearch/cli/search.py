@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from archsearch.cli.common import Usage, out_path, set_once
+from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
 
 #: flags of ``search`` that stand for a configuration key of the same name
 _KEY_FLAGS = ("space", "method", "data", "data_dir", "epochs", "seed", "early_stop")
@@ -76,7 +77,7 @@ def _report(summary: dict) -> None:
     if truth:
         print(f"NB201 #{truth['index']}: " + ", ".join(
             f"{name} {truth[name]['valid']:.2f} valid / {truth[name]['test']:.2f} test"
-            for name in ("cifar10", "cifar100", "ImageNet16-120")))
+            for name in NB201_DATASETS))
     if summary.get("train"):
         train = summary["train"]
         print(f"trained    {train['epochs']} epochs on {train['dataset']}: test accuracy {train['test_accuracy']:.2f}%")

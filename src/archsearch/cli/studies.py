@@ -7,7 +7,8 @@ import argparse
 
 import numpy as np
 
-from archsearch.benchmarks.synthetic import FUNCTIONS
+from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
+from archsearch.groundtruth.synthetic import FUNCTIONS
 from archsearch.checks import MAX_REPEATS, integer, names, output_dir, readable_path
 from archsearch.checks import seed as check_seed
 from archsearch.cli.common import comma_list, int_list, progress_printer
@@ -29,7 +30,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     from archsearch.strategies import STRATEGIES
 
     parser.add_argument("--space", default="nb201", help="tabular search space (default nb201)")
-    parser.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | ImageNet16-120")
+    parser.add_argument("--dataset", default="cifar10", help=" | ".join(NB201_DATASETS))
     parser.add_argument("--strategies", required=True,
                         help=f"comma-separated strategies: {', '.join(STRATEGIES.names())}")
     budget = parser.add_mutually_exclusive_group(required=True)

@@ -11,7 +11,7 @@ from archsearch.errors import ConfigError
 def _resume_changes(args) -> dict:
     """``train --resume DIR [key=value ...] [--epochs N ...]``: what the resumed run is asked to change
     (the run's own settings come from its config.yaml; resume_train refuses what may not change)."""
-    from archsearch.checks import read_value
+    from archsearch.settings import read_value
     from archsearch.search.config import parse_key_values
 
     if args.out is not None:
@@ -39,7 +39,7 @@ def _resume_changes(args) -> dict:
 
 
 def cmd_train(args) -> int:
-    from archsearch.checks import coerce
+    from archsearch.settings import coerce
     from archsearch.evaluate import get_recipe, train
     from archsearch.search.config import parse_key_values
     from archsearch.spaces import get_space

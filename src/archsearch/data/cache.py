@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -104,14 +103,3 @@ def store(path: Path, dataset: ImageDataset) -> None:
     except OSError as error:
         warnings.warn(f"could not write dataset cache {path}: {error}", stacklevel=3)
 
-
-def cached(
-    name: str, source: Path, options: dict, cache_dir, build: Callable[[], ImageDataset]
-) -> ImageDataset:
-    """Read the entry for (source, options), or build the dataset and store it."""
-    path = cache_file(name, source, options, cache_dir)
-    dataset = load_cached(path, name)
-    if dataset is None:
-        dataset = build()
-        store(path, dataset)
-    return dataset

@@ -15,7 +15,8 @@ from typing import Any
 
 from archsearch.errors import ConfigError
 from archsearch.registry import Registry
-from archsearch.checks import coerce, did_you_mean
+from archsearch.errors import did_you_mean
+from archsearch.settings import coerce
 
 SCHEDULES = ("cosine", "constant")
 SCHEDULE_UNITS = ("epoch", "step")

@@ -13,18 +13,16 @@ A lookup is a dict access keyed by genotype plus list indexing: well over 100,00
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 from functools import lru_cache
 
-from archsearch.benchmarks.nb201 import NB201Table, canonical_dataset
 from archsearch.errors import InvalidGenotypeError, UnknownNameError
 from archsearch.evaluate.result import EvalResult, Evaluator
+from archsearch.groundtruth.nb201 import COLUMN_PREFIX, TIME_COLUMN, NB201Table
+from archsearch.groundtruth.nb201_arch import parse_arch_str
+from archsearch.groundtruth.nb201_datasets import canonical_dataset
 
 OBJECTIVES = {"valid12": 12, "valid200": 200}
-_PREFIX = {"cifar10": "c10", "cifar100": "c100", "ImageNet16-120": "in16"}
-_TIME = {"cifar10": "train_time_c10valid_200_s", "cifar100": "train_time_c100_200_s",
-         "ImageNet16-120": "train_time_in16_200_s"}
 
 
 @lru_cache(maxsize=1)
@@ -38,20 +36,20 @@ def _genotype_index() -> dict:
 
 @lru_cache(maxsize=8)
 def _columns(dataset: str, objective: str) -> tuple[list, list, list, list]:
-    table, prefix = NB201Table.load(), _PREFIX[dataset]
+    table, prefix = NB201Table.load(), COLUMN_PREFIX[dataset]
     epochs = OBJECTIVES[objective]
     # Python lists: scalar indexing of a list is several times faster than of a numpy array
     objective_col = table.column(f"{prefix}_valid_{epochs}").tolist()
     test_col = table.column(f"{prefix}_test_200").tolist()
     valid_col = table.column(f"{prefix}_valid_200").tolist()
-    cost_col = (table.column(_TIME[dataset]) * (epochs / 200.0)).tolist()
+    cost_col = (table.column(TIME_COLUMN[dataset]) * (epochs / 200.0)).tolist()
     return objective_col, test_col, valid_col, cost_col
 
 
 class TabularEvaluator(Evaluator):
     """NAS-Bench-201 ground truth with simulated cost.
 
-    ``dataset``: cifar10 | cifar100 | ImageNet16-120; ``objective``: valid12 | valid200.
+    ``dataset``: one of NB201's (groundtruth/nb201_datasets.py) or an alias; ``objective``: valid12 | valid200.
     """
 
     def __init__(self, dataset: str = "cifar10", objective: str = "valid12"):
@@ -72,8 +70,6 @@ class TabularEvaluator(Evaluator):
         except (KeyError, TypeError):
             pass
         if isinstance(genotype, str):
-            from archsearch.spaces.nb201 import parse_arch_str
-
             return self._index[parse_arch_str(genotype)]
         raise InvalidGenotypeError(f"{genotype!r} is not a NAS-Bench-201 genotype (pass an NB201Genotype or "
                                    "an arch string such as '|nor_conv_3x3~0|+|...|')")
@@ -87,6 +83,3 @@ class TabularEvaluator(Evaluator):
         """Index and value of the best objective in the table (for regret)."""
         best = max(range(len(self._objective)), key=self._objective.__getitem__)
         return best, self._objective[best]
-
-    def mean_cost(self) -> float:
-        return math.fsum(self._cost) / len(self._cost)

@@ -34,7 +34,7 @@ from archsearch.utils.checkpoint import CheckpointStore, one_line, require_check
 from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic, write_yaml_atomic
 from archsearch.utils.resume import check_fits, refuse_changes, replan_cosine, set_hyperparameters
 from archsearch.utils.rundir import lock_run_dir, read_run_config
-from archsearch.checks import SEED, check_options, coerce
+from archsearch.settings import SEED, check_options, coerce
 
 CONFIG, METRICS, CHECKPOINT, RESULT = "config.yaml", "metrics.jsonl", "checkpoint.pt", "result.json"
 #: what a resumed training may change (recipe fields and run settings, by name): more epochs (the

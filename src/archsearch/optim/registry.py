@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from archsearch.checks import build, check_options
+from archsearch.settings import build, check_options
 from archsearch.errors import ConfigError
 from archsearch.optim.base import Adam
 from archsearch.optim.dscd import DSCD

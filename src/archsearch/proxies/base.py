@@ -35,7 +35,7 @@ def remove_batchnorm(net: nn.Module) -> nn.Module:
 
     A submodule whose class sets ``keeps_batchnorm_in_bn_free_copy = True`` keeps its BatchNorms: the
     zero-cost code builds that copy with the model's own ``get_prunable_copy`` where the model has one, and
-    its NAS-Bench-201 model's copy keeps the BatchNorms of the reduction blocks (``nb201.ResNetBasicBlock``).
+    its NAS-Bench-201 model's copy keeps the BatchNorms of the reduction blocks (``nb201_network.ResNetBasicBlock``).
     """
     for name, child in net.named_children():
         if isinstance(child, nn.modules.batchnorm._BatchNorm):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from archsearch.registry import Registry
-from archsearch.checks import build
+from archsearch.settings import build
 
 RELAXATIONS: Registry[type["Relaxation"]] = Registry("relaxation")
 

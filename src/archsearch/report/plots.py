@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
 from archsearch.report.png import new_figure, save_png
 
 
@@ -58,7 +59,7 @@ def plot_series(history: list[dict], key: str, path: str | Path, title: str, yla
 def plot_ground_truth(history: list[dict], path: str | Path) -> None:
     fig, ax = _subplots(figsize=(5, 3.2))
     epochs = [r["epoch"] for r in history]
-    for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
+    for dataset in NB201_DATASETS:
         ax.plot(epochs, [r["ground_truth"][dataset]["test"] for r in history], marker="o", markersize=3,
                 label=dataset)
     ax.set_xlabel("epoch")

@@ -16,17 +16,8 @@ import yaml
 
 from archsearch.errors import ConfigError
 from archsearch.utils.io import read_yaml, write_yaml_atomic
-from archsearch.checks import (
-    NON_NEGATIVE,
-    POSITIVE,
-    PROBABILITY,
-    SEED,
-    Rule,
-    at_least,
-    coerce,
-    did_you_mean,
-    one_of,
-)
+from archsearch.errors import did_you_mean
+from archsearch.settings import NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, Rule, at_least, coerce, one_of
 
 
 @dataclass

@@ -17,7 +17,8 @@ from archsearch.search.hooks import build_hooks
 from archsearch.search.methods import METHODS
 from archsearch.search.selectors import SELECTORS
 from archsearch.spaces import get_space
-from archsearch.checks import build, check_options, fits_in_memory, keyword_options
+from archsearch.checks import fits_in_memory
+from archsearch.settings import build, check_options, keyword_options
 
 #: SearchConfig keys that size a supernet; a space takes those its supernet() names
 SUPERNET_KEYS = ("C", "N", "layers", "track_running_stats")

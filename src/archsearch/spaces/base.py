@@ -41,6 +41,10 @@ class SearchSpace(ABC):
     ops: tuple[str, ...]
     #: the type of the space's genotypes, where it has one: ``parse`` refuses anything else
     genotype_type: type | None = None
+    #: (decisions, choices per decision) where a genotype is one independent choice per decision, as a
+    #: controller samples it (NAS-Bench-201: an op per edge); None where choices depend on each other
+    #: (DARTS: which two inputs a node takes decides which edges have an op)
+    choice_shape: tuple[int, int] | None = None
 
     # -- genotypes ------------------------------------------------------------------------------
     @abstractmethod
@@ -74,6 +78,14 @@ class SearchSpace(ABC):
     @abstractmethod
     def from_string(self, text: str) -> Hashable:
         """Parse the text format; raises InvalidGenotypeError with what was wrong."""
+
+    def from_choices(self, choices: Sequence[int]) -> Hashable:
+        """The genotype of one choice index per decision (spaces with a ``choice_shape``)."""
+        raise NotImplementedError(f"the {self.name} space is not one independent choice per decision")
+
+    def to_choices(self, genotype: Hashable) -> list[int]:
+        """The choice index of each decision of a genotype (spaces with a ``choice_shape``)."""
+        raise NotImplementedError(f"the {self.name} space is not one independent choice per decision")
 
     def parse(self, genotype_or_text) -> Hashable:
         if isinstance(genotype_or_text, str):

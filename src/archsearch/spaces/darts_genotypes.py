@@ -16,11 +16,10 @@ literals and ``range`` allowed; nothing is evaluated.
 from __future__ import annotations
 
 import ast
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from archsearch.errors import InvalidGenotypeError, UnknownNameError, shown
+from archsearch.errors import InvalidGenotypeError, UnknownNameError, did_you_mean, shown
 from archsearch.spaces.darts_ops import OPS
 
 STEPS = 4  #: intermediate nodes per cell (DARTS, Sec. 3.1)
@@ -38,6 +37,15 @@ Edge = tuple[str, int]
 def node_inputs(node: int) -> range:
     """Allowed inputs of intermediate node ``node`` (0-based): both cell inputs and the earlier nodes."""
     return range(node + 2)
+
+
+def edge_rows(steps: int = STEPS) -> list[tuple[int, int]]:
+    """(intermediate node, input) of each architecture-parameter row, in row order."""
+    return [(node, source) for node in range(steps) for source in node_inputs(node)]
+
+
+EDGE_ROWS = edge_rows()
+ROW_OF = {edge: row for row, edge in enumerate(EDGE_ROWS)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,18 +200,17 @@ def parse_genotype_str(text: str) -> DartsGenotype:
     if len(stripped) > MAX_TEXT:  # the parser's memory grows with the text: refuse what no genotype needs
         raise InvalidGenotypeError(f"a DARTS genotype string of {len(stripped):,} characters is too long "
                                    f"(at most {MAX_TEXT:,}): {usage}")
-    close = difflib.get_close_matches(stripped, PUBLISHED, n=1, cutoff=0.75)
+    # a stricter cutoff than the default: a mistyped Genotype(...) must not read as a misspelt published name
+    hint = did_you_mean(stripped, PUBLISHED, cutoff=0.75)
     try:
         tree = ast.parse(stripped, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as err:
         reason = (getattr(err, "msg", None) or type(err).__name__).splitlines()[0][:80]
-        if close:
-            raise InvalidGenotypeError(f"unknown published DARTS genotype {shown(stripped)}; did you mean "
-                                       f"'{close[0]}'? ({usage})") from None
+        if hint:
+            raise InvalidGenotypeError(f"unknown published DARTS genotype {shown(stripped)}{hint} ({usage})") from None
         raise InvalidGenotypeError(f"bad DARTS genotype syntax ({reason}): {usage}") from None
     call = tree.body
-    if isinstance(call, ast.Name) or close:
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+    if isinstance(call, ast.Name) or hint:
         raise InvalidGenotypeError(f"unknown published DARTS genotype {shown(stripped)}{hint} ({usage})")
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"):
         raise InvalidGenotypeError(f"bad DARTS genotype {shown(stripped)}: {usage}")

@@ -1,4 +1,4 @@
-"""The eight candidate operations of the DARTS CNN space (Liu et al., ICLR 2019), and drop-path.
+"""The eight candidate operations of the DARTS CNN space (Liu et al., ICLR 2019).
 
 Built as the reference implementation (quark0/darts, ``cnn/operations.py``) builds them: every
 conv op starts with a ReLU, convs have no bias, BatchNorm closes each branch; ``affine`` is False
@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from archsearch.errors import ConfigError, InvalidGenotypeError
+from archsearch.spaces.base import positive_sizes
+from archsearch.spaces.ops import Zero
 
 #: the order of quark0/darts' PRIMITIVES, which is the column order of the architecture parameters
 OPS = (
@@ -26,17 +28,6 @@ OPS = (
 )
 #: the ops a genotype is drawn from: the DARTS rule never selects ``none``
 SEARCHABLE_OPS = tuple(op for op in OPS if op != "none")
-
-
-class ReLUConvBN(nn.Sequential):
-    """ReLU -> Conv(kernel, stride) -> BN."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool = True):
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine),
-        )
 
 
 class DilConv(nn.Sequential):
@@ -60,19 +51,6 @@ class SepConv(nn.Sequential):
             DilConv(c_in, c_in, kernel, stride, padding, 1, affine),
             DilConv(c_in, c_out, kernel, 1, padding, 1, affine),
         )
-
-
-class Zero(nn.Module):
-    """The ``none`` op: zeros of the output shape (spatially subsampled when it strides)."""
-
-    def __init__(self, stride: int):
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1:
-            return x.mul(0.0)
-        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
 class FactorizedReduce(nn.Module):
@@ -107,6 +85,14 @@ class FactorizedReduce(nn.Module):
         return self.bn(torch.cat([self.conv_1(x[:, :, ::2, ::2]), self.conv_2(shifted[:, :, ::2, ::2])], dim=1))
 
 
+def check_channels(C: int) -> int:
+    """The initial channel count of a DARTS network: even, as FactorizedReduce splits it in two halves."""
+    (C,) = positive_sizes(C=C)
+    if C < 2 or C % 2:
+        raise ConfigError(f"the DARTS networks need an even initial channel count C >= 2, got {C}")
+    return C
+
+
 def make_op(name: str, channels: int, stride: int, affine: bool) -> nn.Module:
     """One candidate op on ``channels`` channels (input and output), as quark0/darts' OPS table."""
     if name == "none":
@@ -136,14 +122,3 @@ def make_search_op(name: str, channels: int, stride: int) -> nn.Module:
         op = nn.Sequential(op, nn.BatchNorm2d(channels, affine=False))
     return op
 
-
-def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
-    """Zero whole samples of a branch with probability p and rescale the rest by 1/(1-p).
-
-    The mask is drawn per sample (shape (N, 1, 1, 1)) from torch's global generator, as dropout is.
-    """
-    if drop_prob <= 0.0:
-        return x
-    keep_prob = 1.0 - drop_prob
-    mask = torch.empty(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device).bernoulli_(keep_prob)
-    return x / keep_prob * mask

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from archsearch.errors import ConfigError
-from archsearch.spaces.darts_ops import drop_path
+from archsearch.spaces.ops import drop_path
 
 #: how a supernet computes its cells: "fast" lets a space use a fused kernel wherever it is the same maths
 #: (NAS-Bench-201: nb201_fused.py); "reference" computes every op of every edge with its own module

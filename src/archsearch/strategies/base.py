@@ -1,12 +1,14 @@
-"""The ask/tell interface every black-box strategy implements.
+"""The ask/tell interface every black-box strategy implements, and the registry of strategies.
 
 A strategy proposes genotypes (``ask``), is told what they scored (``tell``) and keeps everything it needs
-to continue in ``state_dict()``. It never evaluates anything itself: ``run`` (see ``loop.py``) pairs it with
-an evaluator, or a user drives it with their own training code.
+to continue in ``state_dict()``. It never evaluates anything itself: ``run`` (see ``budget.py``) pairs it
+with an evaluator, or a user drives it with their own training code. Optional strategies register a loader
+that imports their dependency only when the strategy is built.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from abc import ABC, abstractmethod
 from collections import deque
@@ -14,8 +16,13 @@ from collections.abc import Hashable, Iterable
 
 import numpy as np
 
-from archsearch.errors import ConfigError
+from archsearch.errors import ArchSearchError, ConfigError
 from archsearch.evaluate.result import EvalResult
+from archsearch.registry import Registry
+from archsearch.spaces import get_space
+from archsearch.strategies.budget import run_strategy
+
+STRATEGIES: Registry = Registry("strategy")
 
 
 def objective_of(result) -> float:
@@ -58,11 +65,9 @@ class Strategy(ABC):
         self._observe(genotype, value)
 
     def run(self, evaluator, budget, batch: int = 1, executor=None, asynchronous: bool = False, callback=None):
-        """Search until the budget is spent; returns a ``RunResult`` (see ``archsearch.strategies.loop``)."""
-        from archsearch.strategies.loop import run_search
-
-        return run_search(self, evaluator, budget, batch=batch, executor=executor,
-                          asynchronous=asynchronous, callback=callback)
+        """Search until the budget is spent; returns a ``RunResult`` (see ``archsearch.strategies.budget``)."""
+        return run_strategy(self, evaluator, budget, batch=batch, executor=executor,
+                            asynchronous=asynchronous, callback=callback)
 
     def warm_start(self, genotypes: Iterable[Hashable]) -> None:
         """Propose these genotypes first (e.g. the top of a proxy-ranked pool)."""
@@ -116,3 +121,29 @@ class Strategy(ABC):
 
     def _load_extra_state(self, state: dict) -> None:
         pass
+
+
+def optional(name: str, module: str, attribute: str, package: str, extra: str):
+    """Register ``name`` as a factory that imports ``module`` only when the strategy is built."""
+
+    def factory(space, seed=None, **options):
+        try:
+            importlib.import_module(package)
+        except ImportError as error:
+            raise ArchSearchError(
+                f"strategy '{name}' needs the optional dependency '{package}' ({error}); "
+                f"install it with: pip install 'archsearch[{extra}]'"
+            ) from None
+        return getattr(importlib.import_module(module), attribute)(space, seed=seed, **options)
+
+    factory.__name__ = f"{name}_factory"
+    factory.extra = extra
+    STRATEGIES.register(name)(factory)
+    return factory
+
+
+def make_strategy(name: str, space, seed: int | None = None, **options):
+    """Build a registered strategy: ``make_strategy("evolution", get_space("nb201"), seed=0)``."""
+    if isinstance(space, str):
+        space = get_space(space)
+    return STRATEGIES.get(name)(space, seed=seed, **options)

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections import deque
 
 from archsearch.errors import ConfigError
-from archsearch.strategies.base import Strategy
-from archsearch.strategies.registry import STRATEGIES
+from archsearch.strategies.base import STRATEGIES, Strategy
 
 
 @STRATEGIES.register("evolution")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 
-from archsearch.strategies.base import Strategy
-from archsearch.strategies.registry import STRATEGIES
+from archsearch.strategies.base import STRATEGIES, Strategy
 
 
 @STRATEGIES.register("local")

@@ -6,8 +6,7 @@ for) again; ``unique=True`` skips genotypes already asked.
 
 from __future__ import annotations
 
-from archsearch.strategies.registry import STRATEGIES
-from archsearch.strategies.base import Strategy
+from archsearch.strategies.base import STRATEGIES, Strategy
 
 
 @STRATEGIES.register("random")

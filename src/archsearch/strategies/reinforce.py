@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from archsearch.errors import UnknownNameError
-from archsearch.strategies.base import Strategy
-from archsearch.strategies.registry import STRATEGIES
+from archsearch.spaces import SPACES
+from archsearch.strategies.base import STRATEGIES, Strategy
 
 
 class CategoricalController(nn.Module):
@@ -77,11 +77,10 @@ class Reinforce(Strategy):
     def __init__(self, space, seed: int | None = None, controller: str = "lstm", lr: float = 1e-3,
                  baseline_momentum: float = 0.9, entropy_weight: float = 1e-4, hidden: int = 35, layers: int = 2):
         super().__init__(space, seed)
-        shapes = space.arch_shapes()
-        if len(shapes) != 1:
-            raise UnknownNameError("space for reinforce (one cell type)", space.name, ("nb201",))
-        (self.cell, (num_edges, num_ops)), = shapes.items()
-        self.num_ops = num_ops
+        if space.choice_shape is None:  # the controller draws one op per edge, independently of the others
+            raise UnknownNameError("space for reinforce (one cell type)", space.name,
+                                   [name for name, cls in SPACES.items() if cls.choice_shape is not None])
+        num_edges, num_ops = space.choice_shape
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.rng.integers(2**62)))
@@ -100,20 +99,16 @@ class Reinforce(Strategy):
         """Bias-corrected EMA: sum m^k (1-m) R_{t-k} / sum m^k (1-m)."""
         return self.ema_numerator / self.ema_denominator if self.ema_denominator else 0.0
 
-    def _to_genotype(self, actions: torch.Tensor):
-        onehot = torch.nn.functional.one_hot(actions, self.num_ops).float()
-        return self.space.genotype_from_weights({self.cell: onehot}, exclude=())
-
     def _propose(self):
         with torch.no_grad():
             actions, _, _ = self.controller(generator=self.generator)
-        return self._to_genotype(actions)
+        return self.space.from_choices(actions.tolist())
 
     def _observe(self, genotype, value):
         reward = value / 100.0  # accuracy as a fraction
         self.ema_numerator = self.momentum * self.ema_numerator + (1 - self.momentum) * reward
         self.ema_denominator = self.momentum * self.ema_denominator + (1 - self.momentum)
-        actions = self.space.encode(genotype).view(-1, self.num_ops).argmax(-1)
+        actions = torch.tensor(self.space.to_choices(genotype))
         _, log_prob, entropy = self.controller(actions)
         loss = -(reward - self.baseline) * log_prob - self.entropy_weight * entropy  # REINFORCE + entropy bonus
         self.optimizer.zero_grad()

@@ -99,7 +99,7 @@ def run_bench(strategies, seeds: int = 10, queries: int | None = None, seconds: 
               first_seed: int = 0) -> dict:
     """Run each strategy for ``seeds`` seeds (first_seed, first_seed+1, ...); returns the summary dict.
     ``options`` maps a strategy name to its keyword arguments."""
-    from archsearch.benchmarks.nb201 import canonical_dataset
+    from archsearch.groundtruth.nb201_datasets import canonical_dataset
     from archsearch.evaluate.tabular import OBJECTIVES
     from archsearch.strategies import STRATEGIES, Budget
 

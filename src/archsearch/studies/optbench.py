@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archsearch.benchmarks.synthetic import TestFunction, get_function
+from archsearch.groundtruth.synthetic import TestFunction, get_function
 from archsearch.checks import MAX_REPEATS, fits_in_memory, integer, names, number
 from archsearch.checks import seed as check_seed
 from archsearch.errors import ArchSearchError, ConfigError, shown

@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 import torch
 
-from archsearch.checks import keyword_options
+from archsearch.settings import keyword_options
 from archsearch.errors import ConfigError
 from archsearch.proxies import PROXIES, score_all
 from archsearch.spaces.base import SearchSpace
@@ -94,7 +94,7 @@ def proxy_correlations(rows: Sequence[dict], proxies: Sequence[str], table=None)
     """
     from scipy import stats
 
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
 
     table = table if table is not None else NB201Table.load()
     accuracy = {key: np.array([table.accuracy(r["arch"], dataset, split, 200) for r in rows])

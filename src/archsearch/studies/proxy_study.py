@@ -44,7 +44,7 @@ def scatter_plots(rows: Sequence[dict], proxies: Sequence[str], correlations: di
                   dataset: str = "cifar10") -> list[Path]:
     """One PNG per proxy: score against the 200-epoch test accuracy."""
     # matplotlib takes a second to import: only when a figure is drawn
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
     from archsearch.report.png import save_png
     from archsearch.studies.figures import scatter_figure
 

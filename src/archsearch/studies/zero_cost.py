@@ -17,11 +17,12 @@ import torch
 from archsearch.checks import integer
 from archsearch.checks import seed as check_seed
 from archsearch.errors import ConfigError
+from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
 from archsearch.proxies import PROXIES, score_all
 from archsearch.spaces.base import SearchSpace
 from archsearch.utils.io import write_json_atomic, write_text_atomic
 
-BENCH_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+BENCH_DATASETS = NB201_DATASETS
 
 
 def sample_sizes(samples: Sequence[int], space: SearchSpace) -> list[int]:
@@ -42,7 +43,7 @@ def zero_cost_baseline(space: SearchSpace, proxy: str, samples: Sequence[int], s
 
     Networks are initialised from ``init_seed`` whatever the seed of the draw, so each cell is scored once.
     """
-    from archsearch.benchmarks.nb201 import NB201Table
+    from archsearch.groundtruth.nb201 import NB201Table
 
     PROXIES.get(proxy)
     samples = sample_sizes(samples, space)

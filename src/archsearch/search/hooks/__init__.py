@@ -4,7 +4,7 @@ early-stopping rule in ``EARLY_STOPPING``."""
 
 from __future__ import annotations
 
-from archsearch.checks import build
+from archsearch.settings import build
 from archsearch.errors import ConfigError
 from archsearch.search.hooks.base import EARLY_STOPPING, EpochHook
 from archsearch.search.hooks import early_stop, skip_dropout  # noqa: F401  (registers the rules)

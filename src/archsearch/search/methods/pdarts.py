@@ -1,7 +1,7 @@
 """P-DARTS preset (Chen, Xie, Wu & Tian, "Progressive Differentiable Architecture Search: Bridging the
 Depth Gap between Search and Evaluation", ICCV 2019), on the DARTS space.
 
-P-DARTS = three DARTS searches (search/progressive.py) on supernets of 5, 11 and 17 cells holding 8, 5
+P-DARTS = three DARTS searches (search/drivers/progressive.py) on supernets of 5, 11 and 17 cells holding 8, 5
 and 3 candidate ops per edge, with dropout on skip connections, then at most M = 2 skip connections in
 the normal cell (selector ``max-skips``). See docs/pdarts.md.
 """

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from archsearch.checks import keyword_options
+from archsearch.settings import keyword_options
 from archsearch.errors import ConfigError, RunDirectoryError
 from archsearch.search.config import SearchConfig
-from archsearch.search.drivers import DRIVERS
+from archsearch.search.drivers.base import DRIVERS
 from archsearch.search.hooks.skip_dropout import SkipDropoutSchedule
 from archsearch.spaces import get_space
 from archsearch.utils.io import write_json_atomic

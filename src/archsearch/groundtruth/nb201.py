@@ -20,24 +20,15 @@ import numpy as np
 
 from archsearch.checks import number, readable_path
 from archsearch.errors import ArchSearchError, DataError, InvalidGenotypeError, UnknownNameError, shown
+from archsearch.groundtruth.nb201_arch import NB201Genotype, parse_arch_str
+from archsearch.groundtruth.nb201_datasets import DATASETS, canonical_dataset
 
-DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
-_PREFIX = {"cifar10": "c10", "cifar100": "c100", "ImageNet16-120": "in16"}
-_ALIASES = {"c10": "cifar10", "cifar-10": "cifar10", "c100": "cifar100", "cifar-100": "cifar100",
-            "imagenet16-120": "ImageNet16-120", "imagenet16": "ImageNet16-120", "in16": "ImageNet16-120"}
+#: the prefix of each dataset's columns
+COLUMN_PREFIX = dict(zip(DATASETS, ("c10", "c100", "in16")))
 #: an index written as text ("6111"); ASCII digits only, as int() reads other scripts' digits too
 INDEX_TEXT = re.compile(r"\s*([+-]?[0-9]+)\s*")
-_TIME_COLUMN = {"cifar10": "train_time_c10valid_200_s", "cifar100": "train_time_c100_200_s",
-                "ImageNet16-120": "train_time_in16_200_s"}
-
-
-def canonical_dataset(name: str) -> str:
-    if isinstance(name, str):
-        if name in DATASETS:
-            return name
-        if name.lower() in _ALIASES:
-            return _ALIASES[name.lower()]
-    raise UnknownNameError("NAS-Bench-201 dataset", name, DATASETS)
+#: the 200-epoch training time of each dataset (CIFAR-10: the ``cifar10-valid`` runs, the search setting)
+TIME_COLUMN = dict(zip(DATASETS, ("train_time_c10valid_200_s", "train_time_c100_200_s", "train_time_in16_200_s")))
 
 
 def _column_name(dataset: str, split: str, epochs: int) -> str:
@@ -45,7 +36,7 @@ def _column_name(dataset: str, split: str, epochs: int) -> str:
         raise UnknownNameError("split", split, ("valid", "test"))
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs not in (12, 200):
         raise UnknownNameError("epoch budget", epochs, ("12", "200"))
-    return f"{_PREFIX[canonical_dataset(dataset)]}_{split}_{int(epochs)}"
+    return f"{COLUMN_PREFIX[canonical_dataset(dataset)]}_{split}_{int(epochs)}"
 
 
 @dataclass(frozen=True)
@@ -74,7 +65,7 @@ class NB201Table:
 
     def __init__(self, path: str | Path | None = None):
         if path is None:
-            source = resources.files("archsearch.benchmarks") / "data" / "nb201.csv.gz"
+            source = resources.files("archsearch.groundtruth") / "data" / "nb201.csv.gz"
             with resources.as_file(source) as real:
                 self._read(real)
         else:
@@ -123,8 +114,6 @@ class NB201Table:
     def index_of(self, arch) -> int:
         """The official index of an arch string, a genotype, or an index (an int or its decimal text)."""
         if isinstance(arch, bool) or not isinstance(arch, (str, numbers.Integral)):
-            from archsearch.spaces.nb201 import NB201Genotype  # a genotype exists only once torch is loaded
-
             if not isinstance(arch, NB201Genotype):
                 raise InvalidGenotypeError(f"a NAS-Bench-201 architecture is an arch string, a genotype or an index "
                                            f"0..{len(self) - 1}, got {type(arch).__name__} {shown(arch)}")
@@ -142,9 +131,7 @@ class NB201Table:
         text = arch.strip()
         if text in self._index_of:
             return self._index_of[text]
-        from archsearch.spaces.nb201 import parse_arch_str  # validates and says what is wrong
-
-        return self._index_of[str(parse_arch_str(text))]
+        return self._index_of[str(parse_arch_str(text))]  # parsing says what is wrong with the text
 
     def accuracy(self, arch, dataset: str = "cifar10", split: str = "test", epochs: int = 200) -> float:
         """Accuracy (%) of a cell: split 'valid' or 'test', after 200 or 12 epochs."""
@@ -153,12 +140,12 @@ class NB201Table:
     def train_time(self, arch, dataset: str = "cifar10", epochs: int = 200) -> float:
         """Simulated training time (s). The table holds the 200-epoch time; the 12-epoch schedule
         is charged pro rata, 12/200 of it (the benchmark's per-epoch time times 12)."""
-        seconds = float(self._col[_TIME_COLUMN[canonical_dataset(dataset)]][self.index_of(arch)])
+        seconds = float(self._col[TIME_COLUMN[canonical_dataset(dataset)]][self.index_of(arch)])
         return seconds * number(epochs, "epochs", positive=True) / 200.0
 
     def query(self, arch, dataset: str = "cifar10") -> NB201Result:
         dataset = canonical_dataset(dataset)
-        i, p = self.index_of(arch), _PREFIX[dataset]
+        i, p = self.index_of(arch), COLUMN_PREFIX[dataset]
         return NB201Result(
             index=i,
             arch=self.arch_strs[i],
@@ -169,7 +156,7 @@ class NB201Table:
             test_12=float(self._col[f"{p}_test_12"][i]),
             params_M=float(self._col[f"params_{p}_M"][i]),
             flops_M=float(self._col["flops_c10_M_formula"][i]) if dataset == "cifar10" else math.nan,
-            train_time_200_s=float(self._col[_TIME_COLUMN[dataset]][i]),
+            train_time_200_s=float(self._col[TIME_COLUMN[dataset]][i]),
         )
 
     def query_all(self, arch) -> dict[str, NB201Result]:

@@ -84,8 +84,8 @@ def _evaluate_all(evaluator, genotypes, executor):
     return list(executor.map(evaluator.evaluate, genotypes))  # map keeps query order
 
 
-def run_search(strategy, evaluator, budget: Budget, batch: int = 1, executor=None, asynchronous: bool = False,
-               callback=None) -> RunResult:
+def run_strategy(strategy, evaluator, budget: Budget, batch: int = 1, executor=None, asynchronous: bool = False,
+                 callback=None) -> RunResult:
     """Ask, evaluate, tell until ``budget`` is spent. ``callback(genotype, result, run)`` after each tell."""
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")

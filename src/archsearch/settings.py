@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
+import os
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from archsearch.errors import ConfigError, did_you_mean, shown
+from archsearch.errors import ArchSearchError, ConfigError, did_you_mean, shown
 
 # ---- values checked by their annotations -------------------------------------------------------------
 FLOAT32_MAX = 3.4028234663852886e38

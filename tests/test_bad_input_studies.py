@@ -93,6 +93,7 @@ def test_a_study_runs_or_refuses_in_one_line(tmp_path, argv):
     (["optbench", "--optimizers", ""], "at least one name"),
     (["optbench", "--optimizers", "uniform", "--seed", "-1"], "--seed"),
     (["optbench", "--optimizers", "uniform", "--dim", str(10**11)], "--dim"),
+    (["optbench", "--optimizers", "cmaes", "--dim", "1"], "--dim 2 or more"),
     (["optbench", "--optimizers", "uniform", "--dim", "50000", "--steps", "10000000"], "GiB"),
 ])
 def test_study_regressions(tmp_path, argv, fragment):
@@ -115,7 +116,7 @@ def test_valid_edge_values_run(tmp_path):
     for argv in (["bench", "--strategies", "random,evolution", "--seconds", "1e-3", "--seeds", "2"],  # no query fits
                  ["proxies", "--proxies", "params", "--archs", "1", "--seed", str(2**32 - 1), "--device", "cpu:0"],
                  ["zero-cost", "--proxy", "params", "--samples", "1,1", "--seeds", "1"],
-                 ["optbench", "--optimizers", "cmaes,uniform", "--dim", "1", "--steps", "1", "--runs", "1",
+                 ["optbench", "--optimizers", "cmaes,uniform", "--dim", "2", "--steps", "1", "--runs", "1",
                   "--seed", str(2**32 - 1)]):
         code, _, err = run_cli([*argv, "--quiet", "--out", str(tmp_path / argv[0])])
         assert code == 0, err

@@ -18,12 +18,12 @@ $(STAMP): pyproject.toml constraints-dev.txt
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 # The suite once more on the kernels of a CPU without AVX-512 (oneDNN picks its kernels by ISA; this
 # switch makes any x86 machine take the AVX2 ones). CI runs both legs.
 test-avx2: $(STAMP)
-	ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q
+	ONEDNN_MAX_CPU_ISA=AVX2 $(PY) -m pytest -q -n auto
 
 demo: $(STAMP)
 	$(VENV)/bin/archsearch demo

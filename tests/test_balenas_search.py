@@ -109,7 +109,7 @@ def test_gaussian_needs_a_variational_optimizer(digits):
 def test_search_sets_the_prior_precision_per_search_valid_example(digits):
     """delta = delta~ N with N the search-valid size, so sigma_0 = 1 / sqrt(delta); an explicit
     prior_precision in arch_options is kept as given."""
-    from archsearch.optim.registry import PRIOR_PRECISION_PER_EXAMPLE
+    from archsearch.optim.arch_optimizers import PRIOR_PRECISION_PER_EXAMPLE
 
     search = DifferentiableSearch(resolve_config("balenas", overrides=TINY), quiet=True, dataset=digits)
     n = search.a_optimizer.param_groups[0]["dataset_size"]

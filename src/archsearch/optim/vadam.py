@@ -18,7 +18,7 @@ the values here are our choice (docs/balenas.md):
 - prior_precision = 1: Khan et al. (2018)'s reference default; init_precision = None means "equal to
   the prior precision", which is their default pairing (prec_init = prior_prec = 1): s_0 = 0 and q
   starts as the prior N(0, 1/delta). A search does not use it: the BaLeNAS presets set delta = 0.012 N
-  (archsearch.optim.registry; delta = 1 collapsed to skip connections at CPU scale).
+  (archsearch.optim.arch_optimizers; delta = 1 collapsed to skip connections at CPU scale).
 - dataset_size = 25,000: the architecture step of a DARTS search sees half of the CIFAR-10
   training set.
 - mc_samples = 1: one draw per step, as in Khan et al.'s experiments and BaLeNAS.

@@ -3,7 +3,7 @@ Learning Rule", CVPR 2022): DARTS loop + gaussian relaxation + VAdam + argmax or
 
 The paper keeps DARTS' search settings (its Sec. 4); the values of the variational optimizer that
 it does not state are chosen in archsearch.optim.vadam, the prior precision per example in
-archsearch.optim.registry (docs/balenas.md). Selection by ranking: search/selectors/rank.py.
+archsearch.optim.arch_optimizers (docs/balenas.md). Selection by ranking: search/selectors/rank.py.
 """
 
 from archsearch.search.methods.base import Method, register_method

@@ -3,7 +3,7 @@
 
 FairDARTS = DARTS loop + sigmoid relaxation with the zero-one loss + Adam + threshold selector.
 FairDARTS+DSCD = the same with DSCD's global coordinate steps around the Adam steps
-(``dscd-adam``, archsearch.optim.registry; the selector: search/selectors/threshold.py).
+(``dscd-adam``, archsearch.optim.arch_optimizers; the selector: search/selectors/threshold.py).
 """
 
 from archsearch.search.methods.base import Method, register_method

@@ -1,7 +1,7 @@
 """XNAS presets (Nayman, Noy, Ridnik, Friedman, Jin & Zelnik-Manor, NeurIPS 2019).
 
 XNAS = the DARTS loop (first order) + the ``experts`` relaxation (softmax over alive ops, experts'
-losses dL/dp) + ExpGrad with wipeout (``expgrad``, archsearch.optim.registry) + online-to-batch
+losses dL/dp) + ExpGrad with wipeout (``expgrad``, archsearch.optim.arch_optimizers) + online-to-batch
 selection (search/selectors/online_to_batch.py).
 """
 
@@ -12,7 +12,7 @@ register_method(Method(
     summary="XNAS: ops as experts, exponentiated gradient with wipeout, online-to-batch selection",
     paper="Nayman et al., XNAS: Neural Architecture Search with Expert Advice, NeurIPS 2019",
     # First order, as XNAS (no unrolled step); the weight side keeps the DARTS/NB201 defaults.
-    # grad_bound: L = 1.0, optim.registry.DEFAULT_GRAD_BOUND (why that value: there).
+    # grad_bound: L = 1.0, optim.arch_optimizers.DEFAULT_GRAD_BOUND (why that value: there).
     settings={"relaxation": "experts", "arch_optimizer": "expgrad", "selector": "online-to-batch",
               "order": 1, "arch_options": {"grad_bound": 1.0, "wipeout": True}},
 ))

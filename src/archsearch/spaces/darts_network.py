@@ -12,7 +12,7 @@ from archsearch.checks import number
 from archsearch.errors import ConfigError, ShapeError
 from archsearch.spaces.base import positive_sizes
 from archsearch.spaces.darts_genotypes import DartsGenotype
-from archsearch.spaces.darts_ops import FactorizedReduce, check_channels, make_op
+from archsearch.spaces.darts_ops import FactorizedReduce, check_channels, is_reduction, make_op
 from archsearch.spaces.ops import ReLUConvBN, drop_path
 
 
@@ -108,7 +108,7 @@ class _DartsNetwork(nn.Module):
         c_prev_prev, c_prev, c_curr = c_stem, c_stem, C
         cells, c_aux = [], None
         for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
+            reduction = is_reduction(i, layers)
             if reduction:
                 c_curr *= 2
             cell = Cell(genotype, "reduce" if reduction else "normal", c_prev_prev, c_prev, c_curr, reduction_prev)

@@ -122,3 +122,8 @@ def make_search_op(name: str, channels: int, stride: int) -> nn.Module:
         op = nn.Sequential(op, nn.BatchNorm2d(channels, affine=False))
     return op
 
+
+def is_reduction(index: int, layers: int) -> bool:
+    """Whether cell ``index`` of ``layers`` halves the resolution: DARTS puts its two reduction cells at
+    1/3 and 2/3 of the depth, in the search supernet and the evaluation network alike."""
+    return index in (layers // 3, 2 * layers // 3)

@@ -12,7 +12,7 @@ from archsearch.checks import integer
 from archsearch.errors import ConfigError, ShapeError
 from archsearch.spaces.base import positive_sizes
 from archsearch.spaces.darts_genotypes import CELL_TYPES, STEPS, edge_rows, node_inputs
-from archsearch.spaces.darts_ops import OPS, FactorizedReduce, check_channels, make_search_op
+from archsearch.spaces.darts_ops import OPS, FactorizedReduce, check_channels, is_reduction, make_search_op
 from archsearch.spaces.ops import ReLUConvBN
 from archsearch.spaces.partial import build_mixed_op, check_partial_channels, expand_columns, normalize_op_subsets
 from archsearch.spaces.supernet import Supernet
@@ -86,7 +86,7 @@ class DartsSupernet(Supernet):
         c_prev_prev, c_prev, c_curr = c_curr, c_curr, C
         cells, reduction_prev = [], False
         for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
+            reduction = is_reduction(i, layers)
             if reduction:
                 c_curr *= 2
             check_partial_channels([c_curr], partial_channels)

@@ -61,13 +61,14 @@ def _network_options(space, given: dict) -> dict:
 def cmd_info(args) -> int:
     from archsearch.checks import integer
     from archsearch.diagnostics.flops import params_and_flops
+    from archsearch.settings import keyword_options
     from archsearch.spaces import get_space
 
     space = get_space(args.space)
     genotype = space.from_string(args.arch)
     options = _network_options(space, {"num_classes": args.num_classes, "C": args.C, "N": args.N,
                                        "layers": args.layers})
-    if space.name == "darts":
+    if "auxiliary" in keyword_options(space.network):  # the size of the network as trained (DARTS: with its head)
         options["auxiliary"] = True
     size = 32 if args.image_size is None else integer(args.image_size, "--image-size", minimum=1,
                                                        maximum=INFO_LIMITS["image_size"])

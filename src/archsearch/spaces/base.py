@@ -113,6 +113,9 @@ class SearchSpace(ABC):
     def genotype_from_weights(self, weights: dict[str, torch.Tensor], exclude: Sequence[str] = ("none",)) -> Hashable:
         """The discrete genotype that a set of per-edge op weights points to (argmax rule of the space)."""
 
+    #: whether every genotype has tabulated accuracies (``ground_truth``): what tabular studies need
+    has_ground_truth: bool = False
+
     def ground_truth(self, genotype: Hashable) -> dict | None:
         """Tabulated accuracies of a genotype where the space has a benchmark, else None."""
         return None

@@ -101,11 +101,13 @@ def run_bench(strategies, seeds: int = 10, queries: int | None = None, seconds: 
     ``options`` maps a strategy name to its keyword arguments."""
     from archsearch.groundtruth.nb201_datasets import canonical_dataset
     from archsearch.evaluate.tabular import OBJECTIVES
+    from archsearch.spaces import SPACES
     from archsearch.strategies import STRATEGIES, Budget
 
     strategies = names(strategies, "strategies", STRATEGIES)  # unknown names fail before any work
-    if space != "nb201":
-        raise ConfigError(f"bench needs a tabular space; only 'nb201' has ground truth here, got {shown(space)}")
+    if not (isinstance(space, str) and space in SPACES and SPACES.get(space).has_ground_truth):
+        tabular = ", ".join(n for n in SPACES.names() if SPACES.get(n).has_ground_truth)
+        raise ConfigError(f"bench needs a tabular space; only {tabular!r} has ground truth here, got {shown(space)}")
     if (queries is None) == (seconds is None):
         raise ConfigError("bench needs exactly one budget: --queries N or --seconds S")
     Budget(queries, seconds)  # validates

@@ -65,7 +65,7 @@ def run_proxy_study(space: SearchSpace, genotypes: Sequence[Hashable], proxies: 
                     draws: str = "per-arch", network: str = "zero-cost", device="cpu", quiet: bool = True,
                     progress: Callable[[int, int], None] | None = None) -> tuple[list[dict], dict]:
     """Score ``genotypes`` and write the study's files to ``out`` (an existing directory); returns the rows
-    and the correlations (empty outside nb201, the one space with ground truth)."""
+    and the correlations (empty for a space without ground truth)."""
     zero_cost_model = space.name == "nb201" and network == "zero-cost"
     options = {**(ZERO_COST_NB201_NETWORK if zero_cost_model else {}), **without_auxiliary(space)}
     batches = None
@@ -82,7 +82,7 @@ def run_proxy_study(space: SearchSpace, genotypes: Sequence[Hashable], proxies: 
                                network_options=options, device=device, progress=progress, batches=batches,
                                size_network_options=without_auxiliary(space) if zero_cost_model else None)
     write_text_atomic(out / "scores.csv", rows_to_csv(rows, proxies))
-    correlations = proxy_correlations(rows, proxies) if space.name == "nb201" else {}
+    correlations = proxy_correlations(rows, proxies) if space.has_ground_truth else {}
     write_json_atomic(out / "correlations.json", correlations)
     if correlations:
         scatter_plots(rows, proxies, correlations, out)

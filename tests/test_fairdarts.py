@@ -77,6 +77,20 @@ def test_threshold_selector_reports_a_collapsed_cell_instead_of_a_genotype(tmp_p
     assert "ground_truth" not in summary
 
 
+def test_threshold_selector_counts_the_darts_edges_it_drops(tmp_path, digits):
+    """A DARTS genotype keeps two inputs per node whatever the threshold, so the record says how many of
+    the cell's 14 edges hold no op above it: here 14 minus the 3 edges set above."""
+    config = resolve_config("fairdarts", overrides={**TINY, "space": "darts", "layers": 2, "N": 5})
+    search = DifferentiableSearch(config, tmp_path, quiet=True, dataset=digits)
+    conv = search.space.ops.index("sep_conv_3x3")
+    with torch.no_grad():
+        for alpha in search.model.alphas.values():
+            alpha.fill_(-3.0)
+            alpha[[0, 1, 4], conv] = 3.0  # node 2 from both inputs, node 3 from node 2
+    record = search.selector.record(search.view())
+    assert record["threshold_dropped"] == {"normal": 11, "reduce": 11}
+
+
 @pytest.mark.parametrize("method", ["fairdarts", "fairdarts-dscd", "xnas"])
 def test_presets_run_end_to_end(tmp_path, digits, method, caplog):
     config = resolve_config(method, overrides=TINY)

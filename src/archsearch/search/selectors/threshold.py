@@ -107,9 +107,8 @@ class ThresholdSelector(Selector):
         record = {"threshold_valid": not invalid, "threshold_invalid_cells": invalid,
                   "threshold_kept": {name: [[row, op] for row, op in edges] for name, edges in kept.items()}}
         if view.space.inputs_per_node:  # genotypes keep the top inputs whatever the threshold: say what it dropped
-            # the len of the (edges, ops) shape, 2, not the number of edges: kept as metrics.jsonl has it so far
-            size = {name: len(shape) for name, shape in view.space.arch_shapes().items()}
-            record["threshold_dropped"] = {name: size[name] - len(edges) for name, edges in kept.items()}
+            edges_of = {name: shape[0] for name, shape in view.space.arch_shapes().items()}
+            record["threshold_dropped"] = {name: edges_of[name] - len(edges) for name, edges in kept.items()}
         if invalid:
             # one line on stderr, as every warning of a run (a Python warning would print two)
             log.warning("archsearch: warning: epoch %d: the thresholded %s is invalid: no op above %s connects "

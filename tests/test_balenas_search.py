@@ -14,6 +14,7 @@ from archsearch.errors import ConfigError
 from archsearch.search.loop import DifferentiableSearch
 from archsearch.search.meter import Meter
 from archsearch.search.resolve import resolve_config
+from archsearch.spaces.supernet import OpWeights
 from archsearch.search.runner import run_search
 from archsearch.utils.io import read_jsonl
 
@@ -40,7 +41,7 @@ def test_arch_step_sees_a_sample_and_weight_step_the_mean(digits):
     seen = {"arch": [], "weights": []}
     original = search.relaxation.__call__
 
-    class Spy:
+    class Spy(OpWeights):
         def __call__(self, alpha):
             seen[search.relaxation.phase].append(alpha.detach().clone())
             return original(alpha)

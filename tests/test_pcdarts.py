@@ -12,6 +12,7 @@ from archsearch.errors import ConfigError
 from archsearch.search.loop import DifferentiableSearch
 from archsearch.search.resolve import resolve_config
 from archsearch.search.runner import run_search
+from archsearch.spaces.supernet import OpWeights
 from archsearch.spaces import get_space
 from archsearch.spaces.darts import OPS as DARTS_OPS
 from archsearch.spaces.darts_ops import make_search_op
@@ -22,9 +23,7 @@ from archsearch.utils.io import read_jsonl
 TINY = {"C": 4, "N": 1, "epochs": 1, "batch_size": 32, "hessian_iters": 3}
 
 
-class Softmax:
-    hard = False
-
+class Softmax(OpWeights):
     def __call__(self, alpha):
         return torch.softmax(alpha, dim=-1)
 

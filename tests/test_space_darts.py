@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scipy.stats import chisquare
 
 from archsearch.errors import ConfigError, InvalidGenotypeError, ShapeError, UnknownNameError
+from archsearch.spaces.supernet import OpWeights
 from archsearch.spaces import get_space
 from archsearch.spaces.darts import DartsGenotype, DartsSpace
 from archsearch.spaces.darts_ops import OPS
@@ -345,7 +346,7 @@ def test_supernet_pools_carry_a_batchnorm_and_search_bns_are_not_affine():
     assert cell_bns and not any(m.affine for m in cell_bns)
 
 
-class HardArgmax:
+class HardArgmax(OpWeights):
     """A one-hot relaxation with a straight-through gradient, to drive the supernet's hard path."""
 
     hard = True

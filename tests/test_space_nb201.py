@@ -10,6 +10,7 @@ import torch
 
 from archsearch.errors import InvalidGenotypeError
 from archsearch.groundtruth.nb201 import NB201Table
+from archsearch.spaces.supernet import OpWeights
 from archsearch.spaces import NB201Genotype, get_space
 from archsearch.spaces.nb201 import OPS
 
@@ -133,9 +134,7 @@ def test_supernet_with_one_hot_weights_is_the_discrete_cell():
     (same ops, same weights copied): the mixed op is a faithful superposition."""
     g = NB201Genotype(("nor_conv_3x3", "skip_connect", "avg_pool_3x3", "none", "nor_conv_1x1", "skip_connect"))
 
-    class OneHot:
-        hard = False
-
+    class OneHot(OpWeights):
         def __call__(self, alpha):
             return torch.stack([torch.eye(5)[OPS.index(op)] for op in g.ops])
 

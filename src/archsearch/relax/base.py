@@ -6,27 +6,24 @@ import torch
 
 from archsearch.registry import Registry
 from archsearch.settings import build
+from archsearch.spaces.supernet import OpWeights
 
 RELAXATIONS: Registry[type["Relaxation"]] = Registry("relaxation")
 
 
-class Relaxation:
-    """alpha (edges, ops) -> op weights (edges, ops).
+class Relaxation(OpWeights):
+    """alpha (edges, ops) -> op weights (edges, ops), the ``OpWeights`` a supernet is handed.
 
     ``hard``: the weights are one-hot (straight-through), so the supernet computes one op per edge.
     ``set_epoch`` lets schedules (temperatures) follow the search; ``extra_loss`` adds a
     regulariser to L_val (FairDARTS' zero-one loss, DrNAS' KL term); both default to nothing.
     """
 
-    hard = False
     #: False while the search evaluates the learned mean (diagnostics, logging): a sampling
     #: relaxation then returns its deterministic weights, with gradient.
     sampling = True
     #: which step the loop is in, "arch" or "weights" (a relaxation may treat them differently)
     phase = "arch"
-
-    def __call__(self, alpha: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         pass
@@ -43,11 +40,6 @@ class Relaxation:
 
     def bind(self, supernet) -> None:
         """Called with the supernet it weighs, once built (SNAS' resource costs read its ops)."""
-
-    def alive(self, alpha: torch.Tensor) -> torch.Tensor | None:
-        """A bool mask (edges, ops) of the ops still in play, on the host, where ops are removed for good
-        (XNAS' wipeout): the supernet skips the others. None: every op."""
-        return None
 
     def describe(self, view) -> dict:
         """Fields this relaxation adds to each epoch's metrics record; ``view``: a SearchView (search/view.py)."""

@@ -1,10 +1,10 @@
 """The seam between a space's supernet and a relaxation.
 
 A supernet owns one architecture-parameter tensor per cell type (``alphas``) and asks its
-relaxation, once per forward, to turn them into op weights per edge. The relaxation is any
-object with ``__call__(alpha) -> weights`` of the same (edges, ops) shape; a relaxation whose
-``hard`` attribute is true returns one-hot weights (with straight-through gradient) and only the
-chosen op of each edge is computed. Spaces never import relaxations: they are handed one.
+relaxation, once per forward, to turn them into op weights per edge. The relaxation is an
+``OpWeights``: ``__call__(alpha) -> weights`` of the same (edges, ops) shape; where ``hard`` is true the
+weights are one-hot (with straight-through gradient) and only the chosen op of each edge is computed.
+Spaces never import relaxations: they are handed one (``archsearch.relax`` builds on ``OpWeights``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,23 @@ from archsearch.spaces.ops import drop_path
 PATHS = ("fast", "reference")
 
 
-class UniformWeights:
-    """Fixed uniform op weights: the mixed-op structure without any learning."""
+class OpWeights:
+    """What a supernet asks of its relaxation: alpha (edges, ops) -> op weights (edges, ops)."""
 
+    #: the weights are one-hot (straight-through): the supernet computes one op per edge
     hard = False
+
+    def __call__(self, alpha: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def alive(self, alpha: torch.Tensor) -> torch.Tensor | None:
+        """A bool mask (edges, ops) of the ops still in play, on the host, where ops are removed for good
+        (XNAS' wipeout): the supernet skips the others. None: every op."""
+        return None
+
+
+class UniformWeights(OpWeights):
+    """Fixed uniform op weights: the mixed-op structure without any learning."""
 
     def __call__(self, alpha: torch.Tensor) -> torch.Tensor:
         return torch.full_like(alpha, 1.0 / alpha.shape[-1])
@@ -87,7 +100,9 @@ class Supernet(nn.Module):
         self.alphas = nn.ParameterDict(
             {name: nn.Parameter(1e-3 * torch.randn(*shape)) for name, shape in arch_shapes.items()}
         )
-        self.relaxation = relaxation if relaxation is not None else UniformWeights()
+        self.relaxation = UniformWeights()
+        if relaxation is not None:
+            self.set_relaxation(relaxation)
         #: edge-normalisation parameters (PC-DARTS), one (edges,) tensor per cell type; empty unless a
         #: space calls ``enable_edge_normalization``. Architecture parameters, kept apart from the weights.
         self.betas = nn.ParameterDict()
@@ -145,7 +160,10 @@ class Supernet(nn.Module):
         finally:
             self.set_path(previous)
 
-    def set_relaxation(self, relaxation) -> None:
+    def set_relaxation(self, relaxation: OpWeights) -> None:
+        if not isinstance(relaxation, OpWeights):
+            raise ConfigError(f"a supernet's relaxation is an OpWeights (archsearch.relax builds them), "
+                              f"got {type(relaxation).__name__}")
         self.relaxation = relaxation
 
     def set_drop_path_prob(self, p: float) -> None:
@@ -158,15 +176,13 @@ class Supernet(nn.Module):
     def op_weights(self) -> dict[str, torch.Tensor]:
         """Relaxed op weights per cell type, shape (edges, ops): what the forward pass uses.
 
-        A relaxation with ``alive(alpha) -> bool mask (edges, ops) | None`` (ops removed for good, as
-        XNAS' wipeout does) has the removed ops skipped by every MixedOp that reads those weights."""
+        Ops the relaxation's ``alive`` mask removed for good (XNAS' wipeout) are skipped by every MixedOp
+        that reads those weights."""
         weights = {name: self.relaxation(alpha) for name, alpha in self.alphas.items()}
-        alive = getattr(self.relaxation, "alive", None)  # optional: any callable may be a relaxation
-        if alive is not None:
-            for name, alpha in self.alphas.items():
-                mask = alive(alpha)
-                if mask is not None:
-                    self.set_alive(name, mask)
+        for name, alpha in self.alphas.items():
+            mask = self.relaxation.alive(alpha)
+            if mask is not None:
+                self.set_alive(name, mask)
         return weights
 
     def cell_arch_name(self, cell: nn.Module) -> str:
@@ -199,6 +215,6 @@ class Supernet(nn.Module):
 
     def hard_indices(self, weights: dict[str, torch.Tensor]) -> dict[str, list[int] | None]:
         """For a hard relaxation, the chosen op per edge (one host sync per forward, not per edge)."""
-        if not getattr(self.relaxation, "hard", False):  # optional, as ``alive``
+        if not self.relaxation.hard:
             return {name: None for name in weights}
         return {name: w.argmax(dim=-1).tolist() for name, w in weights.items()}

@@ -73,6 +73,8 @@ def expected(kind_rule, value, nullable=False):
     """(accepted, the value it should become) by the table, with YAML's reading of text first."""
     kind, rule = kind_rule
     if isinstance(value, str):
+        if not value.strip():  # blank text is no value; null is said with null or ~
+            return False, None
         try:
             parsed = yaml.safe_load(value)
         except yaml.YAMLError:

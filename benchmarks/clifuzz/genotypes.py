@@ -59,7 +59,8 @@ def nb201_arch(rng: random.Random, index_ok: bool = False) -> tuple[str, Verdict
         return rng.choice(["true", "True", "-0", ""]), Verdict(INVALID, "not an architecture or index")
     if kind == "op":
         k = rng.randrange(6)
-        ops[k] = rng.choice([typo(rng, ops[k]), rng.choice(DARTS_OPS[1:]), "", "conv9", "none none", "0"])
+        darts_only = [op for op in DARTS_OPS if op not in NB201_OPS]  # avg_pool_3x3 and skip_connect are both's
+        ops[k] = rng.choice([typo(rng, ops[k]), rng.choice(darts_only), "", "conv9", "none none", "0"])
         return nb201_string(ops), Verdict(INVALID, "unknown op")
     if kind == "source":
         k = rng.randrange(6)
@@ -117,7 +118,7 @@ def darts_edges(rng: random.Random) -> list[list]:
 
 
 def _cell(edges) -> str:
-    return "[" + ", ".join(f"({op!r}, {src})" for op, src in edges) + "]"
+    return "[" + ", ".join(f"({op!r}, {src!r})" for op, src in edges) + "]"  # a text index stays text: '1'"
 
 
 def darts_fields(normal, reduce) -> dict[str, str]:

@@ -426,6 +426,8 @@ def judge_search(given: dict[str, Given], method: str | None, device: Device,
     """A search's settings (file, key=value and flags merged; ``method`` from --method) against the rules.
     ``data_source``: the verdict of the data folder given as data_dir, for the chosen dataset."""
     keys = search_keys(device)
+    # ' data_dir=x': the command line strips keys (the flag markers "data_dir " / "early_stop " are ours)
+    given = {k if k.startswith(TWICE) or k in ("data_dir ", "early_stop ") else k.strip(): g for k, g in given.items()}
     verdicts = []
     for key, g in given.items():
         if g.text is not None and g.value is BAD_YAML and key in NESTED:
@@ -656,6 +658,7 @@ def judge_strategy_options(options: dict[str, dict[str, Given]], strategies: lis
         if name not in strategies:
             verdicts.append(Verdict(INVALID, f"--option for {name}, a strategy not run"))
         for key, g in opts.items():
+            key = key.strip()  # 'evolution. population=2': option keys are stripped, as key=value's are
             rule = STRATEGY_OPTIONS[name].get(key)
             verdicts.append(g.judge(rule) if rule else Verdict(INVALID, f"unknown {name} option {key!r}"))
         evo = {k: g.plain for k, g in opts.items()} if name == "evolution" else {}

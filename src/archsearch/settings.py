@@ -73,7 +73,10 @@ def _scalar(hint, value):
 
 
 def read_value(name: str, text: str):
-    """A value typed on the command line, read as YAML (``3`` a number, ``[1, 2]`` a list, ``abc`` text)."""
+    """A value typed on the command line, read as YAML (``3`` a number, ``[1, 2]`` a list, ``abc`` text).
+    Blank text is no value (YAML would read it as null): null is said with ``null`` or ``~``."""
+    if not text.strip():
+        raise ConfigError(f"'{name}' is empty ({shown(text)}): give a value, or null")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -82,7 +85,7 @@ def read_value(name: str, text: str):
         raise ConfigError(f"the value for '{name}' is nested too deeply to read") from None
 
 
-YAML_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+YAML_NULLS = frozenset({"~", "null", "Null", "NULL"})
 
 
 def coerce(name: str, hint, value):

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from archsearch.errors import ArchSearchError, ConfigError
+from archsearch.errors import ArchSearchError, ConfigError, shown
 
 
 class Usage(ArchSearchError):
@@ -39,7 +39,7 @@ def int_list(text: str) -> list[int]:
     try:
         return [int(t) for t in comma_list(text)]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {shown(text)}") from None
 
 
 def progress_printer(quiet: bool, label: str):

@@ -13,9 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from archsearch.errors import ConfigError
+from archsearch.errors import ConfigError, did_you_mean, shown
 from archsearch.registry import Registry
-from archsearch.errors import did_you_mean
 from archsearch.settings import coerce
 
 SCHEDULES = ("cosine", "constant")
@@ -62,9 +61,9 @@ class Recipe:
             (self.batch_size >= 2, f"batch_size must be >= 2 (batch norm needs two images), got {self.batch_size}"),
             (self.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got {self.eval_batch_size}"),
             (self.lr > 0 and self.lr_min >= 0, f"lr must be > 0 and lr_min >= 0, got {self.lr}, {self.lr_min}"),
-            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got '{self.schedule}'"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {shown(self.schedule)}"),
             (self.schedule_unit in SCHEDULE_UNITS,
-             f"schedule_unit must be one of {SCHEDULE_UNITS}, got '{self.schedule_unit}'"),
+             f"schedule_unit must be one of {SCHEDULE_UNITS}, got {shown(self.schedule_unit)}"),
             (0 <= self.momentum < 1, f"momentum must lie in [0, 1), got {self.momentum}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 <= self.label_smoothing <= 1, f"label_smoothing must lie in [0, 1], got {self.label_smoothing}"),

@@ -35,6 +35,8 @@ from collections import deque
 import numpy as np
 import torch
 
+from archsearch.checks import MAX_REPEATS, integer, number, optional_integer
+from archsearch.checks import seed as check_seed
 from archsearch.errors import ConfigError
 from archsearch.optim.base import ArchitectureOptimizer
 
@@ -74,13 +76,17 @@ class DSCD(ArchitectureOptimizer, torch.optim.Optimizer):
 
     def __init__(self, local: torch.optim.Optimizer, *, bound: float | tuple[float, float] = 3.0,
                  memory: int = 10, patience: int = 10, rounds: int | None = None, seed: int = 0):
-        low, high = (-float(bound), float(bound)) if not isinstance(bound, (tuple, list)) else map(float, bound)
+        if isinstance(bound, (tuple, list)) and len(bound) == 2:
+            low, high = (number(b, "DSCD bound") for b in bound)
+        else:
+            high = number(bound, "DSCD bound a (the domain is [-a, a])", positive=True)
+            low = -high
         if not high > low:
             raise ConfigError(f"DSCD needs a non-empty domain [low, high], got [{low}, {high}]")
-        if memory < 1 or patience < 1:
-            raise ConfigError(f"DSCD memory K and patience n must be >= 1, got K={memory}, n={patience}")
-        if rounds is not None and rounds < 1:
-            raise ConfigError(f"DSCD planned rounds must be >= 1, got {rounds}")
+        memory = integer(memory, "DSCD memory K", minimum=1, maximum=MAX_REPEATS)
+        patience = integer(patience, "DSCD patience n", minimum=1, maximum=MAX_REPEATS)
+        rounds = optional_integer(rounds, "DSCD planned rounds", minimum=1)
+        seed = check_seed(seed, "DSCD seed")
         params = [p for group in local.param_groups for p in group["params"]]
         super().__init__(params, {})
         self.param_groups = local.param_groups

@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from archsearch.errors import UnknownNameError
+from archsearch.checks import integer, number
+from archsearch.errors import ConfigError, UnknownNameError
 from archsearch.spaces import SPACES
 from archsearch.strategies.base import STRATEGIES, Strategy
 
@@ -77,6 +78,13 @@ class Reinforce(Strategy):
     def __init__(self, space, seed: int | None = None, controller: str = "lstm", lr: float = 1e-3,
                  baseline_momentum: float = 0.9, entropy_weight: float = 1e-4, hidden: int = 35, layers: int = 2):
         super().__init__(space, seed)
+        lr = number(lr, "reinforce lr", positive=True)
+        baseline_momentum = number(baseline_momentum, "reinforce baseline_momentum", minimum=0.0)
+        if baseline_momentum >= 1:  # m = 1 would keep the first reward as the baseline for ever
+            raise ConfigError(f"reinforce baseline_momentum must be below 1, got {baseline_momentum}")
+        entropy_weight = number(entropy_weight, "reinforce entropy_weight", minimum=0.0)
+        hidden = integer(hidden, "reinforce hidden", minimum=1, maximum=4096)
+        layers = integer(layers, "reinforce layers", minimum=1, maximum=64)
         if space.choice_shape is None:  # the controller draws one op per edge, independently of the others
             raise UnknownNameError("space for reinforce (one cell type)", space.name,
                                    [name for name, cls in SPACES.items() if cls.choice_shape is not None])

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from archsearch.errors import ConfigError
+from archsearch.errors import ConfigError, shown
 from archsearch.optim.expgrad import ExpGrad
 from archsearch.search.selectors.base import SELECTORS, Selector
 
@@ -25,7 +25,7 @@ MODES = ("accumulated", "final", "sample")
 class OnlineToBatchSelector(Selector):
     def __init__(self, mode: str = "accumulated", seed: int | None = None, exclude: Sequence[str] = ("none",)):
         if mode not in MODES:
-            raise ConfigError(f"online-to-batch mode must be one of {', '.join(MODES)}, got '{mode}'")
+            raise ConfigError(f"online-to-batch mode must be one of {', '.join(MODES)}, got {shown(mode)}")
         self.mode, self.seed, self.exclude = mode, seed, tuple(exclude)
 
     def weights(self, view) -> dict[str, torch.Tensor]:

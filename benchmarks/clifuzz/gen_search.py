@@ -285,8 +285,8 @@ class SearchCases(CaseMaker):
                 files = [("write", "cfg.yaml", "seed: 1\n"), ("chmod", "cfg.yaml", 0o000)]
                 unprivileged = self.env.is_root
         given = {**from_file, **self.given(overrides, flags)}
-        if from_file.get("method") and method is None:
-            method = from_file["method"].value if isinstance(from_file["method"].value, str) else method
+        if "method" in from_file:  # the command line then names no method: the file's is the one that runs
+            method = from_file["method"].value if isinstance(from_file["method"].value, str) else None
         verdict = worst(o.judge_search(given, method, self.device_key), *fixed)
         argv = self.search_argv(method if "method" not in from_file else None, overrides, flags, ["--config", "cfg.yaml"])
         keep = [] if kind in ("missing", "fifo") else ["cfg.yaml"]

@@ -339,8 +339,8 @@ def arch_optimizer_schemas(ops) -> dict[str, dict[str, Rule]]:
         "vadam": {**_VARIATIONAL, "momentum": Prob(), "adam_form": Bool(), "betas": ListOf(Prob(), 2)},
         "von": {**_VARIATIONAL, "momentum": Prob(), "curvature": Choice(("hutchinson", "exact")),
                 "hutchinson_samples": Int(1, big=64), "nonnegative": Bool()},
-        "dscd-adam": {"bound": PosFloat(), "memory": Int(1), "patience": Int(1), "seed": Seed(), "rounds": Int(1)},
-        "expgrad": {"lr": PosFloat(none=VALID), "grad_bound": PosFloat(), "wipeout": Bool(), "rounds": Int(1),
+        "dscd-adam": {"bound": PosFloat(), "memory": Int(1), "patience": Int(1), "seed": Seed(), "rounds": Int(1, none=VALID)},
+        "expgrad": {"lr": PosFloat(none=VALID), "grad_bound": PosFloat(), "wipeout": Bool(), "rounds": Int(1, none=VALID),
                     "remove_ops": ListOf(Choice(ops))},
     }
 

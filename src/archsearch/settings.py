@@ -112,6 +112,9 @@ def coerce(name: str, hint, value):
         if hint is dict or origin in (dict, Mapping):
             if not isinstance(value, dict):
                 raise TypeError
+            stray = [k for k in value if not isinstance(k, str)]
+            if stray:  # options become keyword arguments: {C: 1,5} reads 5 as a key, which names nothing
+                raise ConfigError(f"'{name}' holds a key that is no name: {shown(stray[0])}")
             return dict(value)
         if origin is tuple:
             if not isinstance(value, (list, tuple)):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from archsearch.checks import number
 from archsearch.settings import build, check_options
 from archsearch.errors import ConfigError
 from archsearch.optim.base import Adam
@@ -25,6 +26,8 @@ ARCH_OPTIMIZERS: Registry[Callable] = Registry("architecture optimizer")
 @ARCH_OPTIMIZERS.register("adam")
 def build_adam(params, config, dataset_size=None) -> torch.optim.Optimizer:
     # DARTS: Adam(lr 3e-4, betas (0.5, 0.999), weight decay 1e-3); arch_options: Adam's other arguments
+    if "eps" in config.arch_options:  # torch takes 0, and a zero second moment then makes 0 / 0 = NaN steps
+        number(config.arch_options["eps"], "architecture optimizer 'adam' option eps", positive=True)
     return build("architecture optimizer 'adam'", Adam, config.arch_options, params=params,
                  lr=config.arch_lr, betas=tuple(config.arch_betas), weight_decay=config.arch_weight_decay)
 

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from archsearch.settings import keyword_options
-from archsearch.errors import ConfigError, RunDirectoryError
+from archsearch.checks import integer, number
+from archsearch.errors import ConfigError, RunDirectoryError, shown
 from archsearch.search.config import SearchConfig
 from archsearch.search.drivers.base import DRIVERS
 from archsearch.search.hooks.skip_dropout import SkipDropoutSchedule
@@ -61,6 +62,14 @@ def prune_op_subsets(weights: dict[str, torch.Tensor], subsets: dict[str, list[l
 
 
 # ---- the driver -----------------------------------------------------------------------------------
+def _per_stage(options: dict, key: str, default: list, check) -> list:
+    """One value per stage, each checked (``check(value, what)``)."""
+    values = options.get(key, default)
+    if not isinstance(values, (list, tuple)):
+        raise ConfigError(f"driver_options {key} takes one value per stage (a list), got {shown(values)}")
+    return [check(v, f"driver_options {key}") for v in values]
+
+
 def stage_plan(config: SearchConfig) -> list[dict]:
     """Per stage: layers, candidate ops per edge, initial skip-dropout rate (validated driver_options)."""
     options = dict(config.driver_options)
@@ -69,14 +78,15 @@ def stage_plan(config: SearchConfig) -> list[dict]:
     if unknown:
         raise ConfigError(f"unknown progressive option(s) {', '.join(sorted(unknown))} "
                           f"(known: {', '.join(sorted(_OPTIONS))})")
-    add_layers = list(options.get("add_layers", [0]))
-    num_ops = list(options.get("num_ops", [len(ops)]))
-    rates = list(options.get("skip_dropout", [0.0] * len(add_layers)))
+    add_layers = _per_stage(options, "add_layers", [0], lambda v, w: integer(v, w, minimum=0, maximum=300))
+    num_ops = _per_stage(options, "num_ops", [len(ops)], lambda v, w: integer(v, w, minimum=1, maximum=len(ops)))
+    rates = _per_stage(options, "skip_dropout", [0.0] * len(add_layers), lambda v, w: number(v, w, minimum=0.0))
     if not (len(add_layers) == len(num_ops) == len(rates)) or not add_layers:
         raise ConfigError("driver_options add_layers, num_ops and skip_dropout need one value per stage, "
                           f"got {len(add_layers)}, {len(num_ops)} and {len(rates)}")
     if num_ops[0] != len(ops) or any(b > a for a, b in zip(num_ops, num_ops[1:])) or min(num_ops) < 1:
         raise ConfigError(f"num_ops must start at {len(ops)} (every op) and never grow, got {num_ops}")
+    number(options.get("dropout_decay", 0.2), "driver_options dropout_decay", minimum=0.0)
     if any(r < 0 or r >= 1 for r in rates):
         raise ConfigError(f"skip_dropout rates must lie in [0, 1), got {rates}")
     return [{"stage": s + 1, "layers": config.layers + int(add), "num_ops": int(n), "skip_dropout": float(r)}
@@ -110,7 +120,7 @@ def progressive_search(config: SearchConfig, out_dir: str | Path, *, search_clas
         raise ConfigError(f"the progressive (P-DARTS) driver runs on the DARTS space only, not '{config.space}': "
                           "pass --space darts")
     plan = stage_plan(config)
-    decay = float(config.driver_options.get("dropout_decay", 0.2))
+    decay = number(config.driver_options.get("dropout_decay", 0.2), "driver_options dropout_decay", minimum=0.0)
     out_dir = Path(out_dir)
     record_path = out_dir / "stages.json"
     done = _finished_stages(record_path) if resume else []

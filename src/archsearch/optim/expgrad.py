@@ -38,6 +38,7 @@ import math
 
 import torch
 
+from archsearch.checks import number, optional_integer
 from archsearch.errors import ConfigError
 from archsearch.optim.base import ArchitectureOptimizer
 
@@ -73,12 +74,9 @@ class ExpGrad(ArchitectureOptimizer, torch.optim.Optimizer):
 
     def __init__(self, params, lr: float | None = None, *, rounds: int | None = None, grad_bound: float = 1.0,
                  wipeout: bool = True, removed=None):
-        if lr is not None and lr <= 0:
-            raise ConfigError(f"ExpGrad learning rate must be positive, got {lr}")
-        if grad_bound <= 0:
-            raise ConfigError(f"ExpGrad gradient bound L must be positive, got {grad_bound}")
-        if rounds is not None and rounds < 1:
-            raise ConfigError(f"ExpGrad planned rounds must be >= 1, got {rounds}")
+        lr = None if lr is None else number(lr, "ExpGrad learning rate", positive=True)
+        grad_bound = number(grad_bound, "ExpGrad gradient bound L", positive=True)
+        rounds = optional_integer(rounds, "ExpGrad planned rounds", minimum=1)
         super().__init__(params, dict(lr=lr, rounds=rounds, grad_bound=grad_bound, wipeout=wipeout))
         params = [p for group in self.param_groups for p in group["params"]]
         removed = list(removed) if removed is not None else [None] * len(params)

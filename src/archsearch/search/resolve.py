@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from archsearch.data.datasets import DATASETS
-from archsearch.errors import ConfigError
+from archsearch.errors import ConfigError, shown
 from archsearch.optim import ARCH_OPTIMIZERS
 from archsearch.relax import RELAXATIONS, build_relaxation
 from archsearch.search.config import SearchConfig, apply_overrides, read_config_file
@@ -34,9 +34,10 @@ def resolve_config(method: str | None = None, config_file: str | Path | None = N
     """
     from_file = read_config_file(config_file) if config_file is not None else {}
     overrides = dict(overrides or {})
-    name = method or overrides.get("method") or from_file.get("method") or SearchConfig.method
-    if not isinstance(name, str):
-        raise ConfigError(f"method must be a name, got {name!r}")
+    given = [m for m in (method, overrides.get("method"), from_file.get("method")) if m is not None]
+    name = given[0] if given else SearchConfig.method
+    if not isinstance(name, str) or not name.strip():  # an empty name is no method, not the default one
+        raise ConfigError(f"method must be a name, got {shown(name)}")
     preset = METHODS.get(name)
     config = apply_overrides(SearchConfig(), {**preset.settings, "method": name})
     config = apply_overrides(config, from_file)

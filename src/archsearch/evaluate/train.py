@@ -34,6 +34,7 @@ from archsearch.utils.checkpoint import CheckpointStore, one_line, require_check
 from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic, write_yaml_atomic
 from archsearch.utils.resume import check_fits, refuse_changes, replan_cosine, set_hyperparameters
 from archsearch.utils.rundir import lock_run_dir, read_run_config
+from archsearch.checks import integer
 from archsearch.settings import SEED, check_options, coerce
 
 CONFIG, METRICS, CHECKPOINT, RESULT = "config.yaml", "metrics.jsonl", "checkpoint.pt", "result.json"
@@ -64,6 +65,9 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         seed = coerce("seed", int, seed)
         SEED.check("seed", seed)
+        for name, limit in (("limit_train", limit_train), ("limit_test", limit_test)):
+            if limit is not None:  # a count past 64 bits is no size of a dataset, as in a search's config
+                integer(limit, name, maximum=2**63 - 1)
         self.seed, self.quiet, self.resume, self.deterministic = seed, quiet, resume, deterministic
         self.device = resolve_device(device)
         self.stop_after = stop_after

@@ -12,7 +12,7 @@ from archsearch.checks import number
 from archsearch.errors import ConfigError, ShapeError
 from archsearch.spaces.base import positive_sizes
 from archsearch.spaces.darts_genotypes import DartsGenotype
-from archsearch.spaces.darts_ops import FactorizedReduce, check_channels, is_reduction, make_op
+from archsearch.spaces.darts_ops import FactorizedReduce, check_channels, cell_plan, make_op
 from archsearch.spaces.ops import ReLUConvBN, drop_path
 
 
@@ -105,12 +105,9 @@ class _DartsNetwork(nn.Module):
         #: probability of dropping each non-identity edge in training; schedules set it per epoch
         self.drop_path_prob = drop_path_prob
         self.aux_index = 2 * layers // 3
-        c_prev_prev, c_prev, c_curr = c_stem, c_stem, C
+        c_prev_prev, c_prev = c_stem, c_stem
         cells, c_aux = [], None
-        for i in range(layers):
-            reduction = is_reduction(i, layers)
-            if reduction:
-                c_curr *= 2
+        for i, (reduction, c_curr) in enumerate(cell_plan(C, layers)):
             cell = Cell(genotype, "reduce" if reduction else "normal", c_prev_prev, c_prev, c_curr, reduction_prev)
             cells.append(cell)
             reduction_prev = reduction

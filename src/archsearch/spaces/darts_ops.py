@@ -123,7 +123,12 @@ def make_search_op(name: str, channels: int, stride: int) -> nn.Module:
     return op
 
 
-def is_reduction(index: int, layers: int) -> bool:
-    """Whether cell ``index`` of ``layers`` halves the resolution: DARTS puts its two reduction cells at
-    1/3 and 2/3 of the depth, in the search supernet and the evaluation network alike."""
-    return index in (layers // 3, 2 * layers // 3)
+def cell_plan(C: int, layers: int) -> list[tuple[bool, int]]:
+    """(reduces, channels) of each of ``layers`` cells: DARTS puts its two reduction cells at 1/3 and 2/3 of
+    the depth, each doubling the channels, in the search supernet and the evaluation network alike."""
+    plan, channels = [], C
+    for index in range(layers):
+        reduction = index in (layers // 3, 2 * layers // 3)
+        channels *= 2 if reduction else 1
+        plan.append((reduction, channels))
+    return plan

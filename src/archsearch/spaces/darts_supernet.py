@@ -12,7 +12,7 @@ from archsearch.checks import integer
 from archsearch.errors import ConfigError, ShapeError
 from archsearch.spaces.base import positive_sizes
 from archsearch.spaces.darts_genotypes import CELL_TYPES, STEPS, edge_rows, node_inputs
-from archsearch.spaces.darts_ops import OPS, FactorizedReduce, check_channels, is_reduction, make_search_op
+from archsearch.spaces.darts_ops import OPS, FactorizedReduce, check_channels, cell_plan, make_search_op
 from archsearch.spaces.ops import ReLUConvBN
 from archsearch.spaces.partial import build_mixed_op, check_partial_channels, expand_columns, normalize_op_subsets
 from archsearch.spaces.supernet import Supernet
@@ -83,12 +83,9 @@ class DartsSupernet(Supernet):
         self.steps, self.multiplier = steps, multiplier
         c_curr = stem_multiplier * C
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
-        c_prev_prev, c_prev, c_curr = c_curr, c_curr, C
+        c_prev_prev, c_prev = c_curr, c_curr
         cells, reduction_prev = [], False
-        for i in range(layers):
-            reduction = is_reduction(i, layers)
-            if reduction:
-                c_curr *= 2
+        for reduction, c_curr in cell_plan(C, layers):
             check_partial_channels([c_curr], partial_channels)
             cell_ops = None if op_subsets is None else op_subsets["reduce" if reduction else "normal"]
             cells.append(SearchCell(steps, multiplier, c_prev_prev, c_prev, c_curr, reduction, reduction_prev,

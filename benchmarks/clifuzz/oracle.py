@@ -610,10 +610,18 @@ RECIPE_KEYS = {
 }
 
 
+#: run settings train takes as key=value beside the recipe's fields (cli/train.py RUN_SETTINGS) that the
+#: generators write without the flag that sets them too
+TRAIN_RUN_KEYS = {"seed": Seed(), "deterministic": Bool()}
+
+
 def judge_recipe(given: dict[str, Given], space: str) -> Verdict:
     verdicts = []
     for key, g in given.items():
         key = key.strip()  # ' batch_size=1': the command line strips keys, as search's key=value does
+        if key in TRAIN_RUN_KEYS:
+            verdicts.append(g.judge(TRAIN_RUN_KEYS[key]))
+            continue
         if key not in RECIPE_KEYS:
             verdicts.append(Verdict(INVALID, f"unknown recipe field {key!r}"))
             continue

@@ -29,10 +29,11 @@ def closest(text: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
     return close[0] if close else None
 
 
-def did_you_mean(name: object, known: Iterable[str], cutoff: float = 0.6) -> str:
-    """"; did you mean 'x'?" naming the closest known name, or "": the tail of an unknown-name message."""
-    match = closest(str(name), known, cutoff)
-    return f"; did you mean '{match}'?" if match else ""
+def did_you_mean(name: object, known: Iterable[str], cutoff: float = 0.6, n: int = 1) -> str:
+    """"; did you mean 'x'?" naming the closest known name (up to ``n`` of them, closest first:
+    "; did you mean 'x', 'y'?"), or "": the tail of an unknown-name message."""
+    matches = difflib.get_close_matches(str(name), list(known), n=n, cutoff=cutoff)
+    return "; did you mean " + ", ".join(f"'{m}'" for m in matches) + "?" if matches else ""
 
 
 class ArchSearchError(Exception):

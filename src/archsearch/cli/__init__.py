@@ -1,7 +1,9 @@
 """The ``archsearch`` command line: parses, builds objects from a config, calls the library.
 
-One module per group of commands (``groundtruth``, ``search``, ``train``, ``studies``); ``common`` holds
-what they share. Every error a user can cause ends as one line on stderr and exit code 2, no traceback.
+One module per group of commands (``groundtruth``, ``search``, ``config``, ``train``, ``studies``); ``common``
+holds what they share. Every error a user can cause ends as one line on stderr and exit code 2, no traceback.
+Building the parser imports no torch: commands whose arguments come from torch-level modules add them on first
+use (``Parser(arguments=...)``), and each command imports what it runs inside its function.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archsearch.cli import groundtruth, search, studies, train
-from archsearch.cli.common import Parser
+from archsearch.cli import config, groundtruth, search, studies, train
+from archsearch.cli.common import Parser, package_version
 from archsearch.errors import ArchSearchError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="archsearch", description="Neural architecture search in PyTorch.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     groundtruth.add_spaces(sub)
@@ -25,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     groundtruth.add_show(sub)
     train.add_train(sub)
     search.add_search(sub)
+    config.add_config(sub)
     search.add_demo(sub)
     studies.add_studies(sub)
     return parser
@@ -34,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
-        # key=value overrides may come anywhere on the line, also after options (argparse stops
-        # filling a positional list at the first option)
-        if extra and hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra):
+        # key=value overrides (and train's architecture) may come anywhere on the line, also after options
+        # (argparse stops filling a positional list at the first option)
+        if extra and hasattr(args, "overrides") and not any(item.startswith("-") for item in extra):
             args.overrides = [*args.overrides, *extra]
         elif extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -13,9 +14,84 @@ class Usage(ArchSearchError):
     """A combination of arguments the command does not take."""
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that ends each option's text with its default, where it has one worth showing (not None, not
+    an off switch) and the text does not already say it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (default is None or default is False or default is argparse.SUPPRESS or "default" in text
+                or not (action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))
+                or default == []):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
 class Parser(argparse.ArgumentParser):
+    """The command line's parser: one-line errors, defaults in --help, and arguments added on first use.
+
+    ``arguments``: a function that adds the parser's arguments, called when the parser first parses or
+    prints help, so that a command whose defaults come from torch-level modules costs nothing to the others.
+    """
+
+    def __init__(self, *args, arguments=None, formatter_class=DefaultsFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+        self._pending_arguments = arguments
+
+    def _add_pending_arguments(self) -> None:
+        if self._pending_arguments is not None:
+            add, self._pending_arguments = self._pending_arguments, None
+            add(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._add_pending_arguments()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self):
+        self._add_pending_arguments()
+        return super().format_usage()
+
+    def format_help(self):
+        self._add_pending_arguments()
+        return super().format_help()
+
     def error(self, message):  # one line, exit 2, as for every other bad input
         self.exit(2, f"archsearch: error: {message} (see '{self.prog} --help')\n")
+
+
+def package_version() -> str:
+    """The installed distribution's version; the source tree's own where it is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("archsearch")
+    except metadata.PackageNotFoundError:  # the package's own, loaded already as the parent of this one
+        return getattr(sys.modules.get("archsearch"), "__version__", "unknown")
+
+
+def flow_text(value) -> str:
+    """A value as one word of flow YAML/JSON, as key=value takes it back (a plain string stays bare)."""
+    import json
+
+    if isinstance(value, str) and value and value.strip() == value and " " not in value:
+        return value
+    return json.dumps(list(value) if isinstance(value, tuple) else value, separators=(",", ":"), default=str)
+
+
+def is_override(word: str) -> bool:
+    """``key=value`` (a name before the first '='), as opposed to an architecture or another word."""
+    return "=" in word and word.partition("=")[0].strip().isidentifier()
+
+
+def flag_overrides(args, flags: dict[str, str], into: dict) -> dict:
+    """Adds the flags given on the line (``{attribute: key}``) to the key=value overrides ``into``; a key
+    given both ways is refused. A switch (store_true) counts where it is on."""
+    for attribute, key in flags.items():
+        value = getattr(args, attribute)
+        if value is not None and value is not False:
+            set_once(into, key, value, "--" + attribute.replace("_", "-"))
+    return into
 
 
 def set_once(overrides: dict, key: str, value, flag: str) -> None:

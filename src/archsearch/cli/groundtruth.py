@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from archsearch.cli.common import Parser
-from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
+from archsearch.groundtruth.nb201_datasets import NAMES as NB201_NAMES
 
 #: the largest network sizes ``info`` measures: beyond them building the network, even on the meta device,
 #: takes minutes
@@ -13,6 +13,8 @@ INFO_LIMITS = {"num_classes": 1_000_000, "C": 4096, "N": 100, "layers": 300, "im
 
 
 def cmd_spaces(args) -> int:
+    # imports torch: a space is the class that builds its networks (spaces/base.py), and the listing counts
+    # the ops and genotypes of an instance, so there is no data-only registry to read
     from archsearch.spaces import SPACES
 
     for name, cls in SPACES.items():
@@ -105,31 +107,34 @@ def add_nb201(sub) -> None:
     nb_sub.required = True
     p = nb_sub.add_parser("query", help="accuracies, params and FLOPs of one cell")
     p.add_argument("arch", help="arch string '|op~0|+|op~0|op~1|+|...|' or the benchmark index")
-    p.add_argument("--dataset", default="cifar10", help=" | ".join(NB201_DATASETS))
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--dataset", default="cifar10", help=" | ".join(NB201_NAMES))
+    p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_nb201_query)
 
 
 def add_info(sub) -> None:
+    sub.add_parser("info", help="parameters and FLOPs of an architecture's network", arguments=_info_arguments)
+
+
+def _info_arguments(p) -> None:  # the defaults come from the spaces, which import torch
     from archsearch.spaces.darts import DartsSpace
     from archsearch.spaces.nb201 import NB201Space
 
     nb201, darts = NB201Space.network_defaults, DartsSpace.network_defaults
-    p = sub.add_parser("info", help="parameters and FLOPs of an architecture's network")
     p.add_argument("arch", help="arch string, NB201 index, DARTS Genotype(...) or published name")
-    p.add_argument("--space", default="nb201")
+    p.add_argument("--space", default="nb201", help="nb201 | darts")
     p.add_argument("--num-classes", type=int, default=None, help="classes of the classifier (10)")
     p.add_argument("--C", type=int, default=None, help=f"channels (NB201 {nb201['C']}, DARTS {darts['C']})")
     p.add_argument("--N", type=int, default=None, help=f"NB201 cells per stage ({nb201['N']})")
     p.add_argument("--layers", type=int, default=None, help=f"DARTS cells ({darts['layers']})")
-    p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--image-size", type=int, default=None, help="side of the input image (32)")
+    p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_info)
 
 
 def add_show(sub) -> None:
     p = sub.add_parser("show", help="draw a cell as a graph")
     p.add_argument("arch", help="arch string, NB201 index, DARTS Genotype(...) or published name")
-    p.add_argument("--space", default="nb201")
-    p.add_argument("--out", default="cell.png")
+    p.add_argument("--space", default="nb201", help="nb201 | darts")
+    p.add_argument("--out", default="cell.png", help="the PNG to write")
     p.set_defaults(func=cmd_show)

@@ -4,49 +4,63 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archsearch.cli.common import Usage, out_path, set_once
+from archsearch.cli.common import Usage, flag_overrides, out_path
 from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
 
-#: flags of ``search`` that stand for a configuration key of the same name
-_KEY_FLAGS = ("space", "method", "data", "data_dir", "epochs", "seed", "early_stop")
+#: flags of ``search`` (and ``config``) that stand for a configuration key of the same name, and their types
+_KEY_FLAGS = {"space": str, "method": str, "data": str, "data_dir": str, "epochs": int, "seed": int, "C": int,
+              "N": int, "layers": int, "limit_train": int, "device": str, "early_stop": str, "deterministic": bool}
+
+
+def add_key_flags(p, *, method: bool = True) -> None:
+    """``--KEY`` for each key of _KEY_FLAGS, with the key's meaning and default from SearchConfig."""
+    from archsearch.cli.common import flow_text
+    from archsearch.search.config import MEANINGS, SearchConfig
+
+    defaults = SearchConfig().to_dict()
+    for key, kind in _KEY_FLAGS.items():
+        if key == "method" and not method:
+            continue
+        flag = "--" + key.replace("_", "-")
+        shown_default = "" if defaults[key] is None or defaults[key] is False else f" (default {flow_text(defaults[key])})"
+        text = f"{key}=: {MEANINGS[key]}{shown_default}"
+        if kind is bool:
+            p.add_argument(flag, action="store_true", help=text.replace(f"{key}=:", f"{key}=true:"))
+        else:
+            p.add_argument(flag, dest=key, type=kind, default=None, help=text)
 
 
 def cmd_methods(args) -> int:
-    from archsearch.search import METHODS
+    from archsearch.search.methods import METHODS
 
     for name, method in METHODS.items():
         print(f"{name:12s} {method.summary}\n{'':12s} [{method.paper}]")
     return 0
 
 
-def _flag_keys(args, into: dict) -> dict:
-    for key in _KEY_FLAGS:
-        value = getattr(args, key)
-        if value is not None:
-            set_once(into, key, value, f"--{key.replace('_', '-')}")
-    if args.deterministic:
-        into["deterministic"] = True
-    return into
+def key_overrides(args) -> dict:
+    """The key=value items and the key flags given, as one mapping; a key given both ways is refused."""
+    from archsearch.search.config import parse_key_values
+
+    return flag_overrides(args, {key: key for key in _KEY_FLAGS if hasattr(args, key)},
+                          parse_key_values(args.overrides))
 
 
 def _search_config(args):
-    from archsearch.search.config import parse_key_values
     from archsearch.search.resolve import resolve_config
 
-    overrides = _flag_keys(args, parse_key_values(args.overrides))
+    overrides = key_overrides(args)
     return resolve_config(overrides.pop("method", None), args.config, overrides)
 
 
 def _resume_changes(args) -> dict:
     """``search --resume DIR [key=value ...]``: what the resumed run is asked to change (run_search refuses
     what may not change)."""
-    from archsearch.search.config import parse_key_values
-
     if args.config:
         raise Usage("--config starts a new run; --resume continues one (with key=value changes)")
     if args.out is not None:
         raise Usage("--resume continues the run in its own directory; --out is for a new run")
-    return _flag_keys(args, parse_key_values(args.overrides))
+    return key_overrides(args)
 
 
 def _default_out(config) -> Path:
@@ -104,25 +118,19 @@ def add_methods(sub) -> None:
 def add_search(sub) -> None:
     p = sub.add_parser("search", help="differentiable architecture search",
                        description="Run a method preset; key=value overrides any configuration key.")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
-    p.add_argument("--space", default=None)
-    p.add_argument("--method", default=None, help="a preset from 'archsearch methods'")
-    p.add_argument("--data", default=None, help="digits | cifar10 | cifar100 | imagefolder | synthetic")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="any configuration key ('archsearch config METHOD' lists them), also after options")
+    add_key_flags(p)
     p.add_argument("--out", default=None, help="run directory (default runs/<method>-<space>-...)")
     p.add_argument("--config", default=None, help="a YAML config (a run's config.yaml reproduces it)")
-    p.add_argument("--early-stop", default=None, help="early-stopping rule(s), e.g. dartsplus or rdarts")
-    p.add_argument("--deterministic", action="store_true", help="bit-for-bit repeatable (slower)")
     p.add_argument("--resume", default=None, metavar="DIR",
                    help="continue the run in DIR; key=value changes what may change (docs/reliability.md)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="print the result only")
     p.set_defaults(func=cmd_search)
 
 
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="a real search on the embedded digits dataset (a few minutes)")
-    p.add_argument("--out", default=None)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--out", default=None, help="run directory (default runs/<method>-<space>-...)")
+    p.add_argument("--quiet", action="store_true", help="print the result only")
     p.set_defaults(func=cmd_demo)

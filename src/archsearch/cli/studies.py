@@ -4,30 +4,23 @@ the user reads them, then handed to ``archsearch.studies``."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
-from archsearch.groundtruth.synthetic import FUNCTIONS
-from archsearch.checks import MAX_REPEATS, integer, names, output_dir, readable_path
-from archsearch.checks import seed as check_seed
 from archsearch.cli.common import comma_list, int_list, progress_printer
 from archsearch.errors import ConfigError, DataError, shown
-from archsearch.proxies import PROXIES
-from archsearch.runtime import resolve_device
-from archsearch.spaces.base import SearchSpace, get_space
-from archsearch.studies.bench import run_bench
-from archsearch.studies.optbench import DEFAULT_LRS, OPTIMIZERS, check_study, optbench, parse_lrs, save_optbench
-from archsearch.studies.pool import EXECUTORS
-from archsearch.studies.proxy_data import BATCH_SIZE, batch_for
-from archsearch.studies.proxy_scores import DEFAULT_PROXIES
-from archsearch.studies.proxy_study import DRAWS, NETWORKS, run_proxy_study, sample_architectures
-from archsearch.studies.zero_cost import sample_sizes, save_zero_cost, zero_cost_baseline
+from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
+
+if TYPE_CHECKING:
+    from archsearch.spaces.base import SearchSpace
+
+# The studies' modules import torch: each function below imports what it uses, so that the other commands
+# (and these parsers, built on first use) do not pay for them.
 
 
 # -- bench -----------------------------------------------------------------------------------------
 def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from archsearch.strategies import STRATEGIES
+    from archsearch.studies.pool import EXECUTORS
 
     parser.add_argument("--space", default="nb201", help="tabular search space (default nb201)")
     parser.add_argument("--dataset", default="cifar10", help=" | ".join(NB201_DATASETS))
@@ -37,9 +30,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     budget.add_argument("--queries", type=int, help="budget in evaluations")
     budget.add_argument("--seconds", type=float, help="budget in simulated training seconds (NB201 paper: 12000)")
     parser.add_argument("--seeds", type=int, default=10, help="runs per strategy (seeds 0..K-1)")
-    parser.add_argument("--objective", default="valid12", choices=["valid12", "valid200"])
+    parser.add_argument("--objective", default="valid12", choices=["valid12", "valid200"],
+                        help="the validation accuracy a strategy sees (after 12 or 200 epochs)")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes running seeds in parallel")
-    parser.add_argument("--executor", default="process", choices=list(EXECUTORS))
+    parser.add_argument("--executor", default="process", choices=list(EXECUTORS), help="what runs the seeds")
     parser.add_argument("--ray-address", default=None, help="Ray cluster address ('auto', 'ray://host:10001', "
                                                             "or 'local' to start one here)")
     parser.add_argument("--batch", type=int, default=1, help="genotypes in flight per run (simulated workers)")
@@ -48,7 +42,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--option", action="append", default=[], metavar="STRATEGY.KEY=VALUE",
                         help="strategy keyword argument, e.g. bo.acquisition=ucb (YAML value)")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
 
 
@@ -72,6 +66,8 @@ def _strategy_options(items: list[str]) -> dict:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from archsearch.studies.bench import run_bench
+
     run_bench(args.strategies, seeds=args.seeds, queries=args.queries, seconds=args.seconds, space=args.space,
               dataset=args.dataset, objective=args.objective, workers=args.workers, ray_address=args.ray_address,
               out=args.out, quiet=args.quiet, batch=args.batch, asynchronous=args.asynchronous,
@@ -81,6 +77,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # -- proxies and zero-cost ---------------------------------------------------------------------------
 def add_proxies_arguments(parser: argparse.ArgumentParser) -> None:
+    from archsearch.studies.proxy_data import BATCH_SIZE
+    from archsearch.studies.proxy_scores import DEFAULT_PROXIES
+    from archsearch.studies.proxy_study import DRAWS, NETWORKS
+
     parser.add_argument("--space", default="nb201", help="search space (default nb201)")
     parser.add_argument("--proxies", type=comma_list, default=list(DEFAULT_PROXIES),
                         help=f"comma-separated proxies (default {','.join(DEFAULT_PROXIES)})")
@@ -104,6 +104,8 @@ def add_proxies_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_archs_file(space: SearchSpace, text_path: str) -> list:
+    from archsearch.checks import readable_path
+
     path = readable_path(text_path, "--archs-file", folder=False)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -119,6 +121,9 @@ def _read_archs_file(space: SearchSpace, text_path: str) -> list:
 
 
 def _architectures(space: SearchSpace, args) -> list:
+    from archsearch.checks import integer
+    from archsearch.studies.proxy_study import sample_architectures
+
     if args.archs_file:
         return _read_archs_file(space, args.archs_file)
     count = integer(100 if args.archs is None else args.archs, "--archs", minimum=1, maximum=space.size())
@@ -128,6 +133,9 @@ def _architectures(space: SearchSpace, args) -> list:
 def _common(args):
     """What both commands check before any work: the space, the seeds, the device, the data set's name."""
     from archsearch.data import DATASETS
+    from archsearch.checks import seed as check_seed
+    from archsearch.runtime import resolve_device
+    from archsearch.spaces.base import get_space
 
     space = get_space(args.space)
     for flag in ("seed", "init_seed"):
@@ -139,6 +147,12 @@ def _common(args):
 
 
 def cmd_proxies(args) -> int:
+    import numpy as np
+
+    from archsearch.checks import integer, names, output_dir
+    from archsearch.proxies import PROXIES
+    from archsearch.studies.proxy_study import run_proxy_study
+
     space, device = _common(args)
     proxies = names(args.proxies, "--proxies", PROXIES)
     integer(args.batch_size, "--batch-size", minimum=1)
@@ -172,6 +186,11 @@ def add_zero_cost_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_zero_cost(args) -> int:
+    from archsearch.checks import MAX_REPEATS, integer, output_dir
+    from archsearch.proxies import PROXIES
+    from archsearch.studies.proxy_data import BATCH_SIZE, batch_for
+    from archsearch.studies.zero_cost import sample_sizes, save_zero_cost, zero_cost_baseline
+
     space, device = _common(args)
     if not space.has_ground_truth:
         raise ConfigError(f"zero-cost needs a tabular benchmark; only nb201 has one here, got {shown(args.space)}")
@@ -196,20 +215,27 @@ def cmd_zero_cost(args) -> int:
 
 # -- optbench --------------------------------------------------------------------------------------
 def add_optbench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--function", default="styblinski-tang", choices=sorted(FUNCTIONS))
+    from archsearch.groundtruth.synthetic import FUNCTIONS
+    from archsearch.studies.optbench import DEFAULT_LRS, OPTIMIZERS
+
+    parser.add_argument("--function", default="styblinski-tang", choices=sorted(FUNCTIONS),
+                        help="the test function (known global minimum)")
     parser.add_argument("--dim", type=int, default=10, help="dimension D (default 10)")
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS),
-                        help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default: all)")
+                        help="comma-separated optimizers (default: all, %(default)s)")
     parser.add_argument("--lrs", default=DEFAULT_LRS,
                         help=f"Adam learning rates, 'cos:LR' for a cosine schedule (default {DEFAULT_LRS})")
     parser.add_argument("--steps", type=int, default=2000, help="function evaluations per run (default 2000)")
     parser.add_argument("--runs", type=int, default=10, help="runs per optimizer (default 10)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the starting points and the optimizers")
     parser.add_argument("--out", default="runs/optbench", help="output directory (default runs/optbench)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
 def cmd_optbench(args: argparse.Namespace) -> int:
+    from archsearch.checks import output_dir
+    from archsearch.studies.optbench import check_study, optbench, parse_lrs, save_optbench
+
     lrs = parse_lrs(args.lrs)
     check_study(args.function, args.dim, args.optimizers, lrs, args.steps, args.runs, args.seed)
     out = output_dir(args.out, "--out")
@@ -225,9 +251,11 @@ def cmd_optbench(args: argparse.Namespace) -> int:
 
 
 def _add(sub, name: str, text: str, add_arguments, command) -> None:
-    parser = sub.add_parser(name, help=text)
-    add_arguments(parser)
-    parser.set_defaults(func=command)
+    def arguments(parser) -> None:  # on first use: the defaults come from torch-level modules
+        add_arguments(parser)
+        parser.set_defaults(func=command)
+
+    sub.add_parser(name, help=text, arguments=arguments)
 
 
 def add_studies(sub) -> None:

@@ -4,78 +4,97 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archsearch.cli.common import Usage, out_path, set_once
-from archsearch.errors import ConfigError
+from archsearch.cli.common import Usage, flag_overrides, is_override, out_path
+from archsearch.errors import ConfigError, did_you_mean, shown
+
+#: the run's own settings beside the recipe (config.yaml's keys, as a resume takes them), with their types
+#: and the value of a new run where none is given; ``device`` is where this process trains, never saved
+RUN_SETTINGS = {"space": (str, "nb201"), "dataset": (str, "digits"), "data_dir": (str | None, None),
+                "limit_train": (int | None, None), "limit_test": (int | None, None), "seed": (int, 0),
+                "deterministic": (bool, False), "device": (str | None, None)}
+#: train's flags and the run setting or recipe field each stands for
+_FLAGS = {"space": "space", "data": "dataset", "data_dir": "data_dir", "limit_train": "limit_train",
+          "limit_test": "limit_test", "seed": "seed", "deterministic": "deterministic", "device": "device",
+          "epochs": "epochs"}
+#: flags that set a key of the recipe's ``network`` (the options of space.network)
+_NETWORK_FLAGS = ("C", "N", "layers")
 
 
-def _resume_changes(args) -> dict:
-    """``train --resume DIR [key=value ...] [--epochs N ...]``: what the resumed run is asked to change
-    (the run's own settings come from its config.yaml; resume_train refuses what may not change)."""
-    from archsearch.settings import read_value
+def _words(args) -> tuple[str | None, list[str]]:
+    """The architecture and the key=value items, wherever each stands on the line."""
+    words = ([] if args.arch is None else [args.arch]) + list(args.overrides)
+    archs = [word for word in words if not is_override(word)]
+    if len(archs) > 1:
+        raise Usage(f"train takes one architecture, got {shown(archs[0])} and {shown(archs[1])} "
+                    "(settings are written key=value)")
+    return (archs[0] if archs else None), [word for word in words if is_override(word)]
+
+
+def _settings(args, items: list[str], resume: bool) -> tuple[dict, dict]:
+    """(run settings, recipe fields) from key=value items and flags; a key given both ways is refused.
+    Run settings are typed here; recipe fields stay text for the recipe to read as its fields' types."""
+    from archsearch.evaluate.recipes import Recipe
     from archsearch.search.config import parse_key_values
+    from archsearch.settings import coerce
+
+    given = flag_overrides(args, _FLAGS, parse_key_values(items))
+    if "name" in given:
+        raise ConfigError("'name' names the recipe; choose a recipe with --recipe")
+    fields = [name for name in Recipe.__dataclass_fields__ if name != "name"]
+    known = [*RUN_SETTINGS, *fields, *(["genotype"] if resume else [])]
+    unknown = [key for key in given if key not in known]
+    if unknown:
+        raise ConfigError(f"unknown setting {shown(unknown[0])}{did_you_mean(unknown[0], known, n=5)} "
+                          f"(recipe fields: {', '.join(fields)}; run settings: {', '.join(RUN_SETTINGS)})")
+    network = {key: getattr(args, key) for key in _NETWORK_FLAGS if getattr(args, key) is not None}
+    if network:
+        written = coerce("network", dict, given.get("network", {}))
+        for key in network:
+            if key in written:
+                raise ConfigError(f"network {key} is given twice (--{key} and network=...); give it once")
+        given["network"] = {**written, **network}
+    run = {key: coerce(key, RUN_SETTINGS[key][0], given.pop(key)) for key in list(given) if key in RUN_SETTINGS}
+    return run, given
+
+
+def _resume(args, arch: str | None, items: list[str]) -> int:
+    """``train --resume DIR [key=value ...]``: the run's own settings come from its config.yaml; the line
+    says what changes (resume_train refuses what may not)."""
+    from archsearch.evaluate.train import resume_train
 
     if args.out is not None:
         raise Usage("--resume continues the run in its own directory; --out is for a new run")
-    items = list(args.overrides)
-    changes = {}
-    if args.arch is not None:
-        key = args.arch.partition("=")[0]
-        if "=" in args.arch and key.isidentifier():  # a key=value where the architecture would stand
-            items.insert(0, args.arch)
-        else:
-            changes["genotype"] = args.arch
-    changes.update({key: read_value(key, value) for key, value in parse_key_values(items).items()})
-    flags = {"space": args.space, "dataset": args.data, "data_dir": args.data_dir, "epochs": args.epochs,
-             "limit_train": args.limit_train, "limit_test": args.limit_test, "seed": args.seed}
-    changes.update({k: v for k, v in flags.items() if v is not None})
-    network = {k: v for k, v in (("C", args.C), ("N", args.N), ("layers", args.layers)) if v is not None}
-    if network:
-        changes["network"] = network
+    run, changes = _settings(args, items, resume=True)
+    device = run.pop("device", None)
+    changes.update(run)
+    if arch is not None:
+        changes["genotype"] = arch
     if args.recipe is not None:
         changes["name"] = args.recipe
-    if args.deterministic:
-        changes["deterministic"] = True
-    return changes
+    result = resume_train(args.resume, changes, device=device, quiet=args.quiet)
+    print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
+          f"{result['flops']:,} FLOPs); run directory {args.resume}")
+    return 0
 
 
 def cmd_train(args) -> int:
-    from archsearch.settings import coerce
     from archsearch.evaluate import get_recipe, train
-    from archsearch.search.config import parse_key_values
     from archsearch.spaces import get_space
 
+    arch, items = _words(args)
     if args.resume:
-        from archsearch.evaluate.train import resume_train
-
-        result = resume_train(args.resume, _resume_changes(args), device=args.device, quiet=args.quiet)
-        print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
-              f"{result['flops']:,} FLOPs); run directory {args.resume}")
-        return 0
-    if args.arch is None:
+        return _resume(args, arch, items)
+    if arch is None:
         raise Usage("train needs an architecture (or --resume DIR)")
-    args.space = "nb201" if args.space is None else args.space
-    args.data = "digits" if args.data is None else args.data
-    args.seed = 0 if args.seed is None else args.seed
-    space = get_space(args.space)
-    overrides = parse_key_values(args.overrides)  # text: the recipe reads each value as its field's type
-    if "name" in overrides:
-        raise ConfigError("'name' names the recipe; choose a recipe with --recipe")
-    if args.epochs is not None:
-        set_once(overrides, "epochs", args.epochs, "--epochs")
-    network = {k: v for k, v in (("C", args.C), ("N", args.N), ("layers", args.layers)) if v is not None}
-    if network:
-        given = coerce("network", dict, overrides.get("network", {}))
-        for key in network:
-            if key in given:
-                raise ConfigError(f"network {key} is given twice (--{key} and network=...)")
-        overrides["network"] = {**given, **network}
-    recipe = get_recipe(space.name if args.recipe is None else args.recipe, **overrides)
+    given, fields = _settings(args, items, resume=False)
+    run = {key: given.get(key, default) for key, (_, default) in RUN_SETTINGS.items()}
+    space = get_space(run["space"])
+    recipe = get_recipe(space.name if args.recipe is None else args.recipe, **fields)
     out = (out_path(args.out) if args.out is not None
-           else Path("runs") / f"train-{space.name}-{args.data}-seed{args.seed}")
-    result = train(space.from_string(args.arch), space, args.data, recipe, out_dir=out, seed=args.seed,
-                   device=args.device, quiet=args.quiet, resume=False,
-                   deterministic=args.deterministic, data_dir=args.data_dir, limit_train=args.limit_train,
-                   limit_test=args.limit_test)
+           else Path("runs") / f"train-{space.name}-{run['dataset']}-seed{run['seed']}")
+    result = train(space.from_string(arch), space, run["dataset"], recipe, out_dir=out, seed=run["seed"],
+                   device=run["device"], quiet=args.quiet, resume=False, deterministic=run["deterministic"],
+                   data_dir=run["data_dir"], limit_train=run["limit_train"], limit_test=run["limit_test"])
     print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
           f"{result['flops']:,} FLOPs); run directory {out}")
     return 0
@@ -86,21 +105,23 @@ def add_train(sub) -> None:
                        description="key=value overrides any recipe field (lr=0.05 batch_size=128 ...); "
                                    "with --resume DIR, the changes a resumed run may take (epochs=, lr=, ...).")
     p.add_argument("arch", nargs="?", help="the architecture (taken from the run with --resume)")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
-    p.add_argument("--space", default=None, help="nb201 | darts (default nb201)")
-    p.add_argument("--data", default=None, help="default digits")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="a recipe field or run setting (space, dataset, data_dir, limit_train, limit_test, seed, "
+                        "deterministic, device), also after options")
+    p.add_argument("--space", default=None, help="space= (default nb201)")
+    p.add_argument("--data", default=None, help="dataset= (default digits)")
+    p.add_argument("--data-dir", default=None, help="data_dir=, where the dataset lies")
     p.add_argument("--recipe", default=None, help="nb201 | darts (default: the space's)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--C", type=int, default=None)
-    p.add_argument("--N", type=int, default=None)
-    p.add_argument("--layers", type=int, default=None)
-    p.add_argument("--limit-train", type=int, default=None)
-    p.add_argument("--limit-test", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None, help="default 0")
-    p.add_argument("--device", default=None)
-    p.add_argument("--deterministic", action="store_true")
-    p.add_argument("--out", default=None)
+    p.add_argument("--epochs", type=int, default=None, help="epochs= of the recipe")
+    p.add_argument("--C", type=int, default=None, help="network={C: ...}: initial channels")
+    p.add_argument("--N", type=int, default=None, help="network={N: ...}: NB201 cells per stage")
+    p.add_argument("--layers", type=int, default=None, help="network={layers: ...}: DARTS cells")
+    p.add_argument("--limit-train", type=int, default=None, help="limit_train=, a seeded subset of the training set")
+    p.add_argument("--limit-test", type=int, default=None, help="limit_test=, a seeded subset of the test set")
+    p.add_argument("--seed", type=int, default=None, help="seed= (default 0)")
+    p.add_argument("--device", default=None, help="device=, a torch device (default: CUDA when present, else CPU)")
+    p.add_argument("--deterministic", action="store_true", help="deterministic=true: bit-for-bit repeatable")
+    p.add_argument("--out", default=None, help="run directory (default runs/train-<space>-<data>-seed<seed>)")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR (key=value: changes)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="print the result only")
     p.set_defaults(func=cmd_train)

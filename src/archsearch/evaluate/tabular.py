@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Hashable
 from functools import lru_cache
 
-from archsearch.errors import InvalidGenotypeError, UnknownNameError
+from archsearch.errors import DataError, InvalidGenotypeError, UnknownNameError
 from archsearch.evaluate.result import EvalResult, Evaluator
-from archsearch.groundtruth.nb201 import COLUMN_PREFIX, TIME_COLUMN, NB201Table
+from archsearch.groundtruth.nb201 import COLUMN_PREFIX, NO_C10_VALID_TEST, TIME_COLUMN, NB201Table
 from archsearch.groundtruth.nb201_arch import parse_arch_str
-from archsearch.groundtruth.nb201_datasets import canonical_dataset
+from archsearch.groundtruth.nb201_datasets import CIFAR10_VALID, canonical_dataset
 
 OBJECTIVES = {"valid12": 12, "valid200": 200}
 
@@ -56,6 +56,9 @@ class TabularEvaluator(Evaluator):
         if objective not in OBJECTIVES:
             raise UnknownNameError("objective", objective, OBJECTIVES)
         self.dataset = canonical_dataset(dataset)
+        if self.dataset == CIFAR10_VALID:  # an evaluation reports test accuracy, which the table lacks for it
+            raise DataError(f"{NO_C10_VALID_TEST}; 'cifar10' searches on cifar10-valid's valid accuracy and reports "
+                            "cifar10's test accuracy, the NAS-Bench-201 protocol")
         self.objective = objective
         self._index = _genotype_index()
         self._objective, self._test, self._valid, self._cost = _columns(self.dataset, objective)

@@ -21,14 +21,18 @@ import numpy as np
 from archsearch.checks import number, readable_path
 from archsearch.errors import ArchSearchError, DataError, InvalidGenotypeError, UnknownNameError, shown
 from archsearch.groundtruth.nb201_arch import NB201Genotype, parse_arch_str
-from archsearch.groundtruth.nb201_datasets import DATASETS, canonical_dataset
+from archsearch.groundtruth.nb201_datasets import CIFAR10_VALID, DATASETS, canonical_dataset
 
-#: the prefix of each dataset's columns
-COLUMN_PREFIX = dict(zip(DATASETS, ("c10", "c100", "in16")))
+#: the prefix of each dataset's columns (cifar10-valid: only the valid ones are its own, nb201_datasets.py)
+COLUMN_PREFIX = {**dict(zip(DATASETS, ("c10", "c100", "in16"))), CIFAR10_VALID: "c10"}
 #: an index written as text ("6111"); ASCII digits only, as int() reads other scripts' digits too
 INDEX_TEXT = re.compile(r"\s*([+-]?[0-9]+)\s*")
 #: the 200-epoch training time of each dataset (CIFAR-10: the ``cifar10-valid`` runs, the search setting)
-TIME_COLUMN = dict(zip(DATASETS, ("train_time_c10valid_200_s", "train_time_c100_200_s", "train_time_in16_200_s")))
+TIME_COLUMN = {**dict(zip(DATASETS, ("train_time_c10valid_200_s", "train_time_c100_200_s", "train_time_in16_200_s"))),
+               CIFAR10_VALID: "train_time_c10valid_200_s"}
+#: why a test accuracy of cifar10-valid is refused
+NO_C10_VALID_TEST = ("the table holds no test-set accuracy of NAS-Bench-201's cifar10-valid setting (c10_test_* are "
+                     "the cifar10 setting's, trained on all 50k images): ask for cifar10's test accuracy")
 
 
 def _column_name(dataset: str, split: str, epochs: int) -> str:
@@ -36,7 +40,10 @@ def _column_name(dataset: str, split: str, epochs: int) -> str:
         raise UnknownNameError("split", split, ("valid", "test"))
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs not in (12, 200):
         raise UnknownNameError("epoch budget", epochs, ("12", "200"))
-    return f"{COLUMN_PREFIX[canonical_dataset(dataset)]}_{split}_{int(epochs)}"
+    dataset = canonical_dataset(dataset)
+    if dataset == CIFAR10_VALID and split == "test":
+        raise DataError(NO_C10_VALID_TEST)
+    return f"{COLUMN_PREFIX[dataset]}_{split}_{int(epochs)}"
 
 
 @dataclass(frozen=True)
@@ -146,16 +153,21 @@ class NB201Table:
     def query(self, arch, dataset: str = "cifar10") -> NB201Result:
         dataset = canonical_dataset(dataset)
         i, p = self.index_of(arch), COLUMN_PREFIX[dataset]
+
+        def test(epochs: int) -> float:  # cifar10-valid has none in the table (nb201_datasets.py): NaN, as flops_M
+            return math.nan if dataset == CIFAR10_VALID else float(self._col[f"{p}_test_{epochs}"][i])
+
         return NB201Result(
             index=i,
             arch=self.arch_strs[i],
             dataset=dataset,
             valid=float(self._col[f"{p}_valid_200"][i]),
-            test=float(self._col[f"{p}_test_200"][i]),
+            test=test(200),
             valid_12=float(self._col[f"{p}_valid_12"][i]),
-            test_12=float(self._col[f"{p}_test_12"][i]),
+            test_12=test(12),
             params_M=float(self._col[f"params_{p}_M"][i]),
-            flops_M=float(self._col["flops_c10_M_formula"][i]) if dataset == "cifar10" else math.nan,
+            # the CIFAR-10 network in both CIFAR-10 settings
+            flops_M=float(self._col["flops_c10_M_formula"][i]) if p == "c10" else math.nan,
             train_time_200_s=float(self._col[TIME_COLUMN[dataset]][i]),
         )
 

@@ -2,13 +2,17 @@
 
 from archsearch.search.config import SearchConfig
 from archsearch.search.methods import METHODS, Method
-from archsearch.search.selectors import SELECTORS, Selector
 
 __all__ = ["SearchConfig", "METHODS", "Method", "SELECTORS", "Selector", "DifferentiableSearch"]
 
 
 def __getattr__(name):
-    # The loop pulls in data loading; listing the methods should not.
+    # The selectors and the loop pull in torch and data loading; listing the methods or printing a
+    # configuration should not.
+    if name in ("SELECTORS", "Selector"):
+        from archsearch.search import selectors
+
+        return getattr(selectors, name)
     if name == "DifferentiableSearch":
         from archsearch.search.loop import DifferentiableSearch
 

@@ -14,68 +14,80 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from archsearch.errors import ConfigError
+from archsearch.errors import ConfigError, shown
 from archsearch.utils.io import read_yaml, write_yaml_atomic
 from archsearch.errors import did_you_mean
 from archsearch.settings import NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, Rule, at_least, coerce, one_of
 
 
+def setting(default, meaning: str):
+    """A SearchConfig field with its one-line meaning (``archsearch config`` prints it); a mutable default
+    is copied for each instance."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"meaning": meaning})
+    return field(default=default, metadata={"meaning": meaning})
+
+
 @dataclass
 class SearchConfig:
     # -- what to search, on what
-    space: str = "nb201"
-    method: str = "balenas"  # the default method (docs/balenas.md)
-    data: str = "digits"
-    data_dir: str | None = None
-    limit_train: int | None = None  # a seeded subset of the training set (CPU-scale searches)
-    seed: int = 0
-    deterministic: bool = False
-    device: str | None = None  # None: CUDA when present, else CPU
-    distributed: bool = False  # data-parallel under torchrun (search/distributed.py); batch_size is global
+    space: str = setting("nb201", "the search space ('archsearch spaces')")
+    method: str = setting("balenas", "the method preset ('archsearch methods'; balenas: docs/balenas.md)")
+    data: str = setting("digits", "the dataset: digits | cifar10 | cifar100 | imagefolder | synthetic")
+    data_dir: str | None = setting(None, "where the dataset lies (null: the dataset's default place)")
+    limit_train: int | None = setting(None, "a seeded subset of the training set of this size (CPU-scale searches)")
+    seed: int = setting(0, "the seed of every random choice of the run")
+    deterministic: bool = setting(False, "deterministic kernels: bit-for-bit repeatable runs (slower)")
+    device: str | None = setting(None, "torch device; null: CUDA when present, else CPU")
+    distributed: bool = setting(False, "data-parallel under torchrun (search/distributed.py); batch_size is global")
     # -- supernet (NAS-Bench-201 protocol: C=16, N=5; DARTS search: C=16, 8 layers)
-    C: int = 16
-    N: int = 5
-    layers: int = 8
-    track_running_stats: bool = True  # the NB201 scripts' BN=1 (see docs/search.md: it changes results)
-    supernet_options: dict = field(default_factory=dict)  # passed to space.supernet (e.g. partial_channels)
-    supernet_path: str = "fast"  # "fast": fused cells where the maths is the same; "reference": every op alone
+    C: int = setting(16, "initial channels of the supernet")
+    N: int = setting(5, "NB201 cells per stage of the supernet")
+    layers: int = setting(8, "DARTS cells of the supernet")
+    track_running_stats: bool = setting(
+        True, "BN running statistics in the supernet: the NB201 scripts' BN=1 (docs/search.md: it changes results)")
+    supernet_options: dict = setting({}, "options passed to space.supernet (e.g. partial_channels)")
+    supernet_path: str = setting(
+        "fast", "fast: fused cells where the maths is the same; reference: every op alone (docs/architecture.md)")
     # -- the bilevel loop (DARTS, Liu et al. 2019, Sec. 3 / quark0/darts train_search.py)
-    epochs: int = 50
-    batch_size: int = 64
-    w_lr: float = 0.025
-    w_lr_min: float = 0.001
-    w_momentum: float = 0.9
-    w_nesterov: bool = False
-    w_weight_decay: float = 3e-4
-    grad_clip: float = 5.0
-    order: int = 1  # 1: first order; 2: the unrolled second-order step
-    unrolled_lr: float | None = None  # xi; None: the current weight learning rate, as DARTS
-    arch_warmup_epochs: int = 0  # epochs that train the weights only, before any architecture step
-    drop_path_prob: float = 0.0  # ScheduledDropPath on mixed edges, raised linearly to this (RobustDARTS)
+    epochs: int = setting(50, "search epochs")
+    batch_size: int = setting(64, "images per batch (global when distributed)")
+    w_lr: float = setting(0.025, "learning rate of the weights (SGD), annealed by cosine")
+    w_lr_min: float = setting(0.001, "the weights' learning rate at the end of the cosine")
+    w_momentum: float = setting(0.9, "SGD momentum of the weights")
+    w_nesterov: bool = setting(False, "Nesterov momentum for the weights")
+    w_weight_decay: float = setting(3e-4, "weight decay of the weights")
+    grad_clip: float = setting(5.0, "max global norm of the weights' gradient")
+    order: int = setting(1, "1: first-order architecture gradient; 2: the unrolled second-order step")
+    unrolled_lr: float | None = setting(None, "xi of the unrolled step; null: the current weight learning rate, "
+                                              "as DARTS")
+    arch_warmup_epochs: int = setting(0, "epochs that train the weights only, before any architecture step")
+    drop_path_prob: float = setting(
+        0.0, "ScheduledDropPath on mixed edges, raised linearly to this (RobustDARTS); 0 is off")
     # -- architecture optimizer (DARTS: Adam(3e-4, betas (0.5, 0.999), wd 1e-3))
-    relaxation: str = "softmax"
-    relaxation_options: dict = field(default_factory=dict)
-    arch_optimizer: str = "adam"
-    arch_lr: float = 3e-4
-    arch_betas: tuple[float, float] = (0.5, 0.999)
-    arch_weight_decay: float = 1e-3
-    arch_options: dict = field(default_factory=dict)
+    relaxation: str = setting("softmax", "how alpha becomes op weights (relax/: softmax, gaussian, gumbel, ...)")
+    relaxation_options: dict = setting({}, "options of the relaxation")
+    arch_optimizer: str = setting("adam", "optimizer of the architecture parameters (optim/)")
+    arch_lr: float = setting(3e-4, "learning rate of the architecture optimizer")
+    arch_betas: tuple[float, float] = setting((0.5, 0.999), "Adam betas of the architecture optimizer")
+    arch_weight_decay: float = setting(1e-3, "weight decay of the architecture parameters")
+    arch_options: dict = setting({}, "further options of the architecture optimizer")
     # -- selection
-    selector: str = "argmax"
-    selector_options: dict = field(default_factory=dict)
+    selector: str = setting("argmax", "how the genotype is chosen at the end (search/selectors/)")
+    selector_options: dict = setting({}, "options of the selector")
     # -- epoch hooks: early-stopping rules by name (see search/hooks/), options per rule name
-    early_stop: str | None = None
-    early_stop_options: dict = field(default_factory=dict)
+    early_stop: str | None = setting(None, "early-stopping rule(s) by name, e.g. dartsplus or rdarts; null: none")
+    early_stop_options: dict = setting({}, "options per early-stopping rule name")
     # -- a driver composes several searches (P-DARTS' stages); None: one DifferentiableSearch
-    driver: str | None = None
-    driver_options: dict = field(default_factory=dict)
+    driver: str | None = setting(None, "a driver composing several searches (P-DARTS' stages); null: one search")
+    driver_options: dict = setting({}, "options of the driver")
     # -- diagnostics
-    hessian_every: int = 1  # epochs between dominant-eigenvalue estimates; 0 turns it off
-    hessian_iters: int = 20
+    hessian_every: int = setting(1, "epochs between dominant-eigenvalue estimates of the Hessian; 0 turns it off")
+    hessian_iters: int = setting(20, "power iterations per Hessian eigenvalue estimate")
     # -- after the search: brief training of the found cell (0 to skip)
-    train_epochs: int = 0
-    train_C: int | None = None
-    train_N: int | None = None
+    train_epochs: int = setting(0, "epochs of a brief training of the found cell after the search; 0 skips it")
+    train_C: int | None = setting(None, "initial channels of that training's network; null: the space's default")
+    train_N: int | None = setting(None, "NB201 cells per stage of that training's network; null: the default")
 
     def __post_init__(self):
         hints = _hints()
@@ -106,6 +118,9 @@ class SearchConfig:
     def load(cls, path: str | Path) -> SearchConfig:
         return apply_overrides(cls(), read_config_file(path))
 
+
+#: the one-line meaning of each key, from the fields above
+MEANINGS: dict[str, str] = {f.name: f.metadata["meaning"] for f in fields(SearchConfig)}
 
 #: the range of each value (types come from the annotations above)
 RULES: dict[str, Rule] = {
@@ -175,9 +190,31 @@ def apply_overrides(config: SearchConfig, overrides: dict[str, Any]) -> SearchCo
     changes = {}
     for key, value in overrides.items():
         if key not in hints:
-            raise ConfigError(f"unknown configuration key {str(key)!r}{did_you_mean(key, hints)}")
+            raise ConfigError(f"unknown configuration key {shown(str(key))}{did_you_mean(key, hints, n=5)} "
+                              "('archsearch config METHOD' lists every key)")
         changes[key] = coerce(key, hints[key], value)
     return dataclasses.replace(config, **changes)  # __post_init__ checks the ranges
+
+
+def layered_config(method: str | None = None, config_file: str | Path | None = None,
+                   overrides: dict | None = None) -> SearchConfig:
+    """Defaults, then the method's preset, then the config file, then the overrides, each key checked for
+    its type and range (``resolve.resolve_config`` checks the combination on top).
+
+    The method is the one named by the argument, else by the overrides, else by the file, else the default.
+    """
+    from archsearch.search.methods import METHODS
+
+    from_file = read_config_file(config_file) if config_file is not None else {}
+    overrides = dict(overrides or {})
+    given = [m for m in (method, overrides.get("method"), from_file.get("method")) if m is not None]
+    name = given[0] if given else SearchConfig.method
+    if not isinstance(name, str) or not name.strip():  # an empty name is no method, not the default one
+        raise ConfigError(f"method must be a name, got {shown(name)}")
+    preset = METHODS.get(name)
+    config = apply_overrides(SearchConfig(), {**preset.settings, "method": name})
+    config = apply_overrides(config, from_file)
+    return apply_overrides(config, {**overrides, "method": name})
 
 
 def parse_key_values(items: list[str]) -> dict[str, str]:

@@ -8,13 +8,12 @@ from pathlib import Path
 import torch
 
 from archsearch.data.datasets import DATASETS
-from archsearch.errors import ConfigError, shown
+from archsearch.errors import ConfigError
 from archsearch.optim import ARCH_OPTIMIZERS
 from archsearch.relax import RELAXATIONS, build_relaxation
-from archsearch.search.config import SearchConfig, apply_overrides, read_config_file
+from archsearch.search.config import SearchConfig, layered_config
 from archsearch.search.drivers import DRIVERS
 from archsearch.search.hooks import build_hooks
-from archsearch.search.methods import METHODS
 from archsearch.search.selectors import SELECTORS
 from archsearch.spaces import get_space
 from archsearch.checks import fits_in_memory
@@ -32,16 +31,8 @@ def resolve_config(method: str | None = None, config_file: str | Path | None = N
 
     The method is the one named by the overrides, else by the file, else the default.
     """
-    from_file = read_config_file(config_file) if config_file is not None else {}
     overrides = dict(overrides or {})
-    given = [m for m in (method, overrides.get("method"), from_file.get("method")) if m is not None]
-    name = given[0] if given else SearchConfig.method
-    if not isinstance(name, str) or not name.strip():  # an empty name is no method, not the default one
-        raise ConfigError(f"method must be a name, got {shown(name)}")
-    preset = METHODS.get(name)
-    config = apply_overrides(SearchConfig(), {**preset.settings, "method": name})
-    config = apply_overrides(config, from_file)
-    config = apply_overrides(config, {**overrides, "method": name})
+    config = layered_config(method, config_file, overrides)
     # A size the space has no use for is an error where an override sets it off its default; a config
     # file may carry one (a saved config.yaml lists every key, and one file may serve several spaces).
     defaults = SearchConfig()

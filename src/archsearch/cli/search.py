@@ -117,7 +117,9 @@ def add_methods(sub) -> None:
 
 def add_search(sub) -> None:
     p = sub.add_parser("search", help="differentiable architecture search",
-                       description="Run a method preset; key=value overrides any configuration key.")
+                       description="Run a method preset; key=value overrides any configuration key. The defaults "
+                                   "shown are SearchConfig's; a method's preset sets some of its own "
+                                   "('archsearch config METHOD' shows them all).")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="any configuration key ('archsearch config METHOD' lists them), also after options")
     add_key_flags(p)

@@ -102,8 +102,9 @@ def cmd_train(args) -> int:
 
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="train an architecture from scratch with a paper's recipe",
-                       description="key=value overrides any recipe field (lr=0.05 batch_size=128 ...); "
-                                   "with --resume DIR, the changes a resumed run may take (epochs=, lr=, ...).")
+                       description="key=value sets any recipe field (lr=0.05 batch_size=128 ...) or run setting "
+                                   "(seed=1 limit_train=512 ...), anywhere on the line; with --resume DIR (and "
+                                   "nothing else needed), the changes a resumed run may take (epochs=, lr=, ...).")
     p.add_argument("arch", nargs="?", help="the architecture (taken from the run with --resume)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="a recipe field or run setting (space, dataset, data_dir, limit_train, limit_test, seed, "

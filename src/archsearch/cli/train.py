@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archsearch.cli.common import Usage, out_path, set_once
+from archsearch.cli.common import Usage, add_watch_flags, console_of, out_path, set_once
 from archsearch.errors import ConfigError
 
 
@@ -47,9 +47,9 @@ def cmd_train(args) -> int:
     if args.resume:
         from archsearch.evaluate.train import resume_train
 
-        result = resume_train(args.resume, _resume_changes(args), device=args.device, quiet=args.quiet)
-        print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
-              f"{result['flops']:,} FLOPs); run directory {args.resume}")
+        result = resume_train(args.resume, _resume_changes(args), device=args.device, console=console_of(args),
+                              tensorboard=args.tensorboard)
+        _report(result, args.resume, args)
         return 0
     if args.arch is None:
         raise Usage("train needs an architecture (or --resume DIR)")
@@ -73,12 +73,19 @@ def cmd_train(args) -> int:
     out = (out_path(args.out) if args.out is not None
            else Path("runs") / f"train-{space.name}-{args.data}-seed{args.seed}")
     result = train(space.from_string(args.arch), space, args.data, recipe, out_dir=out, seed=args.seed,
-                   device=args.device, quiet=args.quiet, resume=False,
-                   deterministic=args.deterministic, data_dir=args.data_dir, limit_train=args.limit_train,
-                   limit_test=args.limit_test)
-    print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
-          f"{result['flops']:,} FLOPs); run directory {out}")
+                   device=args.device, resume=False, deterministic=args.deterministic, data_dir=args.data_dir,
+                   limit_train=args.limit_train, limit_test=args.limit_test, console=console_of(args),
+                   tensorboard=args.tensorboard)
+    _report(result, out, args)
     return 0
+
+
+def _report(result: dict, out, args) -> None:
+    if args.json:
+        console_of(args).result({**{k: v for k, v in result.items() if k != "history"}, "out_dir": str(out)})
+    else:
+        print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
+              f"{result['flops']:,} FLOPs); run directory {out}")
 
 
 def add_train(sub) -> None:
@@ -102,5 +109,5 @@ def add_train(sub) -> None:
     p.add_argument("--deterministic", action="store_true")
     p.add_argument("--out", default=None)
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR (key=value: changes)")
-    p.add_argument("--quiet", action="store_true")
+    add_watch_flags(p)
     p.set_defaults(func=cmd_train)

@@ -83,11 +83,6 @@ class Console:
         if self.mode == "json":
             self._print(json.dumps({"kind": "result", **result}))
 
-    def say(self, text: str) -> None:
-        """A remark for a person (not in JSON or quiet mode)."""
-        if self.mode == "lines":
-            self._print(text)
-
     @staticmethod
     def _print(text: str) -> None:
         print(text, file=sys.stdout, flush=True)

@@ -62,9 +62,9 @@ RUNS = {
        for method in ("darts", "balenas", "gdas")},
     "train": (train_argv("OUT"), ["train", "--resume", "OUT", "--quiet"]),
 }
-SEARCH_FILES = ["checkpoint.pt", "metrics.jsonl", "config.yaml", "genotype.json", "op_weights.png",
+SEARCH_FILES = ["checkpoint.pt", "metrics.jsonl", "metrics.csv", "config.yaml", "genotype.json", "op_weights.png",
                 "hessian_eigenvalue.png", "skip_count.png", "ground_truth.png"]
-TRAIN_FILES = ["checkpoint.pt", "metrics.jsonl", "config.yaml", "result.json"]
+TRAIN_FILES = ["checkpoint.pt", "metrics.jsonl", "metrics.csv", "config.yaml", "result.json"]
 
 # A kill point: (kind, file, n, fraction). kinds: "step" (before the n-th weight step), "write" (after
 # fraction of the bytes of the n-th write of file), "rename" (the n-th write's bytes are all there, the
@@ -118,6 +118,10 @@ def _zygote() -> None:
     import archsearch.search.runner  # noqa: F401
     import archsearch.utils.io as io
     import sklearn.datasets  # noqa: F401
+    from archsearch.utils.tensorboard import tensorboard_installed
+
+    if tensorboard_installed():  # what a run imports to log to TensorBoard
+        import torch.utils.tensorboard  # noqa: F401
 
     cli.build_parser()
     torch.use_deterministic_algorithms(True)  # imports what deterministic mode needs, then back
@@ -290,6 +294,14 @@ def _same(a, b, where: str = "") -> str | None:
     return None if a == b or (a != a and b != b) else where
 
 
+def _csv_rows(data: bytes) -> list[dict]:
+    """metrics.csv's rows without the wall-clock column."""
+    import csv
+    import io
+
+    return [_strip(row) for row in csv.DictReader(io.StringIO(data.decode(), newline=""))]
+
+
 def metrics_lines(out: Path) -> list[dict]:
     from archsearch.utils.io import read_jsonl
 
@@ -297,12 +309,17 @@ def metrics_lines(out: Path) -> list[dict]:
 
 
 def differences(run: Path, reference: Path) -> list[str]:
-    """Every way ``run`` differs from ``reference`` (wall-clock times and the directory's path aside)."""
+    """Every way ``run`` differs from ``reference`` (wall-clock times, the directory's path and TensorBoard's
+    logs, one event file per process by design, aside)."""
     from archsearch.utils.checkpoint import decode
     from archsearch.utils.rundir import LOCK_NAME
+    from archsearch.utils.tensorboard import TENSORBOARD_DIR
 
-    names = {p.relative_to(run) for p in run.rglob("*") if p.is_file() and p.name != LOCK_NAME}
-    expected = {p.relative_to(reference) for p in reference.rglob("*") if p.is_file() and p.name != LOCK_NAME}
+    def compared(p: Path, root: Path) -> bool:
+        return p.is_file() and p.name != LOCK_NAME and TENSORBOARD_DIR not in p.relative_to(root).parts
+
+    names = {p.relative_to(run) for p in run.rglob("*") if compared(p, run)}
+    expected = {p.relative_to(reference) for p in reference.rglob("*") if compared(p, reference)}
     found = [f"files {sorted(map(str, names ^ expected))}"] if names != expected else []
     for name in sorted(names & expected):
         a, b = (run / name).read_bytes(), (reference / name).read_bytes()
@@ -312,6 +329,8 @@ def differences(run: Path, reference: Path) -> list[str]:
             diff = None if _strip(json.loads(a)) == _strip(json.loads(b)) else ""
         elif name.suffix == ".jsonl":
             diff = None if metrics_lines(run) == metrics_lines(reference) else ""
+        elif name.suffix == ".csv":
+            diff = None if _csv_rows(a) == _csv_rows(b) else ""
         else:
             diff = None if a == b else ""
         if diff is not None:

@@ -15,6 +15,7 @@ from archsearch.evaluate import RECIPES, default_recipe, get_recipe, train
 from archsearch.spaces import get_space
 from archsearch.utils.checkpoint import CheckpointStore
 from archsearch.utils.io import read_jsonl
+from archsearch.utils.tensorboard import tensorboard_installed
 
 from conftest import SHARED_CIFAR10, needs_shared
 
@@ -63,8 +64,9 @@ def test_recipe_overrides_and_unknown_key():
 def test_one_epoch_writes_the_run_directory(tmp_path):
     out = tmp_path / "run"
     result = train(GOOD_CELL, "nb201", "digits", tiny_recipe(), out_dir=out, quiet=True)
-    assert {p.name for p in out.iterdir()} == {"config.yaml", "metrics.jsonl", "result.json", "checkpoint.pt",
-                                               "checkpoint.prev.pt", ".archsearch.lock"}
+    logs = {"tensorboard"} if tensorboard_installed() else set()  # TensorBoard's, where it is installed
+    assert {p.name for p in out.iterdir()} == {"config.yaml", "metrics.jsonl", "metrics.csv", "result.json",
+                                               "checkpoint.pt", "checkpoint.prev.pt", ".archsearch.lock"} | logs
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["space"] == "nb201" and config["genotype"] == GOOD_CELL and config["dataset"] == "digits"
     assert config["seed"] == 0 and config["recipe"]["epochs"] == 1 and config["recipe"]["network"] == TINY

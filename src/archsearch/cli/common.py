@@ -118,6 +118,23 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {shown(text)}") from None
 
 
+def add_watch_flags(parser) -> None:
+    """``--quiet``, ``--json`` and ``--tensorboard`` / ``--no-tensorboard`` of a command that runs epochs."""
+    shown_as = parser.add_mutually_exclusive_group()
+    shown_as.add_argument("--quiet", action="store_true", help="no progress: only the final summary")
+    shown_as.add_argument("--json", action="store_true",
+                          help="one JSON object per epoch and a final result object on stdout, nothing else")
+    parser.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=None,
+                        help="log to <run dir>/tensorboard (default: where tensorboard is installed)")
+
+
+def console_of(args):
+    """The Console the flags of add_watch_flags ask for."""
+    from archsearch.utils.progress import Console
+
+    return Console("json" if args.json else "quiet" if args.quiet else "lines")
+
+
 def progress_printer(quiet: bool, label: str):
     """A ``progress(done, total)`` callback that prints about twenty lines with the time per item, or None."""
     if quiet:

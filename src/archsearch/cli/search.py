@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archsearch.cli.common import Usage, flag_overrides, out_path
+from archsearch.cli.common import Usage, add_watch_flags, console_of, flag_overrides, out_path
 from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
 
 #: flags of ``search`` (and ``config``) that stand for a configuration key of the same name, and their types
@@ -72,17 +72,22 @@ def _default_out(config) -> Path:
 def cmd_search(args) -> int:
     from archsearch.search.runner import run_search
 
+    console = console_of(args)
     if args.resume:
-        summary = run_search(resume=args.resume, changes=_resume_changes(args), quiet=args.quiet)
+        summary = run_search(resume=args.resume, changes=_resume_changes(args), console=console,
+                             tensorboard=args.tensorboard)
     else:
         config = _search_config(args)
         summary = run_search(config, _default_out(config) if args.out is None else out_path(args.out),
-                             quiet=args.quiet)
-    _report(summary)
+                             console=console, tensorboard=args.tensorboard)
+    _report(summary, console)
     return 0
 
 
-def _report(summary: dict) -> None:
+def _report(summary: dict, console) -> None:
+    if console.mode == "json":
+        console.result(summary)
+        return
     print(f"method     {summary['method']} on {summary['space']}")
     print(f"genotype   {summary['genotype']}")
     if summary.get("stopped_early"):
@@ -102,11 +107,12 @@ def cmd_demo(args) -> int:
     """``make demo``: the default search on NB201 over the embedded digits, then a brief training."""
     from archsearch.search.runner import demo_config, run_search
 
-    config = demo_config()
+    config, console = demo_config(), console_of(args)
     out = _default_out(config) if args.out is None else out_path(args.out)
-    print(f"searching NAS-Bench-201 with {config.method} on {config.data} "
-          f"({config.epochs} epochs, C={config.C}, N={config.N}); run directory {out}")
-    _report(run_search(config, out, quiet=args.quiet))
+    if console.mode != "json":
+        print(f"searching NAS-Bench-201 with {config.method} on {config.data} "
+              f"({config.epochs} epochs, C={config.C}, N={config.N}); run directory {out}", flush=True)
+    _report(run_search(config, out, console=console, tensorboard=args.tensorboard), console)
     return 0
 
 
@@ -127,12 +133,12 @@ def add_search(sub) -> None:
     p.add_argument("--config", default=None, help="a YAML config (a run's config.yaml reproduces it)")
     p.add_argument("--resume", default=None, metavar="DIR",
                    help="continue the run in DIR; key=value changes what may change (docs/reliability.md)")
-    p.add_argument("--quiet", action="store_true", help="print the result only")
+    add_watch_flags(p)
     p.set_defaults(func=cmd_search)
 
 
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="a real search on the embedded digits dataset (a few minutes)")
     p.add_argument("--out", default=None, help="run directory (default runs/<method>-<space>-...)")
-    p.add_argument("--quiet", action="store_true", help="print the result only")
+    add_watch_flags(p)
     p.set_defaults(func=cmd_demo)

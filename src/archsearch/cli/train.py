@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archsearch.cli.common import Usage, flag_overrides, is_override, out_path
+from archsearch.cli.common import Usage, add_watch_flags, console_of, flag_overrides, is_override, out_path
 from archsearch.errors import ConfigError, did_you_mean, shown
 
 #: the run's own settings beside the recipe (config.yaml's keys, as a resume takes them), with their types
@@ -71,9 +71,9 @@ def _resume(args, arch: str | None, items: list[str]) -> int:
         changes["genotype"] = arch
     if args.recipe is not None:
         changes["name"] = args.recipe
-    result = resume_train(args.resume, changes, device=device, quiet=args.quiet)
-    print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
-          f"{result['flops']:,} FLOPs); run directory {args.resume}")
+    result = resume_train(args.resume, changes, device=device, console=console_of(args),
+                          tensorboard=args.tensorboard)
+    _report(result, args.resume, args)
     return 0
 
 
@@ -93,11 +93,19 @@ def cmd_train(args) -> int:
     out = (out_path(args.out) if args.out is not None
            else Path("runs") / f"train-{space.name}-{run['dataset']}-seed{run['seed']}")
     result = train(space.from_string(arch), space, run["dataset"], recipe, out_dir=out, seed=run["seed"],
-                   device=run["device"], quiet=args.quiet, resume=False, deterministic=run["deterministic"],
-                   data_dir=run["data_dir"], limit_train=run["limit_train"], limit_test=run["limit_test"])
-    print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
-          f"{result['flops']:,} FLOPs); run directory {out}")
+                   device=run["device"], resume=False, deterministic=run["deterministic"],
+                   data_dir=run["data_dir"], limit_train=run["limit_train"], limit_test=run["limit_test"],
+                   console=console_of(args), tensorboard=args.tensorboard)
+    _report(result, out, args)
     return 0
+
+
+def _report(result: dict, out, args) -> None:
+    if args.json:
+        console_of(args).result({**{k: v for k, v in result.items() if k != "history"}, "out_dir": str(out)})
+    else:
+        print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
+              f"{result['flops']:,} FLOPs); run directory {out}")
 
 
 def add_train(sub) -> None:
@@ -124,5 +132,5 @@ def add_train(sub) -> None:
     p.add_argument("--deterministic", action="store_true", help="deterministic=true: bit-for-bit repeatable")
     p.add_argument("--out", default=None, help="run directory (default runs/train-<space>-<data>-seed<seed>)")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR (key=value: changes)")
-    p.add_argument("--quiet", action="store_true", help="print the result only")
+    add_watch_flags(p)
     p.set_defaults(func=cmd_train)

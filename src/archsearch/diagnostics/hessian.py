@@ -27,18 +27,22 @@ def hessian_vector_product(loss_fn: Callable[[], torch.Tensor], params: Sequence
 
 
 def dominant_eigenvalue(loss_fn: Callable[[], torch.Tensor], params: Sequence[torch.Tensor],
-                        iters: int = 20, generator: torch.Generator | None = None, tol: float = 1e-4) -> float:
+                        iters: int = 20, generator: torch.Generator | None = None, tol: float = 1e-4,
+                        progress: Callable[[int, int], None] | None = None) -> float:
     """Largest-magnitude eigenvalue of the Hessian of ``loss_fn()`` at ``params`` (power iteration).
 
-    ``loss_fn`` must compute the loss on the same batch every call, so that H is fixed.
+    ``loss_fn`` must compute the loss on the same batch every call, so that H is fixed. ``progress(k,
+    iters)`` is called after each iteration k (a long estimate can be watched).
     """
     params = list(params)
     vector = [torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device) for p in params]
     norm = torch.sqrt(sum((v * v).sum() for v in vector))
     vector = [v / norm for v in vector]
     eigenvalue = 0.0
-    for _ in range(iters):
+    for k in range(iters):
         hv = hessian_vector_product(loss_fn, params, vector)
+        if progress is not None:
+            progress(k + 1, iters)
         rayleigh = float(sum((h * v).sum() for h, v in zip(hv, vector)))  # v^T H v with |v| = 1
         norm = torch.sqrt(sum((h * h).sum() for h in hv))
         if norm == 0:

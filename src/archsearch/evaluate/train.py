@@ -3,7 +3,8 @@
 ``train(genotype, space, dataset, recipe, out_dir)`` writes a run directory:
 
 - ``config.yaml``: the resolved run (space, genotype string, dataset, data_dir, recipe fields, seed);
-- ``metrics.jsonl``: one line per epoch (epoch, train_loss, train_acc, valid_loss, valid_acc, lr, seconds);
+- ``metrics.jsonl``: one line per epoch (epoch, train_loss, train_acc, valid_loss, valid_acc, lr, seconds),
+  and the same as ``metrics.csv``; TensorBoard's scalars in ``tensorboard/`` where it is installed;
 - ``checkpoint.pt``: written after every epoch (model, optimizer, scheduler, scaler, epoch, RNG states,
   loader state), checksummed, with the one before kept as ``checkpoint.prev.pt`` (utils/checkpoint.py),
   so ``resume=True`` continues where a killed run stopped, with changed settings if they are in
@@ -31,9 +32,12 @@ from archsearch.evaluate.recipes import Recipe, default_recipe, get_recipe
 from archsearch.evaluate.training_parts import autocast_dtype, load_data, logits_of, make_scheduler
 from archsearch.runtime import deterministic, resolve_device, rng_states, seed_everything, set_rng_states
 from archsearch.utils.checkpoint import CheckpointStore, one_line, require_checkpoint_for
+from archsearch.utils.epoch_output import EpochOutput
 from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic, write_yaml_atomic
+from archsearch.utils.progress import Console
 from archsearch.utils.resume import check_fits, refuse_changes, replan_cosine, set_hyperparameters
 from archsearch.utils.rundir import lock_run_dir, read_run_config
+from archsearch.utils.tensorboard import resolve_tensorboard
 from archsearch.checks import integer
 from archsearch.settings import SEED, check_options, coerce
 
@@ -52,7 +56,8 @@ class Trainer:
     def __init__(self, genotype, space, dataset, recipe: Recipe | str | None = None, out_dir=None, *,
                  seed: int = 0, device=None, quiet: bool = False, resume: bool = False,
                  deterministic: bool = False, data_dir=None, limit_train: int | None = None,
-                 limit_test: int | None = None, stop_after: int | None = None):
+                 limit_test: int | None = None, stop_after: int | None = None, console: Console | None = None,
+                 tensorboard: bool | None = None):
         if isinstance(space, str):
             from archsearch.spaces import get_space
 
@@ -68,6 +73,8 @@ class Trainer:
         for name, limit in (("limit_train", limit_train), ("limit_test", limit_test)):
             if limit is not None:  # a count past 64 bits is no size of a dataset, as in a search's config
                 integer(limit, name, maximum=2**63 - 1)
+        self.console, self.tensorboard = Console.of(console, quiet), resolve_tensorboard(tensorboard)
+        quiet = quiet or not self.console.bars  # the data loaders' bars too
         self.seed, self.quiet, self.resume, self.deterministic = seed, quiet, resume, deterministic
         self.device = resolve_device(device)
         self.stop_after = stop_after
@@ -206,12 +213,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
-        batches = self.train_loader
-        if not self.quiet:
-            from tqdm.auto import tqdm
-
-            batches = tqdm(batches, total=len(self.train_loader), desc=f"epoch {epoch + 1}/{recipe.epochs}",
-                           leave=False)
+        batches = self.console.bar(self.train_loader, len(self.train_loader), f"epoch {epoch + 1}/{recipe.epochs}")
         for step, (x, y) in enumerate(batches):
             with self._autocast():
                 output = net(self._prepare(x))
@@ -235,6 +237,7 @@ class Trainer:
             loss_sum += loss.detach().float() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
+            batches.postfix(step, lambda: {"loss": float(loss_sum) / seen, "acc": 100.0 * int(correct) / seen})
         if recipe.schedule_unit == "epoch":
             self.scheduler.step()
         return {"train_loss": float(loss_sum) / seen, "train_acc": 100.0 * int(correct) / seen, "lr": lr}
@@ -283,6 +286,14 @@ class Trainer:
         start_epoch = self._restore() if self.resume else 0
         if self.out_dir is not None and not (self.resume and self.store.exists()):
             self.store.save(self._checkpoint(0))  # epoch 0: a run killed in its first epoch resumes too
+        output = EpochOutput("train", self.console, self.out_dir, tensorboard=self.tensorboard,
+                             history=self.history)
+        try:
+            return self._epochs(start_epoch, output)
+        finally:
+            output.close()
+
+    def _epochs(self, start_epoch: int, output: EpochOutput) -> dict:
         history = self.history
         last_epoch = self.recipe.epochs if self.stop_after is None else min(self.stop_after, self.recipe.epochs)
         for epoch in range(start_epoch, last_epoch):
@@ -298,10 +309,7 @@ class Trainer:
                 # the line first: a kill before the checkpoint leaves a line the resume drops again
                 append_jsonl(self.out_dir / METRICS, record)
                 self.store.save(self._checkpoint(epoch + 1))
-            if not self.quiet:
-                print(f"epoch {epoch + 1}/{self.recipe.epochs}  train {record['train_loss']:.4f} "
-                      f"{record['train_acc']:.2f}%  valid {valid_loss:.4f} {valid_acc:.2f}%  "
-                      f"lr {record['lr']:.5f}  {record['seconds']:.1f}s")
+            output.epoch(history, self.recipe.epochs)  # the console's line, metrics.csv, TensorBoard
         if last_epoch < self.recipe.epochs:
             return {"completed": False, "epochs_done": last_epoch, "history": history}
         test_loss, test_acc = self.evaluate("test")
@@ -332,8 +340,9 @@ def train(genotype, space, dataset, recipe: Recipe | str | None = None, out_dir=
     """Train ``genotype`` of ``space`` on ``dataset`` (a name or a loaded dataset) from scratch.
 
     ``recipe`` is a Recipe, a registered name, or None for the space's default. ``options``:
-    ``data_dir``, ``limit_train``, ``limit_test`` (passed to ``load_dataset``) and ``stop_after``
-    (stop once that many epochs are done, as if interrupted: ``resume=True`` continues the run).
+    ``data_dir``, ``limit_train``, ``limit_test`` (passed to ``load_dataset``), ``stop_after``
+    (stop once that many epochs are done, as if interrupted: ``resume=True`` continues the run), and
+    ``console`` / ``tensorboard`` (what the run shows, utils/progress.py; TensorBoard, None: where installed).
     Returns result.json's fields plus ``history`` (the metrics lines) and ``completed``.
     """
     return Trainer(genotype, space, dataset, recipe, out_dir, seed=seed, device=device, quiet=quiet,
@@ -346,15 +355,15 @@ def _flat(config: dict) -> dict:
 
 
 def resume_train(out_dir: str | os.PathLike, changes: dict | None = None, *, device=None,
-                 quiet: bool = False) -> dict:
+                 quiet: bool = False, console: Console | None = None, tensorboard: bool | None = None) -> dict:
     """Continue the training run in ``out_dir`` with ``changes`` ({recipe field or run setting: value};
     those in RESUMABLE, any other raises ConfigError naming it)."""
     read_run_config(out_dir, "train")  # what is wrong with the directory, if anything, before locking it
     with lock_run_dir(out_dir, create=False):  # before loading data: a second writer learns at once
-        return _resume_train(out_dir, changes, device, quiet)
+        return _resume_train(out_dir, changes, device, quiet, {"console": console, "tensorboard": tensorboard})
 
 
-def _resume_train(out_dir, changes: dict | None, device, quiet: bool) -> dict:
+def _resume_train(out_dir, changes: dict | None, device, quiet: bool, watch: dict) -> dict:
     saved = read_run_config(out_dir, "train")
     changes = dict(changes or {})
     if "genotype" in changes:  # the same architecture, however it is written, is no change
@@ -379,4 +388,4 @@ def _resume_train(out_dir, changes: dict | None, device, quiet: bool) -> dict:
     run.update(changes)
     return Trainer(run["genotype"], run["space"], run["dataset"], recipe, out_dir, seed=run["seed"], device=device,
                    quiet=quiet, resume=True, deterministic=bool(run["deterministic"]), data_dir=run["data_dir"],
-                   limit_train=run["limit_train"], limit_test=run["limit_test"]).run()
+                   limit_train=run["limit_train"], limit_test=run["limit_test"], **watch).run()

@@ -94,8 +94,8 @@ def plot_distribution(history: list[dict], path: str | Path, op_names=None) -> N
     save_png(fig, path, **PNG_OPTIONS)
 
 
-def plot_search(history: list[dict], out_dir: str | Path, op_names=None) -> list[Path]:
-    """Write the run's plots; returns their paths."""
+def plot_search(history: list[dict], out_dir: str | Path, op_names=None, space=None) -> list[Path]:
+    """Write the run's plots; returns their paths. ``space``: the searched space, where known."""
     out_dir = Path(out_dir)
     if not history:
         return []

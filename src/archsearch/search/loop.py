@@ -31,15 +31,18 @@ from archsearch.search.config import SearchConfig
 from archsearch.search.distributed import Distributed, wrap_weights
 from archsearch.search.eigenvalue import supernet_eigenvalue
 from archsearch.search.hooks import build_hooks
-from archsearch.search.meter import Meter
+from archsearch.search.meter import Meter, running_figures
 from archsearch.search.resolve import build_selector, build_supernet, check_config
 from archsearch.search.selectors import ArgmaxSelector
 from archsearch.search.view import SearchView
+from archsearch.search.watch import SearchWatch
 from archsearch.spaces import get_space
 from archsearch.utils.checkpoint import CheckpointStore, one_line, require_checkpoint_for
 from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic
+from archsearch.utils.progress import Console
 from archsearch.utils.resume import check_fits, replan_cosine, set_hyperparameters
 from archsearch.utils.rundir import lock_run_dir
+from archsearch.utils.tensorboard import resolve_tensorboard
 
 #: SearchConfig keys a resumed run may change (``archsearch search --resume DIR key=value``); every other
 #: key defines the run. The learning rates and their kin are for a run stopped by a NaN loss; a new
@@ -60,11 +63,14 @@ _A_GROUP_KEYS = {"arch_lr": "lr", "arch_betas": "betas", "arch_weight_decay": "w
 
 
 class DifferentiableSearch:
-    """Bilevel search of one space's supernet. ``run()`` returns the selected genotype."""
+    """Bilevel search of one space's supernet. ``run()`` returns the selected genotype; ``console`` and
+    ``tensorboard`` (None: where installed): search/watch.py."""
 
     def __init__(self, config: SearchConfig, out_dir: str | Path | None = None, *, quiet: bool = False,
-                 dataset=None, hooks=(), relaxation=None, selector=None, distributed=None):
-        self.config, self.quiet = config, quiet
+                 dataset=None, hooks=(), relaxation=None, selector=None, distributed=None, console=None,
+                 tensorboard: bool | None = None):
+        self.console, self.tensorboard = Console.of(console, quiet), resolve_tensorboard(tensorboard)
+        self.config, self.quiet = config, quiet or not self.console.bars
         self.out_dir = Path(out_dir) if out_dir is not None else None
         check_config(config)
         self.store = CheckpointStore(self.out_dir) if self.out_dir is not None else None
@@ -81,7 +87,7 @@ class DifferentiableSearch:
         self.selector = selector or build_selector(config.selector, config.selector_options)
         self.hooks = list(hooks) + build_hooks(config)
         self.dataset = dataset if dataset is not None else load_dataset(
-            config.data, config.data_dir, limit_train=config.limit_train, quiet=quiet)
+            config.data, config.data_dir, limit_train=config.limit_train, quiet=self.quiet)
         self.model = build_supernet(self.space, config, self.relaxation, self.dataset, self.device)
         self.model.set_path(config.supernet_path)  # "fast" (fused kernels where exact) or "reference"
         self.relaxation.bind(self.model)  # a relaxation may read the network it weighs (SNAS' resource costs)
@@ -94,6 +100,7 @@ class DifferentiableSearch:
         self.weight_model = (wrap_weights(self.model, self.alphas, self.device)
                              if self.distributed is not None and self.distributed.world_size > 1 else self.model)
         self.is_main = self.distributed is None or self.distributed.is_main
+        self.console = self.console if self.is_main else Console("quiet")  # one process reports
 
         search_train, search_valid = self.dataset.search_split(seed=config.seed)
         if min(len(search_train), len(search_valid)) < 2:
@@ -210,8 +217,6 @@ class DifferentiableSearch:
                                          f"{self._nan_advice()}")
 
     def train_epoch(self) -> dict:
-        from tqdm.auto import tqdm
-
         self.model.train()
         self.relaxation.set_epoch(self.epoch, self.config.epochs)
         if self.config.drop_path_prob:  # RobustDARTS: p * epoch / (epochs - 1), 0 in the first epoch
@@ -221,8 +226,7 @@ class DifferentiableSearch:
         train_meter, valid_meter = Meter(), Meter()
         steps = min(len(self.train_loader), len(self.valid_loader))
         batches = zip(self.train_loader, self.valid_loader)
-        bar = tqdm(batches, total=steps, disable=self.quiet, leave=False,
-                   desc=f"search epoch {self.epoch + 1}/{self.config.epochs}")
+        bar = self.console.bar(batches, steps, f"search epoch {self.epoch + 1}/{self.config.epochs}")
         train_arch = self.epoch >= self.config.arch_warmup_epochs  # before: weights only (PC-DARTS, P-DARTS)
         for step, (train_batch, valid_batch) in enumerate(bar):
             if self.distributed is not None:  # this process's shard of the global batches
@@ -230,6 +234,7 @@ class DifferentiableSearch:
             if train_arch:
                 self._check_finite(self.arch_step(train_batch, valid_batch, valid_meter), "validation", step)
             self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
+            bar.postfix(step, lambda: running_figures(train_meter, valid_meter))  # the meters' sums: no new sync
         train_loss, train_acc = train_meter.result()
         valid_loss, valid_acc = valid_meter.result()
         return {"train_loss": train_loss, "train_acc": train_acc, "valid_loss": valid_loss, "valid_acc": valid_acc}
@@ -238,8 +243,9 @@ class DifferentiableSearch:
     def hessian_eigenvalue(self) -> float:
         """Dominant eigenvalue of the Hessian of L_val w.r.t. alpha on the fixed batch (diagnostics/hessian.py)."""
         generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
-        return supernet_eigenvalue(self.model, self.relaxation, self.hessian_batch, self.config.hessian_iters,
-                                   generator)
+        with self.console.task("hessian eigenvalue", self.config.hessian_iters) as progress:
+            return supernet_eigenvalue(self.model, self.relaxation, self.hessian_batch, self.config.hessian_iters,
+                                       generator, progress=progress)
 
     def epoch_record(self, stats: dict, seconds: float) -> dict:
         view = self.view()
@@ -338,7 +344,8 @@ class DifferentiableSearch:
     def run(self):
         writes = self.out_dir is not None and self.is_main  # one writer in a data-parallel search
         with (deterministic(self.config.deterministic),
-              lock_run_dir(self.out_dir) if writes else contextlib.nullcontext()):
+              lock_run_dir(self.out_dir) if writes else contextlib.nullcontext(),
+              SearchWatch(self, writes) as watch):
             if writes:
                 self.config.save(self.out_dir / "config.yaml")  # what the run now uses, changes included
                 if self.epoch == 0 and not (self._resumed and self.store.exists()):
@@ -363,12 +370,11 @@ class DifferentiableSearch:
                     # the line first: a kill before the checkpoint leaves a line the resume drops again
                     append_jsonl(self.out_dir / "metrics.jsonl", record)
                     self.save_checkpoint()
+                watch.epoch_end()  # the console's line, metrics.csv, plots, TensorBoard (search/watch.py)
             genotype = self.selector.select(self.view())  # the final choice (may rank samples with a proxy)
             if writes:
                 write_summary(self.out_dir, self.summary(genotype))
-                from archsearch.report.plots import plot_search
-
-                plot_search(self.history, self.out_dir, self.space.ops)
+                watch.plots(final=True)
         return genotype
 
     def summary(self, genotype) -> dict:

@@ -26,3 +26,9 @@ class Meter:
         if not self.count:
             return math.nan, math.nan
         return self.loss / self.count, 100.0 * self.correct / self.count
+
+
+def running_figures(train: Meter, valid: Meter) -> dict:
+    """A progress bar's figures: an epoch's running training and validation loss and accuracy."""
+    (train_loss, train_acc), (valid_loss, valid_acc) = train.result(), valid.result()
+    return {"loss": train_loss, "acc": train_acc, "val_loss": valid_loss, "val_acc": valid_acc}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -16,6 +17,8 @@ from archsearch.search.config import SearchConfig, apply_overrides
 from archsearch.search.loop import RESUMABLE, DifferentiableSearch, write_summary
 from archsearch.search.resolve import resolve_config
 from archsearch.utils.io import read_yaml
+from archsearch.utils.progress import Console
+from archsearch.utils.tensorboard import resolve_tensorboard
 from archsearch.utils.resume import refuse_changes
 from archsearch.utils.rundir import lock_run_dir, read_run_config
 
@@ -45,9 +48,14 @@ def resume_config(out_dir: str | Path, changes: dict | None = None) -> SearchCon
 
 def run_search(config: SearchConfig | None = None, out_dir: str | Path | None = None, *,
                resume: str | Path | None = None, changes: dict | None = None, quiet: bool = False,
-               dataset=None) -> dict:
+               dataset=None, console: Console | None = None, tensorboard: bool | None = None) -> dict:
     """Search with ``config`` into the new run directory ``out_dir``, or continue the run in ``resume``
-    with ``changes`` ({key: value}, see ``resume_config``)."""
+    with ``changes`` ({key: value}, see ``resume_config``). ``console``: what the search and the training
+    after it show (utils/progress.py; ``quiet=True``: nothing); ``tensorboard``: log to TensorBoard in
+    each run directory (None: where installed)."""
+    console = Console.of(console, quiet)
+    quiet, tensorboard = quiet or not console.bars, resolve_tensorboard(tensorboard)  # a refusal before any write
+    watched = functools.partial(DifferentiableSearch, console=console, tensorboard=tensorboard)
     if resume is not None:
         out_dir = Path(resume)
         config = resume_config(out_dir, changes)
@@ -61,10 +69,10 @@ def run_search(config: SearchConfig | None = None, out_dir: str | Path | None = 
             raise RunDirectoryError(f"'{out_dir}' already holds a run: use --resume {out_dir} or another --out")
         if config.driver:  # a method made of several searches (P-DARTS' stages)
             search, genotype, summary = DRIVERS.get(config.driver)(
-                config, out_dir, search_class=DifferentiableSearch, resume=resume is not None, quiet=quiet,
+                config, out_dir, search_class=watched, resume=resume is not None, quiet=quiet,
                 dataset=dataset)
         else:
-            search = DifferentiableSearch(config, out_dir, quiet=quiet, dataset=dataset)
+            search = watched(config, out_dir, quiet=quiet, dataset=dataset)
             if resume is not None:
                 search.resume()
             genotype = search.run()
@@ -73,12 +81,13 @@ def run_search(config: SearchConfig | None = None, out_dir: str | Path | None = 
                 return {**summary, "out_dir": str(out_dir)}
         summary["out_dir"] = str(out_dir)
         if config.train_epochs > 0 and summary["genotype"] is not None:  # None: the selector found no valid cell
-            summary["train"] = _train_found(search, genotype, out_dir / "train", quiet)
+            summary["train"] = _train_found(search, genotype, out_dir / "train", quiet, console, tensorboard)
         write_summary(out_dir, summary)
     return summary
 
 
-def _train_found(search: DifferentiableSearch, genotype, out_dir: Path, quiet: bool) -> dict:
+def _train_found(search: DifferentiableSearch, genotype, out_dir: Path, quiet: bool, console: Console,
+                 tensorboard: bool | None) -> dict:
     """Train the found cell from scratch on the search's dataset, with the space's recipe."""
     from archsearch.evaluate import default_recipe, train
 
@@ -94,7 +103,8 @@ def _train_found(search: DifferentiableSearch, genotype, out_dir: Path, quiet: b
         shutil.rmtree(out_dir)
         resume = False
     result = train(genotype, search.space, search.dataset, recipe, out_dir=out_dir, seed=config.seed,
-                   device=config.device, quiet=quiet, resume=resume, deterministic=config.deterministic)
+                   device=config.device, quiet=quiet, resume=resume, deterministic=config.deterministic,
+                   console=console, tensorboard=tensorboard)
     return {"epochs": config.train_epochs, "dataset": search.dataset.name,
             "test_accuracy": result["test_accuracy"], "params": result["params"]}
 

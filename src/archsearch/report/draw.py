@@ -114,19 +114,21 @@ def _crossings(points: np.ndarray, others: list[np.ndarray]) -> int:
     c, d = q[None, :, 0], q[None, :, 1]
 
     def side(u, v, w):
-        return np.sign((v[..., 0] - u[..., 0]) * (w[..., 1] - u[..., 1]) - (v[..., 1] - u[..., 1]) * (w[..., 0] - u[..., 0]))
+        (vx, vy), (wx, wy) = np.moveaxis(v - u, -1, 0), np.moveaxis(w - u, -1, 0)
+        return np.sign(vx * wy - vy * wx)
 
     return int(((side(a, b, c) != side(a, b, d)) & (side(c, d, a) != side(c, d, b))).sum())
 
 
-def _bend(a, b, positions, ends, drawn: list[np.ndarray]) -> tuple[float, np.ndarray]:
-    """The curvature (and its points) for an edge from node a to node b: clear of every other node first,
+def _bend(ends: tuple[str, str], positions, drawn: list[np.ndarray]) -> tuple[float, np.ndarray]:
+    """The curvature (and its points) for the edge between the two ``ends``: clear of every other node first,
     then as few crossings as it can, then as straight as it can."""
     others = np.array([p for n, p in positions.items() if n not in ends] or np.zeros((0, 2)))
     best = None
     for rad in _BENDS:
         points = _curve(positions[ends[0]], positions[ends[1]], rad)
-        near = 0 if not len(others) else int((np.linalg.norm(points[:, None] - others[None], axis=2).min(0) < 0.55).sum())
+        distances = np.linalg.norm(points[:, None] - others[None], axis=2)
+        near = int((distances.min(0) < 0.55).sum()) if len(others) else 0
         cost = (100 * near + 3 * _crossings(points, drawn) + abs(rad), rad, points)
         if best is None or cost[0] < best[0]:
             best = cost
@@ -198,7 +200,7 @@ def _plan(edges, show_none: bool) -> dict:
     shown.sort(key=lambda e: (e[2] == "concat", abs(positions[e[1]][0] - positions[e[0]][0])))
     routes, curves = [], []
     for source, target, op in shown:
-        rad, points = _bend(source, target, positions, (source, target), curves)
+        rad, points = _bend((source, target), positions, curves)
         curves.append(points)
         routes.append((source, target, op, rad, points))
     pts = np.concatenate(curves + [np.array(list(positions.values()))])
@@ -218,7 +220,8 @@ def draw_cell(ax, edges, title: str = "", show_none: bool = False, plan: dict | 
         colour = op_colour(op)
         # the curve from the rim of one node to the rim of the other (matplotlib's own clipping at patches
         # costs most of a drawing's time)
-        outside = ~(_inside(points, positions[source], source in boxed) | _inside(points, positions[target], target in boxed))
+        outside = ~(_inside(points, positions[source], source in boxed)
+                    | _inside(points, positions[target], target in boxed))
         ax.add_artist(FancyArrowPatch(path=CurvePath(points[outside]), arrowstyle="-|>", color=colour, shrinkA=0,
                                      shrinkB=1, mutation_scale=12 if op == "concat" else 14,
                                      lw=0.8 if op == "concat" else 1.8, linestyle="--" if op == "none" else "-",
@@ -234,7 +237,7 @@ def draw_cell(ax, edges, title: str = "", show_none: bool = False, plan: dict | 
     ax.set_ylim(*limits[2:])
     ax.axis("off")
     if title:
-        ax.set_title(title, fontsize=12)
+        ax.set_title(title, fontsize=12, y=1.0)
     half = np.array([BOX[0] / 2, BOX[1] / 2])
     node_boxes = np.array([np.concatenate([np.subtract(xy, half if n in boxed else RADIUS),
                                            np.add(xy, half if n in boxed else RADIUS)]) for n, xy in positions.items()])

@@ -69,7 +69,7 @@ def _series_figure(history: list[dict], key: str, title: str, ylabel: str):
     epochs, values = _points(history, key)
     ax.plot(epochs, values, color="#1f77b4", **_marks(len(values)))
     _epoch_axis(ax, history)
-    ax.set_title(title, fontsize=TITLE)
+    ax.set_title(title, fontsize=TITLE, y=1.0)  # a set height: no measuring of the ticks
     ax.set_ylabel(ylabel, fontsize=LABEL)
     return fig, ax, values
 
@@ -114,7 +114,7 @@ def supernet_figure(history: list[dict]):
             epochs, values = _points(history, f"{split}_{metric}")
             ax.plot(epochs, values, color=colour, label=split, **_marks(len(values)))
         _epoch_axis(ax, history)
-        ax.set_title(title, fontsize=TITLE)
+        ax.set_title(title, fontsize=TITLE, y=1.0)
         ax.legend(fontsize=LABEL, frameon=False)
     axes[1].set_ylim(bottom=0)
     return fig
@@ -129,7 +129,7 @@ def ground_truth_figure(history: list[dict]):
                 **_marks(len(epochs)))
     _epoch_axis(ax, history)
     ax.set_ylabel("NAS-Bench-201 test accuracy (%)", fontsize=LABEL)
-    ax.set_title("ground truth of the selected cell", fontsize=TITLE)
+    ax.set_title("ground truth of the selected cell", fontsize=TITLE, y=1.0)
     ax.legend(fontsize=TICK, frameon=False)
     return fig
 
@@ -149,7 +149,7 @@ def distribution_figure(history: list[dict], op_names=None):
     axes[2].axhline(history[-1]["arch_entropy_max"], color="grey", linestyle="--", label="uniform")
     titles = ("mean mu per op (over edges)", "mean sigma per op (over edges)", "entropy of q over architectures (nats)")
     for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=TITLE)
+        ax.set_title(title, fontsize=TITLE, y=1.0)
         _epoch_axis(ax, history)
     axes[1].legend(fontsize=TICK - 1, frameon=False, loc="upper left", bbox_to_anchor=(2.25, 1.0))
     axes[2].legend(fontsize=TICK, frameon=False)

@@ -117,6 +117,13 @@ def draw_cells(space, genotype, path: str | Path, show_none: bool = False, dpi: 
 
     Returns the figure's axes, one per cell type, in the order of ``space.cell_edges``.
     """
+    fig = cells_figure(space, genotype, show_none)
+    save_png(fig, path, dpi=dpi, bbox_inches="tight")
+    return list(fig.axes)
+
+
+def cells_figure(space, genotype, show_none: bool = False):
+    """The figure ``draw_cells`` writes, for callers that render it elsewhere (into memory, say)."""
     cells = space.cell_edges(space.parse(genotype))
     widths = [max(len(_node_order(edges)), 2) for edges in cells.values()]
     fig = new_figure(figsize=(sum(1.9 * w for w in widths), 4.6))
@@ -125,5 +132,4 @@ def draw_cells(space, genotype, path: str | Path, show_none: bool = False, dpi: 
         draw_cell(ax, edges, cell_type if cell_type.endswith("cell") else f"{cell_type} cell", show_none)
     text = textwrap.fill(f"{space.name}: {space.to_string(space.parse(genotype))}", width=40 * len(cells) + 60)
     fig.suptitle(text, fontsize=8)
-    save_png(fig, path, dpi=dpi, bbox_inches="tight")
-    return list(axes[0])
+    return fig

@@ -305,7 +305,12 @@ def test_stages_are_parts_in_their_order(tmp_path):
     for stage in (10, 2, 1):
         make_run(run / f"stage{stage}", metrics=json.dumps({"epoch": 1, "train_loss": float(stage)}) + "\n")
     (run / "stage3").mkdir()  # started, nothing written yet
+    stages = [{"stage": 1, "layers": 5, "genotype": "a"}, {"stage": 2, "layers": 8, "genotype": "b"}]
+    (run / "genotype.json").write_text(json.dumps({"genotype": "b", "stages": stages}))
     text = report_html(run)
+    _, rows = Page(text).metrics("result-stages")
+    assert [{key: cell["text"] for key, cell in row.items()} for row in rows] == [
+        {key: str(value) for key, value in stage.items()} for stage in stages]
     where = [text.index(f'id="stage{s}"') for s in (1, 2, 10)]
     assert where == sorted(where)
     assert "stage3/ holds no run yet" in text

@@ -186,8 +186,14 @@ def _result(run: Run, prefix: str) -> str:
     if isinstance(result.get("test_accuracy"), float):
         parts.append(f'<p class="trained">test accuracy <b>{result["test_accuracy"]:.2f}%</b></p>')
     rest = [(k, v) for k, v in flatten(result) if k != "genotype" and not k.startswith(("ground_truth.", "train."))]
+    # a list of records (P-DARTS' stages) reads best as a table of its own
+    is_records = [isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v) for _, v in rest]
+    lists = [item for item, records in zip(rest, is_records) if records]
+    rest = [item for item, records in zip(rest, is_records) if not records]
     if rest:
         parts.append(_key_table(rest, f"{prefix}result"))
+    for key, records in lists:
+        parts.append(f"<p>{_e(key)}:</p>{metrics_table(records, f'{prefix}result-{key}')}")
     return "".join(parts)
 
 

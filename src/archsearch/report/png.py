@@ -26,6 +26,11 @@ def save_png(figure: Figure, path: str | os.PathLike, **savefig_options) -> None
     """Render ``figure`` as PNG and write it to ``path`` atomically (the umask decides the mode; a path that
     is not a regular file is refused, as for every result; see utils/io.py). ``savefig_options``: dpi,
     bbox_inches, ..."""
+    write_bytes_atomic(path, png_bytes(figure, **savefig_options))
+
+
+def png_bytes(figure: Figure, **savefig_options) -> bytes:
+    """``figure`` rendered as PNG, in memory."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", **savefig_options)
-    write_bytes_atomic(path, buffer.getvalue())
+    return buffer.getvalue()

@@ -1,7 +1,7 @@
 """The ``archsearch`` command line: parses, builds objects from a config, calls the library.
 
-One module per group of commands (``groundtruth``, ``search``, ``train``, ``studies``); ``common`` holds
-what they share. Every error a user can cause ends as one line on stderr and exit code 2, no traceback.
+One module per group of commands (``groundtruth``, ``search``, ``train``, ``studies``, ``compare``);
+``common`` holds what they share. Every error a user can cause ends as one line on stderr and exit code 2, no traceback.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archsearch.cli import groundtruth, search, studies, train
+from archsearch.cli import compare, groundtruth, search, studies, train
 from archsearch.cli.common import Parser
 from archsearch.errors import ArchSearchError
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_search(sub)
     search.add_demo(sub)
     studies.add_studies(sub)
+    compare.add_compare(sub)
     return parser
 
 

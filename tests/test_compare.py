@@ -4,6 +4,7 @@ apart from the others, and one-line errors for bad arguments."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import statistics
@@ -184,6 +185,22 @@ def test_local_processes_find_what_inline_runs_find(study, tmp_path):
     table = json.loads((tmp_path / "compare.json").read_text())
     expected = _expected(tmp_path, "gdas", [0, 1])
     assert table["methods"]["gdas"]["cifar10_test"] == pytest.approx(list(expected["cifar10_test"]), abs=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the optional 'ray' extra is not installed")
+def test_a_local_ray_instance_finds_what_inline_runs_find(study, tmp_path):
+    import ray
+
+    out, _ = study
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        code, _, stderr = _compare(tmp_path, "gdas", "0", "--ray", "local")
+    finally:
+        ray.shutdown()
+    assert code == 0, stderr
+    assert json.loads((tmp_path / "gdas-seed0" / "genotype.json").read_text())["genotype"] == \
+        json.loads((out / "gdas-seed0" / "genotype.json").read_text())["genotype"]
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -1,10 +1,10 @@
 """The ``archsearch`` command line: parses, builds objects from a config, calls the library.
 
 One module per group of commands (``groundtruth``, ``search``, ``config``, ``train``, ``studies``,
-``report``); ``common``
-holds what they share. Every error a user can cause ends as one line on stderr and exit code 2, no traceback.
-Building the parser imports no torch: commands whose arguments come from torch-level modules add them on first
-use (``Parser(arguments=...)``), and each command imports what it runs inside its function.
+``report``, ``compare``); ``common`` holds what they share. Every error a user can cause ends as one line on
+stderr and exit code 2, no traceback. Building the parser imports no torch: commands whose arguments come from
+torch-level modules add them on first use (``Parser(arguments=...)``), and each command imports what it runs
+inside its function.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archsearch.cli import config, groundtruth, report, search, studies, train
+from archsearch.cli import compare, config, groundtruth, report, search, studies, train
 from archsearch.cli.common import Parser, package_version
 from archsearch.errors import ArchSearchError
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_demo(sub)
     studies.add_studies(sub)
     report.add_report(sub)
+    compare.add_compare(sub)
     return parser
 
 

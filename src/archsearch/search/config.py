@@ -70,8 +70,10 @@ class SearchConfig:
     driver: str | None = None
     driver_options: dict = field(default_factory=dict)
     # -- diagnostics
-    hessian_every: int = 1  # epochs between dominant-eigenvalue estimates; 0 turns it off
-    hessian_iters: int = 20
+    # epochs between estimates of the Hessian's largest eigenvalue; 0 turns it off; "auto": as often as
+    # keeps it within 10% of the search's time (search/eigenvalue.py)
+    hessian_every: int | str = "auto"
+    hessian_iters: int = 10  # Lanczos steps at most (our choice: the top Ritz value settles in about 8)
     # -- after the search: brief training of the found cell (0 to skip)
     train_epochs: int = 0
     train_C: int | None = None
@@ -131,7 +133,7 @@ RULES: dict[str, Rule] = {
     "arch_lr": POSITIVE,
     "arch_betas": Rule(lambda b: all(0.0 <= v < 1.0 for v in b), "two values in [0, 1)"),
     "arch_weight_decay": NON_NEGATIVE,
-    "hessian_every": NON_NEGATIVE,
+    "hessian_every": Rule(lambda v: v == "auto" or (isinstance(v, int) and v >= 0), "'auto' or an integer >= 0"),
     "hessian_iters": at_least(1),
     "train_epochs": NON_NEGATIVE,
     "train_C": at_least(1),

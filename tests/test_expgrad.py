@@ -133,3 +133,11 @@ def test_supernet_stops_computing_removed_ops():
     assert torch.equal(net.op_weights()["cell"][:, 3].detach(), torch.zeros(6))
     # the experts' losses reach alpha unchanged: alpha.grad = dL/dp (identity Jacobian)
     assert alpha.grad is not None and torch.all(alpha.grad[:, 3] == 0)
+
+
+@pytest.mark.parametrize("wipeout", [1.0, 0, "no", None])
+def test_wipeout_must_be_true_or_false(wipeout):
+    from archsearch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="wipeout"):
+        ExpGrad([torch.zeros(2, 3, requires_grad=True)], lr=0.1, wipeout=wipeout)

@@ -39,7 +39,7 @@ import math
 import torch
 
 from archsearch.checks import number, optional_integer
-from archsearch.errors import ConfigError
+from archsearch.errors import ConfigError, shown
 from archsearch.optim.base import ArchitectureOptimizer
 
 
@@ -77,6 +77,8 @@ class ExpGrad(ArchitectureOptimizer, torch.optim.Optimizer):
         lr = None if lr is None else number(lr, "ExpGrad learning rate", positive=True)
         grad_bound = number(grad_bound, "ExpGrad gradient bound L", positive=True)
         rounds = optional_integer(rounds, "ExpGrad planned rounds", minimum=1)
+        if not isinstance(wipeout, bool):  # 1.0 or "no" would pass as truthy and mean something else
+            raise ConfigError(f"ExpGrad option wipeout: {shown(wipeout)} is not true or false")
         super().__init__(params, dict(lr=lr, rounds=rounds, grad_bound=grad_bound, wipeout=wipeout))
         params = [p for group in self.param_groups for p in group["params"]]
         removed = list(removed) if removed is not None else [None] * len(params)

@@ -82,8 +82,11 @@ class SearchConfig:
     driver: str | None = setting(None, "a driver composing several searches (P-DARTS' stages); null: one search")
     driver_options: dict = setting({}, "options of the driver")
     # -- diagnostics
-    hessian_every: int = setting(1, "epochs between dominant-eigenvalue estimates of the Hessian; 0 turns it off")
-    hessian_iters: int = setting(20, "power iterations per Hessian eigenvalue estimate")
+    hessian_every: int | str = setting("auto", "epochs between estimates of the Hessian's largest eigenvalue; 0 "
+                                       "turns it off; auto: as often as keeps it within 10% of the search's "
+                                       "time (search/eigenvalue.py)")
+    # our choice: the top Ritz value settles in about 8 steps on both spaces (benchmarks/diagnostic_cost.py)
+    hessian_iters: int = setting(10, "Lanczos steps at most per Hessian eigenvalue estimate")
     # -- after the search: brief training of the found cell (0 to skip)
     train_epochs: int = setting(0, "epochs of a brief training of the found cell after the search; 0 skips it")
     train_C: int | None = setting(None, "initial channels of that training's network; null: the space's default")
@@ -146,7 +149,7 @@ RULES: dict[str, Rule] = {
     "arch_lr": POSITIVE,
     "arch_betas": Rule(lambda b: all(0.0 <= v < 1.0 for v in b), "two values in [0, 1)"),
     "arch_weight_decay": NON_NEGATIVE,
-    "hessian_every": NON_NEGATIVE,
+    "hessian_every": Rule(lambda v: v == "auto" or (isinstance(v, int) and v >= 0), "'auto' or an integer >= 0"),
     "hessian_iters": at_least(1),
     "train_epochs": NON_NEGATIVE,
     "train_C": at_least(1),

@@ -29,7 +29,7 @@ from archsearch.runtime import deterministic, resolve_device, rng_states, seed_e
 from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
 from archsearch.search.config import SearchConfig
 from archsearch.search.distributed import Distributed, wrap_weights
-from archsearch.search.eigenvalue import supernet_eigenvalue
+from archsearch.search.eigenvalue import eigenvalue_every, supernet_eigenvalue
 from archsearch.search.hooks import build_hooks
 from archsearch.search.meter import Meter, running_figures
 from archsearch.search.resolve import build_selector, build_supernet, check_config
@@ -125,6 +125,8 @@ class DifferentiableSearch:
         # the horizon T, for optimizers whose step size or schedule follows it
         self.a_optimizer.plan_rounds(config.epochs * min(len(self.train_loader), len(self.valid_loader)))
         self.relaxation.attach(self.a_optimizer)
+        self.hessian_every = eigenvalue_every(config.hessian_every, config.hessian_iters,
+                                              min(len(self.train_loader), len(self.valid_loader)))
         self.epoch = 0
         self.stop_reason: str | None = None
         self.history: list[dict] = []
@@ -241,7 +243,7 @@ class DifferentiableSearch:
 
     # -- diagnostics ----------------------------------------------------------------------------
     def hessian_eigenvalue(self) -> float:
-        """Dominant eigenvalue of the Hessian of L_val w.r.t. alpha on the fixed batch (diagnostics/hessian.py)."""
+        """Largest eigenvalue of the Hessian of L_val w.r.t. alpha on the fixed batch (diagnostics/hessian.py)."""
         generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
         with self.console.task("hessian eigenvalue", self.config.hessian_iters) as progress:
             return supernet_eigenvalue(self.model, self.relaxation, self.hessian_batch, self.config.hessian_iters,
@@ -256,7 +258,7 @@ class DifferentiableSearch:
                                 for name, w in view.deterministic_weights().items()}
         record.update(self.relaxation.describe(view))
         record["skip_count"] = skip_count(self.space, genotype)
-        every = self.config.hessian_every
+        every = self.hessian_every
         record["hessian_max_eigenvalue"] = (
             self.hessian_eigenvalue() if every and (self.epoch + 1) % every == 0 else None)
         truth = self.space.ground_truth(genotype)

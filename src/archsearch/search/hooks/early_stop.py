@@ -11,7 +11,7 @@ of epochs (10).
 
 RobustDARTS (Zela et al., "Understanding and Robustifying Differentiable Architecture Search", ICLR 2020,
 Sec. 4.3, DARTS-ES; automl/RobustDARTS ``src/utils.py`` ``EVLocalAvg``, ``src/search/args.py``): local
-averages of the dominant Hessian eigenvalue over a centred window of w = 5 evaluations; at the evaluation
+averages of the largest Hessian eigenvalue over a centred window of w = 5 evaluations; at the evaluation
 whose window centre is i, stop when  avg(i) / avg(i - k) > 1.3  with k = 4 (the code's ``--delta``; the
 paper writes the test as avg(i - k) / avg(i) < 0.75), considered only once the earlier centre is at
 0-based epoch 10 or later (``--es_start_epoch``), and return the architecture of epoch i - k.
@@ -131,7 +131,7 @@ class EigenvalueStop(EpochHook):
                 for p, saved in zip(view.alphas, self.snapshots[stop_epoch]):
                     p.copy_(saved.to(p.device))
         h = self.window // 2
-        return (f"rdarts: mean dominant eigenvalue {current:.4g} around epoch {self.epochs[j] + 1} is "
+        return (f"rdarts: mean largest eigenvalue {current:.4g} around epoch {self.epochs[j] + 1} is "
                 f"{current / previous:.3f} x the {previous:.4g} around epoch {stop_epoch + 1} "
                 f"(> {self.factor}; windows of {2 * h + 1} evaluations)"
                 + (f"; the architecture of epoch {stop_epoch + 1} is restored" if self.rollback else ""))

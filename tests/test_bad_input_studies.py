@@ -77,6 +77,8 @@ def test_a_study_runs_or_refuses_in_one_line(tmp_path, argv):
     (["bench", "--strategies", "random", "--queries", "5", "--option", "random.foo=1"], "unexpected keyword"),
     (["bench", "--strategies", "random", "--queries", "5", "--option", "random.unique=3"], "takes a bool"),
     (["bench", "--strategies", "random", "--queries", "5", "--option", "random.seed=1"], "drop the option"),
+    (["bench", "--strategies", "evolution", "--queries", "5", "--option", f"evolution.tournament={2**63}"],
+     "takes a int"),
     (["bench", "--strategies", "random", "--queries", "5", "--option", "bo.xi=1"], "not among the strategies"),
     (["bench", "--strategies", "random", "--queries", "5", "--option", "random.unique=" + "[" * 5000],
      "not valid YAML"),

@@ -44,7 +44,7 @@ SEARCH_SAMPLES = {
     "arch_lr": ["0.0003", "0.001"], "arch_betas": ["[0.5, 0.999]", "[0.9, 0.999]"],
     "arch_weight_decay": ["0", "0.001"], "selector": list(o.selector_schemas(o.NB201_OPS)),
     "early_stop": ["dartsplus", "rdarts", "dartsplus,rdarts", "null"], "driver": ["null", "progressive"],
-    "hessian_every": ["0", "1"], "hessian_iters": ["2", "3"], "train_epochs": ["0", "1"],
+    "hessian_every": ["0", "1", "auto"], "hessian_iters": ["2", "3"], "train_epochs": ["0", "1"],
     "train_C": ["2", "4", "null"], "train_N": ["1", "null"],
 }
 #: meaningful values of nested options, by option name

@@ -127,6 +127,17 @@ class Number(Rule):
         return OK
 
 
+class OrWord(Rule):
+    """A word (``auto``) or a value of another rule."""
+
+    def __init__(self, word: str, rule: Rule):
+        self.word, self.rule, self.none = word, rule, rule.none
+        self.doc = f"{word!r} or {rule.doc}"
+
+    def judge(self, value) -> Verdict:
+        return OK if value == self.word else self.rule.judge(value)
+
+
 def Int(lo=1, hi=None, **kw) -> Number:
     return Number(lo, hi, integer=True, **kw)
 
@@ -296,7 +307,7 @@ DEFAULTS = {"space": "nb201", "C": 16, "relaxation": "softmax", "arch_optimizer"
             "early_stop": None, "driver": None, "epochs": 50, "w_momentum": 0.9, "w_nesterov": False,
             "data": "digits", "data_dir": None, "arch_warmup_epochs": 0, "supernet_options": {},
             "relaxation_options": {}, "arch_options": {}, "selector_options": {}, "early_stop_options": {},
-            "driver_options": {}, "order": 1, "grad_clip": 5.0, "hessian_every": 1, "train_epochs": 0,
+            "driver_options": {}, "order": 1, "grad_clip": 5.0, "hessian_every": "auto", "train_epochs": 0,
             "limit_train": None, "distributed": False}
 _GAUSS = {"relaxation": "gaussian", "arch_optimizer": "vadam"}
 _FAIR = {"relaxation": "sigmoid", "relaxation_options": {"w01": 10.0}, "selector": "threshold",
@@ -316,7 +327,7 @@ METHODS = {
     "pdarts": {"space": "darts", "selector": "max-skips", "selector_options": {"max_skips": 2}, "driver": "progressive",
                "driver_options": {"add_layers": [0, 6, 12], "num_ops": [8, 5, 3], "skip_dropout": [0.0, 0.4, 0.7],
                                   "dropout_decay": 0.2}, "arch_warmup_epochs": 10, "C": 16},
-    "dartsplus": {"early_stop": "dartsplus"}, "rdarts": {"early_stop": "rdarts", "hessian_every": 1},
+    "dartsplus": {"early_stop": "dartsplus"}, "rdarts": {"early_stop": "rdarts", "hessian_every": 2},
     "rdarts-l2": {}, "rdarts-dp": {},
 }
 
@@ -385,7 +396,7 @@ def search_keys(device: Device) -> dict[str, Rule]:
         "arch_warmup_epochs": Int(0), "drop_path_prob": Prob(), "relaxation": Choice(RELAXATIONS),
         "arch_optimizer": Choice(ARCH_OPTIMIZERS), "arch_lr": PosFloat(), "arch_betas": ListOf(Prob(), 2),
         "arch_weight_decay": NonNeg(), "selector": Choice(selector_schemas(NB201_OPS)),
-        "early_stop": Text(none=VALID), "driver": Choice(DRIVERS, none=VALID), "hessian_every": Int(0),
+        "early_stop": Text(none=VALID), "driver": Choice(DRIVERS, none=VALID), "hessian_every": OrWord("auto", Int(0)),
         "hessian_iters": Int(1, big=50), "train_epochs": Int(0, big=2), "train_C": Int(1, none=VALID, big=64),
         "train_N": Int(1, none=VALID, big=8),
         **{key: Options({}, key) for key in NESTED},  # placeholders: judged against their component below

@@ -77,6 +77,8 @@ def _same_kind(value, default) -> bool:
         return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, float):
         return isinstance(value, (int, float)) and math.isfinite(value)
+    if isinstance(default, int):  # past 64 bits no size, count or seed means anything (numpy refuses it)
+        return isinstance(value, int) and -2**63 <= value < 2**63
     return isinstance(value, type(default))
 
 

@@ -223,6 +223,7 @@ def test_hostile_strings_are_escaped(search_run, tmp_path):
                                                      HOSTILE: "a&b"}))
     with (run / "metrics.jsonl").open("a") as metrics:
         metrics.write(json.dumps({"epoch": 3, "genotype": HOSTILE, "<b>key</b>": "</table>"}) + "\n")
+    (run / "cell.png").unlink()  # so that the page tries to draw the hostile genotype itself
     text = report_html(run)
     assert "<script" not in text and "<img src=x" not in text and "<b>key" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in text

@@ -13,8 +13,8 @@ from archsearch.diagnostics.hessian import largest_eigenvalue
 from archsearch.relax.base import use_mean
 
 #: what one Hessian-vector product costs in search steps (an architecture and a weight step, fast path):
-#: a forward and a double backward on the reference path, measured at 3-4 steps on both spaces
-#: (benchmarks/diagnostic_cost.py); the "auto" cadence plans with the upper figure
+#: a forward and a double backward on the reference path, measured at 1.7 to 2.9 steps on both spaces and
+#: up to 4 on a busy machine (benchmarks/diagnostic_cost.py); the "auto" cadence plans with the upper figure
 HVP_COST_IN_STEPS = 4.0
 #: the share of a search's time the "auto" cadence gives the eigenvalue (our choice)
 AUTO_BUDGET = 0.1

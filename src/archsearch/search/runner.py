@@ -28,9 +28,8 @@ log = logging.getLogger("archsearch")
 def demo_config() -> SearchConfig:
     """The default method on NAS-Bench-201 over the embedded digits, sized for a few CPU minutes:
     the full NB201 supernet (C=16, N=5) on 8x8 images, then 15 epochs of training of the found cell.
-    The eigenvalue every 10 epochs: on 8x8 images a Hessian-vector product costs about one search step
-    (not the four "auto" plans with), so three estimates take about 7% of the search
-    (benchmarks/diagnostic_cost.py)."""
+    The eigenvalue every 10 epochs, not at the "auto" cadence (which at 11 steps an epoch would wait 37):
+    three estimates take 7% of the demo's search (benchmarks/diagnostic_cost.py)."""
     return resolve_config(overrides={"space": "nb201", "data": "digits", "epochs": 30, "hessian_every": 10,
                                      "train_epochs": 15})
 

@@ -142,7 +142,7 @@ def test_preset_has_the_nb201_gdas_values():
 
 
 def test_gdas_runs_end_to_end(tmp_path):
-    summary = run_search(resolve_config("gdas", overrides=TINY), tmp_path, quiet=True,
+    summary = run_search(resolve_config("gdas", overrides={**TINY, "hessian_every": 1}), tmp_path, quiet=True,
                          dataset=load_dataset("digits", quiet=True))
     record = read_jsonl(tmp_path / "metrics.jsonl")[0]
     assert record["tau"] == 10.0  # the first epoch runs at tau_max

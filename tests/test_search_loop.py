@@ -57,7 +57,7 @@ def test_search_on_synthetic_data_learns(tmp_path):
 
 
 def test_digits_run_writes_the_run_directory(tmp_path, digits):
-    config = resolve_config("darts", overrides=TINY)
+    config = resolve_config("darts", overrides={**TINY, "hessian_every": 1})
     summary = run_search(config, tmp_path, quiet=True, dataset=digits)
     records = read_jsonl(tmp_path / "metrics.jsonl")
     assert len(records) == 2

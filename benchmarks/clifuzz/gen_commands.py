@@ -425,7 +425,7 @@ class CommandCases(CaseMaker):
 
     def global_argv(self, rng: random.Random) -> Case:
         commands = ["spaces", "methods", "nb201", "info", "show", "train", "search", "demo", "bench", "proxies",
-                    "zero-cost", "optbench"]
+                    "zero-cost", "optbench", "config", "report", "compare"]
         kind = rng.choice(["empty", "help", "sub help", "version", "unknown", "abbrev", "missing value", "garbage",
                            "global flag", "extra positional", "foreign option", "equals form", "repeat"])
         if kind == "empty":
@@ -437,7 +437,7 @@ class CommandCases(CaseMaker):
             return Case("global", [command] + (["query"] if command == "nb201" and rng.random() < 0.5 else []) +
                         ["--help"], VALID, "help")
         if kind == "version":
-            return Case("global", ["--version"], INVALID, "no --version option")
+            return Case("global", ["--version"], VALID, "the package's version")
         if kind == "unknown":
             return Case("global", [rng.choice(["bogus", "Search", "sea", "serch", SURROGATE, "", "-", "😀", "x" * 10000])],
                         INVALID, "no such command")

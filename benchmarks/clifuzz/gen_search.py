@@ -508,8 +508,8 @@ class SearchCases(CaseMaker):
         return Case("train", argv, verdict.label, verdict.why, ops, keep, keep_type, unprivileged)
 
     def _train_flag(self, flag: str, value: str, space: str) -> Verdict:
-        if flag == "--device":
-            return self.device_flag.judge(value)
+        if flag == "--device":  # train's flags stand for key=value text: --device null is device=null (auto)
+            return self.device_key.judge_text(value)
         if flag == "--recipe":
             return OK if value == space else Verdict(EITHER, "the other space's recipe") if value in o.SPACES else \
                 Verdict(INVALID, f"unknown recipe {value!r}")

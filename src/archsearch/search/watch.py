@@ -6,9 +6,8 @@ cell type and a drawing of the current genotype's cells in TensorBoard.
 
 from __future__ import annotations
 
-import tempfile
+import io
 import time
-from pathlib import Path
 
 import torch
 
@@ -68,12 +67,11 @@ class SearchWatch:
         if self._drawing[0] != genotype:
             from matplotlib.image import imread
 
-            from archsearch.report.draw import draw_cells
+            from archsearch.report.draw import cells_figure
+            from archsearch.report.png import png_bytes
 
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / "cells.png"
-                draw_cells(self.search.space, genotype, path)
-                rgb = imread(path)[..., :3]
+            figure, _ = cells_figure(self.search.space, genotype)
+            rgb = imread(io.BytesIO(png_bytes(figure, dpi=120)))[..., :3]
             self._drawing = (genotype, (rgb * 255).round().astype("uint8"))
         return self._drawing[1]
 

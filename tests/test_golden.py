@@ -36,6 +36,8 @@ SEARCHES = {
     "balenas-tf": ["--method", "balenas-tf", *TINY, "selector_options={proxy: synflow, n: 4}"],
     "xnas": ["--method", "xnas", *TINY],
     "fairdarts-dscd": ["--method", "fairdarts-dscd", *TINY],
+    # the supernet with its `none` column, as before FairDARTS left it out: the earlier fairdarts-dscd output
+    "fairdarts-dscd-none": ["--method", "fairdarts-dscd", *TINY, "supernet_options={exclude_ops: []}"],
     "gdas": ["--method", "gdas", *TINY],
     "snas": ["--method", "snas", *TINY],
     "drnas": ["--method", "drnas", *TINY],

@@ -7,9 +7,13 @@ mass and several may be active on one edge. The zero-one loss
 
 is added to the validation loss and pushes each weight towards 0 or 1, which shrinks the gap
 between the relaxed supernet and the thresholded cell. The mean runs over every entry of every
-architecture tensor (the reference ``ConvSeparateLoss`` takes the MSE over the concatenated
-normal and reduce weights). On spaces with a ``none`` op its column is included: its weight changes
-no output, and FairDARTS' own op set has no zero op.
+architecture tensor (the reference ``ConvSeparateLoss``, xiaomi-automl/FairDARTS
+``fairdarts/separate_loss.py:16``, takes the MSE over the sigmoid of the normal and reduce alphas
+concatenated at ``train_search.py:209``). Its alphas have a column per op of the 7 ``PRIMITIVES``
+(``genotypes.py:8-16``), no ``none``; the FairDARTS presets give the supernet ``exclude_ops: [none]`` so
+that ours have the same columns. Where a ``none`` column is kept (``exclude_ops: []``) it enters the
+mean, though its weight changes no output, and the pull on every real op is (ops - 1)/ops of the
+reference's (7/8 on DARTS, 4/5 on NAS-Bench-201).
 
 w01 = 10 (FairDARTS Sec. 4, and ``--aux_loss_weight 10`` of xiaomi-automl/FairDARTS
 ``train_search.py``), applied from the first step as the released code does. ``warmup_epochs``

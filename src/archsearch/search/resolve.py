@@ -72,7 +72,7 @@ def check_config(config: SearchConfig, explicit=()) -> None:
 
     resolve_device(config.device)
     build_relaxation(config.relaxation, **config.relaxation_options)
-    build_selector(config.selector, config.selector_options)
+    build_selector(config.selector, config.selector_options).check_space(space)
     build_hooks(config)
     dummy = [torch.zeros(shape, requires_grad=True) for shape in space.arch_shapes().values()]
     ARCH_OPTIMIZERS.get(config.arch_optimizer)(dummy, config, dataset_size=None)

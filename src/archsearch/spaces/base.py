@@ -8,7 +8,7 @@ a discrete network for training, and a supernet for differentiable search.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Collection, Hashable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -133,6 +133,11 @@ class SearchSpace(ABC):
         """Per cell type, (alpha row, op) of each edge the genotype keeps; None where the space does not
         map its genotypes' edges to alpha rows."""
         return None
+
+    def keep_edges(self, genotype: Hashable, rows: dict[str, Collection[int]]) -> Hashable:
+        """``genotype`` with only the edges on the alpha rows ``rows[cell]`` kept, the others empty
+        (spaces with ``inputs_per_node``, whose genotypes list a fixed number of inputs per node)."""
+        raise NotImplementedError(f"the {self.name} space cannot leave edges of its genotypes empty")
 
     # -- drawing --------------------------------------------------------------------------------
     @abstractmethod

@@ -29,6 +29,7 @@ from archsearch.spaces.darts_genotypes import (
     STEPS,
     DartsGenotype,
     edge_rows,
+    keep_edges,
     node_inputs,
     parse_genotype_str,
     published,
@@ -140,12 +141,14 @@ class DartsSpace(SearchSpace):
 
     def supernet(self, num_classes: int = 10, relaxation=None, C: int = 16, layers: int = 8,
                  stem_multiplier: int = 3, in_channels: int = 3, partial_channels: int | None = None,
-                 edge_normalization: bool = False, op_subsets=None, skip_dropout: float = 0.0) -> DartsSupernet:
+                 edge_normalization: bool = False, op_subsets=None, skip_dropout: float = 0.0,
+                 exclude_ops: Sequence[str] = ()) -> DartsSupernet:
         """The search supernet; defaults are the paper's search setting (8 cells, C=16; DARTS Sec. 3.1).
-        The reduced-supernet options are DartsSupernet's (PC-DARTS, P-DARTS). The cell's 4 nodes, all
-        concatenated, are the space's (its genotypes have 4 nodes), not an option."""
+        The reduced-supernet options and ``exclude_ops`` are DartsSupernet's (PC-DARTS, P-DARTS, FairDARTS'
+        7 ops). The cell's 4 nodes, all concatenated, are the space's (its genotypes have 4 nodes), not an
+        option."""
         return DartsSupernet(C, num_classes, layers, STEPS, STEPS, stem_multiplier, relaxation, in_channels,
-                             partial_channels, edge_normalization, op_subsets, skip_dropout)
+                             partial_channels, edge_normalization, op_subsets, skip_dropout, exclude_ops)
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
         return {cell: (len(EDGE_ROWS), len(OPS)) for cell in CELL_TYPES}
@@ -161,6 +164,10 @@ class DartsSpace(SearchSpace):
         genotype = self.parse(genotype)
         return {cell: [(ROW_OF[(i // EDGES_PER_NODE, source)], op) for i, (op, source) in enumerate(genotype.cell(cell))]
                 for cell in CELL_TYPES}
+
+    def keep_edges(self, genotype, rows) -> DartsGenotype:
+        """Edges off ``rows[cell]`` become ``none``, with the nodes this cuts off (darts_genotypes.keep_edges)."""
+        return keep_edges(self.parse(genotype), rows)
 
     def genotype_from_weights(self, weights, exclude: Sequence[str] = ("none",)) -> DartsGenotype:
         """The DARTS rule (quark0/darts ``Network.genotype``): per node, keep the 2 incoming edges whose

@@ -16,7 +16,7 @@ literals and ``range`` allowed; nothing is evaluated.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from archsearch.errors import InvalidGenotypeError, UnknownNameError, did_you_mean, shown
@@ -154,6 +154,30 @@ def _checked_concat(cell: str, concat) -> tuple[int, ...]:
             f"{valid.start}..{valid.stop - 1} (the DARTS cell concatenates [2, 3, 4, 5])"
         )
     return tuple(int(c) for c in concat)
+
+
+def keep_edges(genotype: DartsGenotype, rows: dict[str, Collection[int]]) -> DartsGenotype:
+    """FairDARTS' sparse cell: the edges of ``genotype`` whose alpha row (``ROW_OF``) is not in ``rows[cell]``
+    become ``none``; so does every edge leaving a node that is left without input, and each concat keeps the
+    nodes that still have an input (all of them where none has: a cell of zeros, which no search reports).
+
+    The reference's sparse cell holds only the kept edges, with fewer than 2 inputs on some nodes, ignores
+    an edge from an isolated node and concatenates the nodes that have inputs (xiaomi-automl/FairDARTS
+    ``fairdarts/model.py:76-117``, DCOCell: ``if from_i not in states: continue``; multiplier = nodes with
+    ops); ``none`` edges give that network here, where every node lists 2 edges.
+    """
+    cells = {}
+    for cell in CELL_TYPES:
+        live, edges = {0, 1}, []
+        for i, (op, source) in enumerate(genotype.cell(cell)):
+            node = i // EDGES_PER_NODE
+            keep = op != "none" and source in live and ROW_OF[(node, source)] in rows[cell]
+            edges.append((op if keep else "none", source))
+            if keep:
+                live.add(node + 2)
+        concat = tuple(n for n in genotype.concat(cell) if n in live) or genotype.concat(cell)
+        cells[cell] = (tuple(edges), concat)
+    return DartsGenotype(*cells["normal"], *cells["reduce"])
 
 
 # ---- text format ------------------------------------------------------------------------------

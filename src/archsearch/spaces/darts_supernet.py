@@ -5,6 +5,8 @@ subsets and skip dropout (P-DARTS).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -14,7 +16,13 @@ from archsearch.spaces.base import positive_sizes
 from archsearch.spaces.darts_genotypes import CELL_TYPES, STEPS, edge_rows, node_inputs
 from archsearch.spaces.darts_ops import OPS, FactorizedReduce, check_channels, cell_plan, make_search_op
 from archsearch.spaces.ops import ReLUConvBN
-from archsearch.spaces.partial import build_mixed_op, check_partial_channels, expand_columns, normalize_op_subsets
+from archsearch.spaces.partial import (
+    build_mixed_op,
+    check_partial_channels,
+    expand_columns,
+    kept_ops,
+    normalize_op_subsets,
+)
 from archsearch.spaces.supernet import Supernet
 
 
@@ -61,12 +69,17 @@ class DartsSupernet(Supernet):
     Options of the reduced supernets (spaces/partial.py): ``partial_channels=K`` and ``edge_normalization``
     (PC-DARTS; betas of shape (14,)), ``op_subsets`` ({cell: one list of op names per edge}: alpha columns
     for those ops only, in OPS order; P-DARTS) and ``skip_dropout`` (P-DARTS' dropout after identity skips).
+
+    ``exclude_ops``: ops no edge holds, taken out of every edge's op list (of ``op_subsets`` where given) so
+    that alpha has no column for them. FairDARTS excludes ``none``: its reference op set has 7 ops
+    (xiaomi-automl/FairDARTS ``fairdarts/genotypes.py:8-16`` PRIMITIVES, one MixedOp over them at
+    ``model_search.py:14``, alphas of shape (14, 7) at ``model_search.py:123-126``).
     """
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, steps: int = STEPS,
                  multiplier: int = 4, stem_multiplier: int = 3, relaxation=None, in_channels: int = 3,
                  partial_channels: int | None = None, edge_normalization: bool = False, op_subsets=None,
-                 skip_dropout: float = 0.0):
+                 skip_dropout: float = 0.0, exclude_ops: Sequence[str] = ()):
         C = check_channels(C)
         layers, steps, stem_multiplier, num_classes, in_channels = positive_sizes(
             layers=layers, steps=steps, stem_multiplier=stem_multiplier, num_classes=num_classes, in_channels=in_channels)
@@ -76,6 +89,11 @@ class DartsSupernet(Supernet):
         rows = len(edge_rows(steps))
         if op_subsets is not None:
             op_subsets = normalize_op_subsets(op_subsets, OPS, CELL_TYPES, rows)
+        if exclude_ops:  # through P-DARTS' per-edge op lists: each edge's list (all ops) less the excluded
+            kept = kept_ops(OPS, exclude_ops)
+            given = op_subsets or {cell: [OPS] * rows for cell in CELL_TYPES}
+            op_subsets = normalize_op_subsets({cell: [[op for op in subset if op in kept] for subset in given[cell]]
+                                               for cell in CELL_TYPES}, OPS, CELL_TYPES, rows)
         self.op_subsets = op_subsets
         columns = {cell: len(OPS) if op_subsets is None else len(op_subsets[cell][0]) for cell in CELL_TYPES}
         super().__init__({cell: (rows, columns[cell]) for cell in CELL_TYPES}, OPS, relaxation)

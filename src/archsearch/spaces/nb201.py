@@ -110,9 +110,9 @@ class NB201Space(SearchSpace):
 
     def supernet(self, num_classes: int = 10, relaxation=None, C: int | None = None, N: int | None = None,
                  track_running_stats: bool = True, in_channels: int = 3, partial_channels: int | None = None,
-                 edge_normalization: bool = False) -> NB201Supernet:
+                 edge_normalization: bool = False, exclude_ops: Sequence[str] = ()) -> NB201Supernet:
         return NB201Supernet(self.C if C is None else C, self.N if N is None else N, num_classes, relaxation,
-                             track_running_stats, in_channels, partial_channels, edge_normalization)
+                             track_running_stats, in_channels, partial_channels, edge_normalization, exclude_ops)
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
         return {"cell": (len(EDGES), len(OPS))}

@@ -14,7 +14,7 @@ from archsearch.spaces.base import positive_sizes
 from archsearch.spaces.nb201_fused import CONV1, CONV3, POOL, SKIP, ConvEdge, SourceMix, SourcePlan
 from archsearch.spaces.nb201_network import NB201Skeleton, make_op
 from archsearch.spaces.ops import ReLUConvBN, Zero
-from archsearch.spaces.partial import build_mixed_op, check_partial_channels
+from archsearch.spaces.partial import build_mixed_op, check_partial_channels, kept_ops
 from archsearch.spaces.supernet import Supernet
 
 #: the alpha rows of the edges leaving each source node (the fused cell computes them together)
@@ -180,11 +180,15 @@ class NB201Supernet(Supernet):
 
     PC-DARTS options: ``partial_channels=K``; ``edge_normalization``: a beta per edge, each node's incoming
     edges weighed by a softmax over their betas (node 1 has one incoming edge, whose weight is always 1).
+
+    ``exclude_ops``: ops alpha has no column for; they weigh 0 (the cells, fused or not, still read all 5
+    columns, and ``none`` is never computed anyway). FairDARTS leaves out ``none`` (docs/fairdarts-dscd.md).
     """
 
     def __init__(self, C=16, N=5, num_classes=10, relaxation=None, track_running_stats=True, in_channels=3,
-                 partial_channels=None, edge_normalization=False):
-        super().__init__({"cell": (len(EDGES), len(OPS))}, OPS, relaxation)
+                 partial_channels=None, edge_normalization=False, exclude_ops=()):
+        super().__init__({"cell": (len(EDGES), len(OPS))}, OPS, relaxation,
+                         kept_ops(OPS, exclude_ops) if exclude_ops else None)
         (C,) = positive_sizes(C=C)  # before C is multiplied below
         check_partial_channels([C, 2 * C, 4 * C], partial_channels)
         self.net = NB201Skeleton(C, N, num_classes, lambda c: SearchCell(c, track_running_stats, partial_channels),

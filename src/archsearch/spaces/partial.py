@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archsearch.errors import ConfigError
+from archsearch.errors import ConfigError, did_you_mean, shown
 from archsearch.spaces.supernet import MixedOp, node_softmax
 
 __all__ = ["channel_shuffle", "PartialChannelMixedOp", "SkipDropout", "build_mixed_op", "node_softmax",
-           "check_partial_channels", "set_skip_dropout", "expand_columns", "normalize_op_subsets"]
+           "check_partial_channels", "set_skip_dropout", "expand_columns", "normalize_op_subsets", "kept_ops"]
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -118,6 +118,21 @@ def normalize_op_subsets(op_subsets, ops: Sequence[str], cells: Sequence[str], r
             cleaned.append([op for op in ops if op in subset])
         out[cell] = cleaned
     return out
+
+
+def kept_ops(ops: Sequence[str], exclude_ops) -> list[str]:
+    """``ops`` less ``exclude_ops`` (a supernet's ``exclude_ops`` option: ops no edge holds, so that alpha has
+    no column for them), in ``ops`` order; each excluded name must be an op, and one op at least must stay."""
+    if isinstance(exclude_ops, (str, bytes)) or not isinstance(exclude_ops, Sequence):
+        raise ConfigError(f"exclude_ops must be a list of op names, got {shown(exclude_ops)}")
+    for name in exclude_ops:
+        if name not in ops:
+            raise ConfigError(f"exclude_ops: {shown(name)} is no op of the space ({', '.join(ops)})"
+                              f"{did_you_mean(name, ops)}")
+    kept = [op for op in ops if op not in exclude_ops]
+    if not kept:
+        raise ConfigError("exclude_ops removes every op; keep at least one")
+    return kept
 
 
 def expand_columns(weights: torch.Tensor, subsets: Sequence[Sequence[str]], ops: Sequence[str]) -> torch.Tensor:

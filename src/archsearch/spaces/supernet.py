@@ -93,9 +93,17 @@ def node_softmax(beta: torch.Tensor, in_degrees: Sequence[int]) -> torch.Tensor:
 class Supernet(nn.Module):
     """Base of every space's supernet: architecture parameters kept apart from the weights."""
 
-    def __init__(self, arch_shapes: dict[str, tuple[int, int]], op_names: Sequence[str], relaxation=None):
+    def __init__(self, arch_shapes: dict[str, tuple[int, int]], op_names: Sequence[str], relaxation=None,
+                 alpha_ops: Sequence[str] | None = None):
         super().__init__()
         self.op_names = tuple(op_names)
+        #: where alpha has columns for these ops only (a space's ``exclude_ops`` whose cells read every op's
+        #: column): the op weights get zeros in the others, so a left-out op weighs nothing. None: every op.
+        self.alpha_columns = None if alpha_ops is None else tuple(self.op_names.index(op) for op in alpha_ops)
+        if self.alpha_columns == tuple(range(len(self.op_names))):
+            self.alpha_columns = None
+        if self.alpha_columns is not None:
+            arch_shapes = {name: (rows, len(self.alpha_columns)) for name, (rows, _) in arch_shapes.items()}
         # DARTS' initialisation, 1e-3 * N(0, 1), one tensor per cell type.
         self.alphas = nn.ParameterDict(
             {name: nn.Parameter(1e-3 * torch.randn(*shape)) for name, shape in arch_shapes.items()}
@@ -133,9 +141,17 @@ class Supernet(nn.Module):
         return {name: node_softmax(self.betas[name], self.in_degrees) if name in self.betas else None
                 for name in self.alphas}
 
+    def all_columns(self, w: torch.Tensor, fill: float | bool = 0.0) -> torch.Tensor:
+        """(edges, alpha columns) -> (edges, every op), ``fill`` in the columns of ops alpha leaves out."""
+        if self.alpha_columns is None:
+            return w
+        index = torch.tensor(self.alpha_columns, device=w.device)
+        return w.new_full((w.shape[0], len(self.op_names)), fill).index_copy(1, index, w)
+
     def selection_weights(self, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """What a genotype is read from: the op weights, each edge's row scaled by its edge weight where
-        edges are normalised (PC-DARTS ranks edges by softmax(beta) x op weight)."""
+        """What a genotype is read from: the op weights over every op, each edge's row scaled by its edge
+        weight where edges are normalised (PC-DARTS ranks edges by softmax(beta) x op weight)."""
+        weights = {name: self.all_columns(w) for name, w in weights.items()}
         edges = self.edge_weights()
         return {name: w if edges[name] is None else w * edges[name].detach().to(w.device, w.dtype).unsqueeze(-1)
                 for name, w in weights.items()}
@@ -178,7 +194,7 @@ class Supernet(nn.Module):
 
         Ops the relaxation's ``alive`` mask removed for good (XNAS' wipeout) are skipped by every MixedOp
         that reads those weights."""
-        weights = {name: self.relaxation(alpha) for name, alpha in self.alphas.items()}
+        weights = {name: self.all_columns(self.relaxation(alpha)) for name, alpha in self.alphas.items()}
         for name, alpha in self.alphas.items():
             mask = self.relaxation.alive(alpha)
             if mask is not None:
@@ -204,11 +220,12 @@ class Supernet(nn.Module):
         return self._mixed_ops[name]
 
     def set_alive(self, name: str, mask: torch.Tensor) -> None:
-        """Compute only the ops marked alive in ``mask`` (edges, ops) on the edges that read ``alphas[name]``."""
+        """Compute only the ops marked alive in ``mask`` (edges, alpha columns) on the edges that read
+        ``alphas[name]``."""
         pushed = self.__dict__.setdefault("_alive_pushed", {})
         if pushed.get(name) is mask:  # relaxations hand the same host tensor until something changes
             return
-        host = mask.detach().to("cpu", torch.bool)
+        host = self.all_columns(mask.detach().to("cpu", torch.bool), fill=False)
         for row, mixed in self.mixed_ops(name):
             mixed.alive = host[row]
         pushed[name] = mask

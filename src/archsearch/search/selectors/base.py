@@ -12,6 +12,9 @@ class Selector:
     A selector's options are its constructor's keyword parameters (``selector_options`` are checked
     against them)."""
 
+    def check_space(self, space) -> None:
+        """Raise a ConfigError where the selector cannot serve ``space`` (checked before a search starts)."""
+
     def select(self, view) -> object:
         raise NotImplementedError
 

@@ -11,9 +11,19 @@ A cell is invalid when no kept op lies on any path from its inputs to its output
 into when every weight is pushed to 0. The selector records validity in metrics.jsonl every epoch,
 warns while the cell is invalid, and the run summary reports the invalid cell instead of a genotype.
 
-Genotypes: on NAS-Bench-201 an edge without a kept op is ``none``. A DARTS genotype has exactly two
-inputs per node, so there the returned genotype is the space's top-2 rule, and the edges below the
-threshold are listed in the records (``threshold_dropped``).
+Genotypes: on NAS-Bench-201 an edge without a kept op is ``none``. On the DARTS space ``mode`` says
+what the genotype holds:
+
+- ``sparse`` (default): the reference's ``threshold_sparse`` cell (xiaomi-automl/FairDARTS
+  ``fairdarts/utils.py:161-188``, the default ``--parse_method`` of ``train_search.py:40``): of each
+  node's 2 strongest inputs (``utils.py:170``), only those whose strongest op passes the threshold
+  (``utils.py:178-184``), so a node has 0, 1 or 2 inputs, never more. A dropped edge is ``none`` in
+  our genotype, as is an edge from a node left without input, and the concat keeps the nodes that have
+  an input (the reference's DCOCell, ``fairdarts/model.py:60-117``; darts_genotypes.keep_edges).
+- ``top2``: the space's top-2 genotype whatever the threshold (our earlier behaviour); the threshold
+  then only decides validity and the records.
+
+Both record how many edges fell below the threshold (``threshold_dropped``).
 """
 
 from __future__ import annotations
@@ -23,10 +33,13 @@ from collections.abc import Sequence
 
 import torch
 
-from archsearch.errors import ConfigError
+from archsearch.errors import ConfigError, shown
 from archsearch.search.selectors.base import SELECTORS, Selector
 
 log = logging.getLogger("archsearch")
+
+#: what the genotype holds on spaces with a fixed number of inputs per node (DARTS): see above
+MODES = ("sparse", "top2")
 
 
 def cell_topology(space) -> tuple[list[tuple[int, int]], set[int], set[int]]:
@@ -50,12 +63,23 @@ def reaches_output(kept_rows: list[int], topology) -> bool:
 
 @SELECTORS.register("threshold")
 class ThresholdSelector(Selector):
-    def __init__(self, threshold: float = 0.8, max_inputs: int | None = 2, exclude: Sequence[str] = ("none",)):
+    def __init__(self, threshold: float = 0.8, max_inputs: int | None = 2, exclude: Sequence[str] = ("none",),
+                 mode: str = "sparse"):
         if not 0.0 < threshold < 1.0:
             raise ConfigError(f"the threshold must lie in (0, 1), got {threshold}")
         if max_inputs is not None and max_inputs < 1:
             raise ConfigError(f"max_inputs must be >= 1 or null, got {max_inputs}")
+        if mode not in MODES:
+            raise ConfigError(f"the threshold selector's mode must be one of {', '.join(MODES)}, got {shown(mode)}")
         self.threshold, self.max_inputs, self.exclude = float(threshold), max_inputs, tuple(exclude)
+        self.mode = mode
+
+    def check_space(self, space) -> None:
+        cell_topology(space)  # a clear error for spaces without a known cell graph
+        limit = space.inputs_per_node
+        if self.mode == "sparse" and limit and (self.max_inputs is None or self.max_inputs > limit):
+            raise ConfigError(f"the sparse {space.name} genotype holds at most {limit} inputs per node: "
+                              f"max_inputs must be 1..{limit}, got {self.max_inputs} (or use mode top2)")
 
     # -- which edges survive ---------------------------------------------------------------------
     def kept(self, view) -> dict[str, list[tuple[int, str]]]:
@@ -81,7 +105,7 @@ class ThresholdSelector(Selector):
     # -- the selector interface ------------------------------------------------------------------
     def select(self, view):
         space = view.space
-        cell_topology(space)  # a clear error for spaces without a known cell graph
+        self.check_space(space)
         if space.inputs_per_node is None:  # every edge holds an op: below the threshold, that is none
             one_hot, kept = {}, self.kept(view)
             for name, (rows, columns) in space.arch_shapes().items():
@@ -92,7 +116,11 @@ class ThresholdSelector(Selector):
                     w[row, space.ops.index(op)] = 1.0
                 one_hot[name] = w
             return space.genotype_from_weights(one_hot, exclude=())
-        return space.genotype_from_weights(view.deterministic_weights(), exclude=self.exclude)
+        top = space.genotype_from_weights(view.deterministic_weights(), exclude=self.exclude)
+        if self.mode == "top2":
+            return top
+        # the kept edges are among the top inputs (the same ranking, max_inputs <= the genotype's inputs)
+        return space.keep_edges(top, {name: [row for row, _ in edges] for name, edges in self.kept(view).items()})
 
     def invalid_reason(self, view, genotype) -> str | None:
         invalid = self.invalid_cells(view)

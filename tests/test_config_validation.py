@@ -173,6 +173,7 @@ def test_unknown_options_of_a_part_are_refused(which, key):
     ({"selector": "sample_and_rank", "selector_options": {"proxy": "synflw"}}, "did you mean 'synflow'"),
     ({"arch_betas": [0.5, 1.5]}, "arch_betas"),
     ({"supernet_path": "fastest"}, "supernet_path"),
+    ({"step_order": "weights_first"}, "step_order"),
 ])
 def test_values_that_only_fail_together_or_inside_a_part(overrides, fragment):
     with pytest.raises(ArchSearchError) as err:

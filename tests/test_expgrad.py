@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archsearch.optim.expgrad import ExpGrad, masked_softmax, optimal_learning_rate, regret_bound
 
@@ -141,3 +143,53 @@ def test_wipeout_must_be_true_or_false(wipeout):
 
     with pytest.raises(ConfigError, match="wipeout"):
         ExpGrad([torch.zeros(2, 3, requires_grad=True)], lr=0.1, wipeout=wipeout)
+
+
+# -- XNAS Thm 1's learning rate, as the optimizer a search builds uses it ----------------------------------
+def theorem_1_eta(experts: int, rounds: int, bound: float) -> float:
+    """XNAS Thm 1: Regret_T <= eta T L^2 / 2 + ln(N) / eta, minimised at eta = sqrt(2 ln N / (T L^2))."""
+    return math.sqrt(2.0 * math.log(experts) / (rounds * bound * bound))
+
+
+@settings(max_examples=200, deadline=None)
+@given(experts=st.integers(2, 12), removed=st.integers(0, 3), rounds=st.integers(1, 10**6),
+       bound=st.floats(1e-3, 1e2))
+def test_learning_rate_is_theorem_1s_over_the_experts_the_forecaster_has(experts, removed, rounds, bound):
+    ops = experts + removed
+    alpha = torch.nn.Parameter(torch.zeros(3, ops))
+    opt = ExpGrad([alpha], grad_bound=bound, removed=[torch.arange(ops) < removed])
+    opt.plan_rounds(rounds)
+    assert opt.learning_rate(opt.param_groups[0]) == pytest.approx(theorem_1_eta(experts, rounds, bound), rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(space=st.sampled_from(["nb201", "darts"]), rounds=st.integers(1, 10**6), bound=st.floats(1e-3, 1e2))
+def test_the_built_optimizer_uses_theorem_1s_rate(space, rounds, bound):
+    from archsearch.optim import ARCH_OPTIMIZERS
+    from archsearch.search.resolve import resolve_config
+    from archsearch.spaces import get_space
+
+    config = resolve_config("xnas", overrides={"space": space, "arch_options": {"grad_bound": bound, "wipeout": True}})
+    ops = len(get_space(space).ops)
+    # NB201: one (6 edges, 5 ops) alpha; DARTS: normal and reduce, (14 edges, 8 ops) each
+    alphas = [torch.nn.Parameter(torch.zeros(6, ops))] if space == "nb201" else [
+        torch.nn.Parameter(torch.zeros(14, ops)) for _ in range(2)]
+    opt = ARCH_OPTIMIZERS.get("expgrad")(alphas, config)
+    opt.plan_rounds(rounds)
+    experts = ops - 1  # the preset removes the zero op from the start (remove_ops: ["none"])
+    for group in opt.param_groups:
+        assert opt.learning_rate(group) == pytest.approx(theorem_1_eta(experts, rounds, bound), rel=1e-12)
+
+
+def test_a_search_plans_theorem_1s_rate_for_its_rounds(tmp_path):
+    from archsearch.data import load_dataset
+    from archsearch.search.loop import DifferentiableSearch
+    from archsearch.search.resolve import resolve_config
+
+    data = load_dataset("synthetic", num_train=96, num_test=8, channels=3, size=8, num_classes=4, seed=0)
+    config = resolve_config("xnas", overrides={"data": "synthetic", "C": 2, "N": 1, "epochs": 3, "batch_size": 16,
+                                               "hessian_every": 0})
+    search = DifferentiableSearch(config, None, quiet=True, dataset=data)
+    rounds = 3 * 3  # epochs x steps: 48 search-train and 48 search-valid images in batches of 16
+    eta = search.a_optimizer.learning_rate(search.a_optimizer.param_groups[0])
+    assert eta == pytest.approx(theorem_1_eta(4, rounds, 1.0), rel=1e-12)  # NB201: 5 ops less the zero op

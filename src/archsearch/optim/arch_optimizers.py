@@ -79,7 +79,8 @@ def build_dscd_adam(params, config, dataset_size=None) -> DSCD:
 
 
 # ---- XNAS: exponentiated gradient with wipeout (Nayman et al., NeurIPS 2019) -----------------------
-#: L, the clip bound of the experts' losses dL/dp. Our choice (the paper states the bound, not a
+#: L, the clip bound of the experts' losses dL/dp: the L of XNAS Thm 1, whose learning rate is
+#: eta* = sqrt(2 ln N / T) / L (optim/expgrad.py). Our choice (the paper states the bound, not a
 #: value): 1.0 bounds the per-step dL/dp we measured on NB201 supernets by a wide margin, so the
 #: clip rarely binds and the regret bound holds as stated.
 DEFAULT_GRAD_BOUND = 1.0
@@ -87,10 +88,10 @@ DEFAULT_GRAD_BOUND = 1.0
 
 @ARCH_OPTIMIZERS.register("expgrad")
 def build_expgrad(params, config, dataset_size=None) -> ExpGrad:
-    """ExpGrad over the alphas. ``arch_options``: ``lr`` (None: eta* from the regret bound for the
-    planned rounds, set by the loop), ``grad_bound`` (L), ``wipeout``, ``remove_ops`` (ops removed from
-    the start; default ["none"]: the zero op's loss dL/dp is identically 0, so it is no expert, and a
-    DARTS genotype cannot express an edge whose only survivor is the zero op)."""
+    """ExpGrad over the alphas. ``arch_options``: ``lr`` (None: eta* of XNAS Thm 1 for the planned rounds,
+    set by the loop, over the experts left after ``remove_ops``), ``grad_bound`` (L), ``wipeout``,
+    ``remove_ops`` (ops removed from the start; default ["none"]: the zero op's loss dL/dp is identically 0,
+    so it is no expert, and a DARTS genotype cannot express an edge whose only survivor is the zero op)."""
     from archsearch.spaces import get_space  # the ops' names; spaces need not load with the optimizers
 
     options = dict(config.arch_options)

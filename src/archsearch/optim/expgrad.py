@@ -13,20 +13,24 @@ regulariser over the simplex of each edge.
 
 Bounded losses. Gradients are clipped elementwise to [-L, L], the bound the regret analysis assumes.
 
-Learning rate. For losses with range 2L (Hoeffding's lemma on the linearised losses; Cesa-Bianchi &
-Lugosi, "Prediction, Learning, and Games", 2006, Thm 2.2, as XNAS Sec. 4 uses it) the regret after
-T rounds against the best expert in hindsight is at most
+Learning rate (XNAS Thm 1). For N experts, T rounds and rewards bounded by L, the regret against the
+best expert in hindsight is at most
 
-    R_T <= ln(N) / eta + eta * T * L^2 / 2,
+    Regret_T <= eta * T * L^2 / 2 + ln(N) / eta                                         (XNAS Thm 1)
 
-minimised by eta* = sqrt(2 ln N / T) / L, where it equals L * sqrt(2 T ln N). ``lr=None`` takes eta*
-for the planned number of rounds T and N experts per forecaster.
+(Hoeffding's lemma on rewards of range 2L; Cesa-Bianchi & Lugosi 2006, Thm 2.2), minimised by
+eta* = sqrt(2 ln N / T) / L, where Regret_T <= L sqrt(2 T ln N). The theorem's text was not at hand when this
+was written: docs/xnas.md says how the statement was checked. Microsoft Archai's XNAS
+(archai/supergraph/algos/xnas/xnas_arch_trainer.py, ``pre_fit``) uses the same eta = sqrt(2 ln N / (T L^2)).
+``lr=None`` takes eta* for the planned number of rounds T. N is the number of experts the forecaster starts
+with: ln N is the divergence of the best expert from the uniform first prediction, so experts removed from
+the start (``removed``) are not counted.
 
-Wipeout (XNAS Alg. 1). Per round each difference alpha_i - alpha_j moves by at most 2 eta L, so an
-expert with alpha_i < max_j alpha_j - 2 eta L (T - t) can no longer become the leader in the T - t
-rounds left (equivalently w_i < w_max exp(-2 eta L (T - t))). It is removed for good: its weight is
-zero from then on, the supernet stops computing it, and selection never picks it. The removal mask
-lives in the optimizer state, so checkpoints remember it.
+Wipeout (XNAS Alg. 1 and its wipeout theorem). Per round each difference alpha_i - alpha_j moves by at most
+2 eta L, so an expert with alpha_i < max_j alpha_j - 2 eta L (T - t) can no longer become the leader in the
+T - t rounds left (w_i < theta_t = w_max exp(-2 eta L (T - t)); Archai's xnas_op.py ``update_alphas`` uses
+the same threshold). It is removed for good: its weight is zero from then on, the supernet stops computing
+it, and selection never picks it. The removal mask lives in the optimizer state, so checkpoints remember it.
 
 The last dimension of each parameter indexes the experts; every other index is one forecaster
 (an (edges, ops) alpha is ``edges`` forecasters over ``ops`` experts).
@@ -44,7 +48,7 @@ from archsearch.optim.base import ArchitectureOptimizer
 
 
 def optimal_learning_rate(rounds: int, experts: int, bound: float) -> float:
-    """eta* = sqrt(2 ln N / T) / L, the minimiser of the regret bound ln N / eta + eta T L^2 / 2."""
+    """eta* = sqrt(2 ln N / T) / L, the minimiser of XNAS Thm 1's bound eta T L^2 / 2 + ln N / eta."""
     if rounds < 1 or experts < 1 or bound <= 0:
         raise ConfigError(f"the learning rate needs rounds >= 1, experts >= 1 and bound > 0 "
                           f"(got T={rounds}, N={experts}, L={bound})")
@@ -52,7 +56,7 @@ def optimal_learning_rate(rounds: int, experts: int, bound: float) -> float:
 
 
 def regret_bound(rounds: int, experts: int, bound: float, lr: float) -> float:
-    """ln N / eta + eta T L^2 / 2: the worst-case regret after T rounds at learning rate eta."""
+    """XNAS Thm 1: eta T L^2 / 2 + ln N / eta, the worst-case regret after T rounds at learning rate eta."""
     return math.log(experts) / lr + lr * rounds * bound ** 2 / 2.0
 
 
@@ -91,6 +95,8 @@ class ExpGrad(ArchitectureOptimizer, torch.optim.Optimizer):
             if not alive.any(dim=-1).all():
                 raise ConfigError("every forecaster needs at least one expert that is not removed")
             self.state[p].update(step=0, alive=alive, weight_sum=torch.zeros_like(p))
+        #: N of Thm 1 per parameter: the experts each forecaster starts with (not saved: the same masks rebuild it)
+        self._experts = {p: int(self.state[p]["alive"].sum(dim=-1).max()) for p in params}
         #: bumped whenever an expert is removed, so that readers can cache masks on the host
         self.removals = 0
 
@@ -111,7 +117,7 @@ class ExpGrad(ArchitectureOptimizer, torch.optim.Optimizer):
         if group["rounds"] is None:
             raise ConfigError("ExpGrad needs a learning rate or the planned number of rounds T "
                               "(pass lr= or rounds=, or call plan_rounds(T) before stepping)")
-        experts = max(p.shape[-1] for p in group["params"])
+        experts = max(self._experts[p] for p in group["params"])
         return optimal_learning_rate(group["rounds"], experts, group["grad_bound"])
 
     # -- the step ---------------------------------------------------------------------------------

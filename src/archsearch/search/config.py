@@ -59,6 +59,8 @@ class SearchConfig:
     w_weight_decay: float = setting(3e-4, "weight decay of the weights")
     grad_clip: float = setting(5.0, "max global norm of the weights' gradient")
     order: int = setting(1, "1: first-order architecture gradient; 2: the unrolled second-order step")
+    step_order: str = setting(
+        "arch-first", "per iteration: arch-first (DARTS) or weights-first (XNAS Alg. 1: alpha's step at the new w)")
     unrolled_lr: float | None = setting(None, "xi of the unrolled step; null: the current weight learning rate, "
                                               "as DARTS")
     arch_warmup_epochs: int = setting(0, "epochs that train the weights only, before any architecture step")
@@ -143,6 +145,7 @@ RULES: dict[str, Rule] = {
     "w_weight_decay": NON_NEGATIVE,
     "grad_clip": POSITIVE,
     "order": one_of(1, 2),
+    "step_order": one_of("arch-first", "weights-first"),
     "unrolled_lr": POSITIVE,
     "arch_warmup_epochs": NON_NEGATIVE,
     "drop_path_prob": PROBABILITY,

@@ -1,10 +1,10 @@
 """DifferentiableSearch: the one bilevel search loop every differentiable method plugs into.
 
-Per iteration, one architecture step on a search-valid batch, then one weight step on a
-search-train batch (the order of DARTS; the NB201 scripts do the weight step first, at the same
-cost). What varies between methods is handed in: the relaxation (alpha -> op weights), the
-architecture optimizer (any torch.optim.Optimizer, stepped with a closure), the selector, and
-epoch hooks (early stopping). Diagnostics and a checkpoint are written every epoch.
+Per iteration, one architecture step on a search-valid batch and one weight step on a search-train batch, in
+the order ``step_order`` names: arch-first (DARTS, the default) or weights-first (XNAS' Alg. 1, the NB201
+scripts: alpha's gradient is then taken at the updated weights). What varies between methods is handed in: the
+relaxation (alpha -> op weights), the architecture optimizer (any torch.optim.Optimizer, stepped with a closure),
+the selector, and epoch hooks (early stopping). Diagnostics and a checkpoint are written every epoch.
 
 The components see the search through a SearchView (search/view.py), built afresh for each call.
 """
@@ -49,12 +49,9 @@ from archsearch.utils.tensorboard import resolve_tensorboard
 #: ``epochs`` re-plans every schedule over the new total (docs/reliability.md); the rest are diagnostics,
 #: the training after the search, and where the data lives or the run computes.
 RESUMABLE = frozenset({
-    "epochs",
-    "w_lr", "w_lr_min", "w_momentum", "w_weight_decay", "grad_clip", "unrolled_lr",
+    "epochs", "w_lr", "w_lr_min", "w_momentum", "w_weight_decay", "grad_clip", "unrolled_lr",
     "arch_lr", "arch_betas", "arch_weight_decay",
-    "hessian_every", "hessian_iters",
-    "train_epochs",
-    "device", "deterministic", "data_dir",
+    "hessian_every", "hessian_iters", "train_epochs", "device", "deterministic", "data_dir",
 })
 
 #: the weight and architecture optimizers' param-group keys behind config keys a resume may change
@@ -230,12 +227,16 @@ class DifferentiableSearch:
         batches = zip(self.train_loader, self.valid_loader)
         bar = self.console.bar(batches, steps, f"search epoch {self.epoch + 1}/{self.config.epochs}")
         train_arch = self.epoch >= self.config.arch_warmup_epochs  # before: weights only (PC-DARTS, P-DARTS)
+        weights_first = self.config.step_order == "weights-first"
         for step, (train_batch, valid_batch) in enumerate(bar):
             if self.distributed is not None:  # this process's shard of the global batches
                 train_batch, valid_batch = self.distributed.shard(train_batch), self.distributed.shard(valid_batch)
+            if weights_first:
+                self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
             if train_arch:
                 self._check_finite(self.arch_step(train_batch, valid_batch, valid_meter), "validation", step)
-            self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
+            if not weights_first:
+                self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
             bar.postfix(step, lambda: running_figures(train_meter, valid_meter))  # the meters' sums: no new sync
         train_loss, train_acc = train_meter.result()
         valid_loss, valid_acc = valid_meter.result()

@@ -121,11 +121,13 @@ def _info_arguments(p) -> None:  # the defaults come from the spaces, which impo
     from archsearch.spaces.nb201 import NB201Space
 
     nb201, darts = NB201Space.network_defaults, DartsSpace.network_defaults
-    p.add_argument("arch", help="arch string, NB201 index, DARTS Genotype(...) or published name")
-    p.add_argument("--space", default="nb201", help="nb201 | darts")
+    p.add_argument("arch", help="arch string, NB201 index, DARTS/NASNet Genotype(...) or published name")
+    p.add_argument("--space", default="nb201", help="nb201 | darts | nasnet")
     p.add_argument("--num-classes", type=int, default=None, help="classes of the classifier (10)")
-    p.add_argument("--C", type=int, default=None, help=f"channels (NB201 {nb201['C']}, DARTS {darts['C']})")
-    p.add_argument("--N", type=int, default=None, help=f"NB201 cells per stage ({nb201['N']})")
+    p.add_argument("--C", type=int, default=None,
+                   help=f"channels (NB201 {nb201['C']}, DARTS {darts['C']}, NASNet: F of the cell's paper)")
+    p.add_argument("--N", type=int, default=None,
+                   help=f"cells per stage (NB201 {nb201['N']}, NASNet: the cell's paper's)")
     p.add_argument("--layers", type=int, default=None, help=f"DARTS cells ({darts['layers']})")
     p.add_argument("--image-size", type=int, default=None, help="side of the input image (32)")
     p.add_argument("--json", action="store_true", help="one JSON object")
@@ -134,7 +136,7 @@ def _info_arguments(p) -> None:  # the defaults come from the spaces, which impo
 
 def add_show(sub) -> None:
     p = sub.add_parser("show", help="draw a cell as a graph")
-    p.add_argument("arch", help="arch string, NB201 index, DARTS Genotype(...) or published name")
-    p.add_argument("--space", default="nb201", help="nb201 | darts")
+    p.add_argument("arch", help="arch string, NB201 index, DARTS/NASNet Genotype(...) or published name")
+    p.add_argument("--space", default="nb201", help="nb201 | darts | nasnet")
     p.add_argument("--out", default="cell.png", help="the PNG to write")
     p.set_defaults(func=cmd_show)

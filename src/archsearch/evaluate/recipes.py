@@ -115,8 +115,21 @@ RECIPES.register("darts")(Recipe(
     drop_path_prob=0.2, auxiliary_weight=0.4, network={"C": 36, "layers": 20, "auxiliary": True},
 ))
 
+# NASNet-A on CIFAR-10 (Zoph et al., CVPR 2018), tensorflow/models research/slim/nets/nasnet/nasnet.py
+# ("Notes for training NASNet Cifar Model" and cifar_config, lines 32-56 of the copy at
+# Max-Reger-Institut/MeasureDetector ff46218) and nasnet_cifar_arg_scope
+# (weight decay 5e-4): batch 32, lr 0.025 with one cosine period stepped per batch, auxiliary head 0.4,
+# global gradient norm clipped at 5, 600 epochs (937,500 steps of 32), ScheduledDropPath keep 0.6 (drop 0.4).
+# Momentum 0.9 is our choice (the notes leave the optimizer's momentum out). No cutout: the paper's
+# 2.65% row adds cutout (cutout=16). Network sizes: those of the genotype's paper (space.network).
+RECIPES.register("nasnet")(Recipe(
+    name="nasnet", epochs=600, batch_size=32, lr=0.025, lr_min=0.0, schedule="cosine", schedule_unit="step",
+    momentum=0.9, nesterov=False, weight_decay=5e-4, grad_clip=5.0, crop_flip=True, cutout=0,
+    drop_path_prob=0.4, auxiliary_weight=0.4, network={"auxiliary": True},
+))
+
 #: the recipe a space's networks are trained with unless told otherwise
-DEFAULT_RECIPE_FOR_SPACE = {"nb201": "nb201", "darts": "darts"}
+DEFAULT_RECIPE_FOR_SPACE = {"nb201": "nb201", "darts": "darts", "nasnet": "nasnet"}
 
 
 def get_recipe(name: str | Recipe = "nb201", **overrides: Any) -> Recipe:

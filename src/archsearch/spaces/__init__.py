@@ -3,6 +3,8 @@
 from archsearch.spaces.base import SPACES, SearchSpace, as_rng, get_space
 from archsearch.spaces.nb201 import NB201Genotype, NB201Space  # noqa: F401  (registers the space)
 from archsearch.spaces.darts import DartsGenotype, DartsSpace  # noqa: F401  (registers the space)
+from archsearch.spaces.nasnet import NasnetSpace  # noqa: F401  (registers the space)
+from archsearch.spaces.nasnet_genotypes import NasnetGenotype
 
 __all__ = ["SPACES", "SearchSpace", "as_rng", "get_space", "NB201Genotype", "NB201Space", "DartsGenotype",
-           "DartsSpace"]
+           "DartsSpace", "NasnetGenotype", "NasnetSpace"]

@@ -79,6 +79,11 @@ class SearchSpace(ABC):
     def from_string(self, text: str) -> Hashable:
         """Parse the text format; raises InvalidGenotypeError with what was wrong."""
 
+    def choice_sizes(self) -> list[int] | None:
+        """Per decision, how many of the ``choice_shape[1]`` choices it has (the first that many), where
+        decisions differ (NASNet: block b picks from b + 2 inputs); None where each has them all."""
+        return None
+
     def from_choices(self, choices: Sequence[int]) -> Hashable:
         """The genotype of one choice index per decision (spaces with a ``choice_shape``)."""
         raise NotImplementedError(f"the {self.name} space is not one independent choice per decision")

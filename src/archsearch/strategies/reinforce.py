@@ -1,5 +1,8 @@
 """REINFORCE with a controller (Williams 1992; Zoph & Le, ICLR 2017), one op per edge.
 
+A space whose decisions have different numbers of choices (NASNet's inputs: block b picks from b + 2
+states) states them in ``choice_sizes``; the choices a decision lacks get probability 0.
+
 Controllers:
 - ``lstm`` (default): Zoph & Le's recurrent controller: at each edge the LSTM reads the embedding of the
   previous decision and a linear head gives the logits of this edge's op. Two layers of 35 units
@@ -27,14 +30,31 @@ from archsearch.spaces import SPACES
 from archsearch.strategies.base import STRATEGIES, Strategy
 
 
+#: added to the logit of a choice a decision does not have (a space's ``choice_sizes``): its probability is 0
+#: and, unlike -inf, p log p stays 0 in the entropy
+MASKED = -1e9
+
+
+def choice_mask(space, num_edges: int, num_ops: int) -> torch.Tensor | None:
+    """(decisions x choices) MASKED where a decision has fewer choices than the widest; None where none has."""
+    sizes = space.choice_sizes()
+    if sizes is None:
+        return None
+    mask = torch.zeros(num_edges, num_ops)
+    for k, n in enumerate(sizes):
+        mask[k, n:] = MASKED
+    return mask
+
+
 class CategoricalController(nn.Module):
-    def __init__(self, num_edges: int, num_ops: int):
+    def __init__(self, num_edges: int, num_ops: int, mask: torch.Tensor | None = None):
         super().__init__()
         self.logits = nn.Parameter(1e-3 * torch.randn(num_edges, num_ops))
+        self.mask = mask
 
     def forward(self, actions: torch.Tensor | None = None, generator=None):
         """Sample (actions None) or score given actions; returns (actions, log_prob, entropy)."""
-        return _choose(self.logits, actions, generator)
+        return _choose(self.logits if self.mask is None else self.logits + self.mask, actions, generator)
 
 
 def _choose(logits: torch.Tensor, actions, generator):
@@ -50,9 +70,10 @@ def _choose(logits: torch.Tensor, actions, generator):
 class LSTMController(nn.Module):
     """Autoregressive: edge k's op is drawn from head(h_k), h_k = LSTM(embed(op_{k-1}), h_{k-1})."""
 
-    def __init__(self, num_edges: int, num_ops: int, hidden: int = 35, layers: int = 2):
+    def __init__(self, num_edges: int, num_ops: int, hidden: int = 35, layers: int = 2,
+                 mask: torch.Tensor | None = None):
         super().__init__()
-        self.num_edges = num_edges
+        self.num_edges, self.mask = num_edges, mask
         self.embed = nn.Embedding(num_ops + 1, hidden)  # index num_ops = the start token
         self.lstm = nn.LSTM(hidden, hidden, num_layers=layers)
         self.head = nn.Linear(hidden, num_ops)
@@ -64,7 +85,8 @@ class LSTMController(nn.Module):
         for k in range(self.num_edges):
             out, state = self.lstm(self.embed(previous).unsqueeze(0), state)
             given = None if actions is None else actions[k].view(1)
-            action, lp, h = _choose(self.head(out[0]), given, generator)  # one edge: a 1 x ops row
+            logits = self.head(out[0]) if self.mask is None else self.head(out[0]) + self.mask[k]
+            action, lp, h = _choose(logits, given, generator)  # one edge: a 1 x ops row
             log_prob, entropy = log_prob + lp, entropy + h
             chosen.append(action)
             previous = action
@@ -89,13 +111,14 @@ class Reinforce(Strategy):
             raise UnknownNameError("space for reinforce (one cell type)", space.name,
                                    [name for name, cls in SPACES.items() if cls.choice_shape is not None])
         num_edges, num_ops = space.choice_shape
+        mask = choice_mask(space, num_edges, num_ops)  # NASNet: block b chooses among b + 2 inputs only
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.rng.integers(2**62)))
             if controller == "lstm":
-                self.controller = LSTMController(num_edges, num_ops, hidden, layers)
+                self.controller = LSTMController(num_edges, num_ops, hidden, layers, mask)
             elif controller == "categorical":
-                self.controller = CategoricalController(num_edges, num_ops)
+                self.controller = CategoricalController(num_edges, num_ops, mask)
             else:
                 raise UnknownNameError("reinforce controller", controller, ("lstm", "categorical"))
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)

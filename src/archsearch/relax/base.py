@@ -24,6 +24,9 @@ class Relaxation(OpWeights):
     sampling = True
     #: which step the loop is in, "arch" or "weights" (a relaxation may treat them differently)
     phase = "arch"
+    #: the architecture gradient it is trained by (search/estimators.py): "pathwise" (through the op
+    #: weights, DARTS' first or second order) or "reinforce" (a score function: ENAS' controller)
+    estimator = "pathwise"
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         pass
@@ -40,6 +43,11 @@ class Relaxation(OpWeights):
 
     def bind(self, supernet) -> None:
         """Called with the supernet it weighs, once built (SNAS' resource costs read its ops)."""
+
+    def arch_parameters(self, supernet) -> list[torch.Tensor]:
+        """What the architecture optimizer steps (after ``bind``): the supernet's alphas, or a relaxation's
+        own parameters (ENAS' controller)."""
+        return supernet.arch_parameters()
 
     def describe(self, view) -> dict:
         """Fields this relaxation adds to each epoch's metrics record; ``view``: a SearchView (search/view.py)."""

@@ -64,6 +64,10 @@ class SearchConfig:
     unrolled_lr: float | None = setting(None, "xi of the unrolled step; null: the current weight learning rate, "
                                               "as DARTS")
     arch_warmup_epochs: int = setting(0, "epochs that train the weights only, before any architecture step")
+    arch_gradient: str = setting(
+        "pathwise", "pathwise: through the op weights (order 1 or 2); reinforce: a score function (ENAS' controller)")
+    arch_steps: int = setting(
+        0, "0: an architecture step beside each weight step; K: K architecture steps after each epoch's (ENAS)")
     drop_path_prob: float = setting(
         0.0, "ScheduledDropPath on mixed edges, raised linearly to this (RobustDARTS); 0 is off")
     # -- architecture optimizer (DARTS: Adam(3e-4, betas (0.5, 0.999), wd 1e-3))
@@ -148,6 +152,8 @@ RULES: dict[str, Rule] = {
     "step_order": one_of("arch-first", "weights-first"),
     "unrolled_lr": POSITIVE,
     "arch_warmup_epochs": NON_NEGATIVE,
+    "arch_gradient": one_of("pathwise", "reinforce"),
+    "arch_steps": NON_NEGATIVE,
     "drop_path_prob": PROBABILITY,
     "arch_lr": POSITIVE,
     "arch_betas": Rule(lambda b: all(0.0 <= v < 1.0 for v in b), "two values in [0, 1)"),

@@ -12,6 +12,7 @@ The components see the search through a SearchView (search/view.py), built afres
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 from pathlib import Path
@@ -22,44 +23,30 @@ from torch import nn
 
 from archsearch.data import BatchLoader, default_augment, load_dataset
 from archsearch.diagnostics.cells import skip_count
-from archsearch.errors import CheckpointError, ConfigError, NonFiniteLossError
+from archsearch.errors import ConfigError, NonFiniteLossError
 from archsearch.optim import ARCH_OPTIMIZERS
 from archsearch.relax import build_relaxation
-from archsearch.runtime import deterministic, resolve_device, rng_states, seed_everything, set_rng_states
+from archsearch.runtime import deterministic, resolve_device, seed_everything
 from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
 from archsearch.search.config import SearchConfig
 from archsearch.search.distributed import Distributed, wrap_weights
 from archsearch.search.eigenvalue import eigenvalue_every, supernet_eigenvalue
+from archsearch.search.estimators import reinforce_arch_grads
 from archsearch.search.hooks import build_hooks
+from archsearch.search.loop_state import RESUMABLE, Checkpointed  # noqa: F401  (RESUMABLE: runner.py)
 from archsearch.search.meter import Meter, running_figures
 from archsearch.search.resolve import build_selector, build_supernet, check_config
 from archsearch.search.selectors import ArgmaxSelector
 from archsearch.search.view import SearchView
 from archsearch.search.watch import SearchWatch
 from archsearch.spaces import get_space
-from archsearch.utils.checkpoint import CheckpointStore, one_line, require_checkpoint_for
-from archsearch.utils.io import append_jsonl, rewrite_jsonl, write_json_atomic
+from archsearch.utils.checkpoint import CheckpointStore
+from archsearch.utils.io import append_jsonl, write_json_atomic
 from archsearch.utils.progress import Console
-from archsearch.utils.resume import check_fits, replan_cosine, set_hyperparameters
 from archsearch.utils.rundir import lock_run_dir
 from archsearch.utils.tensorboard import resolve_tensorboard
 
-#: SearchConfig keys a resumed run may change (``archsearch search --resume DIR key=value``); every other
-#: key defines the run. The learning rates and their kin are for a run stopped by a NaN loss; a new
-#: ``epochs`` re-plans every schedule over the new total (docs/reliability.md); the rest are diagnostics,
-#: the training after the search, and where the data lives or the run computes.
-RESUMABLE = frozenset({
-    "epochs", "w_lr", "w_lr_min", "w_momentum", "w_weight_decay", "grad_clip", "unrolled_lr",
-    "arch_lr", "arch_betas", "arch_weight_decay",
-    "hessian_every", "hessian_iters", "train_epochs", "device", "deterministic", "data_dir",
-})
-
-#: the weight and architecture optimizers' param-group keys behind config keys a resume may change
-_W_GROUP_KEYS = {"w_momentum": "momentum", "w_weight_decay": "weight_decay"}
-_A_GROUP_KEYS = {"arch_lr": "lr", "arch_betas": "betas", "arch_weight_decay": "weight_decay"}
-
-
-class DifferentiableSearch:
+class DifferentiableSearch(Checkpointed):
     """Bilevel search of one space's supernet. ``run()`` returns the selected genotype; ``console`` and
     ``tensorboard`` (None: where installed): search/watch.py."""
 
@@ -88,7 +75,7 @@ class DifferentiableSearch:
         self.model = build_supernet(self.space, config, self.relaxation, self.dataset, self.device)
         self.model.set_path(config.supernet_path)  # "fast" (fused kernels where exact) or "reference"
         self.relaxation.bind(self.model)  # a relaxation may read the network it weighs (SNAS' resource costs)
-        self.alphas = self.model.arch_parameters()
+        self.alphas = self.relaxation.arch_parameters(self.model)  # ENAS: its controller's parameters
         self.weights = self.model.weight_parameters()
         # data-parallel search (search/distributed.py): DDP averages the weights' gradients, `average` alpha's
         self.distributed = distributed
@@ -133,7 +120,8 @@ class DifferentiableSearch:
         return SearchView(
             space=self.space, supernet=self.model, relaxation=self.relaxation, arch_optimizer=self.a_optimizer,
             config=self.config, epoch=self.epoch, device=self.device, score_batch=self.hessian_batch,
-            num_classes=self.dataset.num_classes, in_channels=self.dataset.in_channels, out_dir=self.out_dir)
+            num_classes=self.dataset.num_classes, in_channels=self.dataset.in_channels, out_dir=self.out_dir,
+            valid_batches=lambda: iter(self.valid_loader))
 
     # -- losses -------------------------------------------------------------------------------
     def _loss(self, x, y, meter: Meter | None = None, with_extra: bool = False, model=None) -> torch.Tensor:
@@ -156,8 +144,10 @@ class DifferentiableSearch:
         return ArgmaxSelector().select(self.view())
 
     # -- one iteration --------------------------------------------------------------------------
-    def arch_step(self, train_batch, valid_batch, meter: Meter | None = None) -> torch.Tensor:
-        (x_t, y_t), (x_v, y_v) = train_batch, valid_batch
+    def arch_step(self, train_batch, valid_batch, meter: Meter | None = None, more=None) -> torch.Tensor:
+        """One step of the architecture optimizer on the gradient ``arch_gradient`` names (search/estimators.py);
+        ``more``: where a score-function estimator draws its further valid batches (else ``valid_batch`` again)."""
+        (x_t, y_t), (x_v, y_v) = train_batch or (None, None), valid_batch
         self.relaxation.phase = "arch"
 
         def val_loss():
@@ -168,7 +158,10 @@ class DifferentiableSearch:
 
         def closure():
             self.a_optimizer.zero_grad(set_to_none=True)
-            if self.config.order == 1:
+            if self.config.arch_gradient == "reinforce":  # score function: ENAS' controller
+                batches = itertools.chain([valid_batch], itertools.repeat(valid_batch) if more is None else more)
+                grads, loss = reinforce_arch_grads(self.relaxation, self.model, batches, self.alphas, meter)
+            elif self.config.order == 1:
                 grads, loss = first_order_arch_grads(val_loss, self.alphas, self.weights, self._average)
             else:
                 xi = self.config.unrolled_lr or self.w_optimizer.param_groups[0]["lr"]
@@ -228,6 +221,8 @@ class DifferentiableSearch:
         bar = self.console.bar(batches, steps, f"search epoch {self.epoch + 1}/{self.config.epochs}")
         train_arch = self.epoch >= self.config.arch_warmup_epochs  # before: weights only (PC-DARTS, P-DARTS)
         weights_first = self.config.step_order == "weights-first"
+        if self.config.arch_steps:  # ENAS: the epoch's weight steps, then arch_steps architecture steps
+            return self._weights_then_arch(train_arch, train_meter, valid_meter)
         for step, (train_batch, valid_batch) in enumerate(bar):
             if self.distributed is not None:  # this process's shard of the global batches
                 train_batch, valid_batch = self.distributed.shard(train_batch), self.distributed.shard(valid_batch)
@@ -238,9 +233,18 @@ class DifferentiableSearch:
             if not weights_first:
                 self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
             bar.postfix(step, lambda: running_figures(train_meter, valid_meter))  # the meters' sums: no new sync
-        train_loss, train_acc = train_meter.result()
-        valid_loss, valid_acc = valid_meter.result()
-        return {"train_loss": train_loss, "train_acc": train_acc, "valid_loss": valid_loss, "valid_acc": valid_acc}
+        return epoch_stats(train_meter, valid_meter)
+
+    def _weights_then_arch(self, train_arch: bool, train_meter: Meter, valid_meter: Meter) -> dict:
+        """A weight step on every search-train batch, then ``arch_steps`` architecture steps on search-valid
+        batches, the loader restarted when it runs out (ENAS.py:387-422, :127-133)."""
+        epoch = f"search epoch {self.epoch + 1}/{self.config.epochs}"
+        for step, batch in enumerate(self.console.bar(self.train_loader, len(self.train_loader), epoch)):
+            self._check_finite(self.weight_step(batch, train_meter), "training", step)
+        valid = itertools.chain.from_iterable(iter(self.valid_loader) for _ in itertools.count())
+        for step in range(self.config.arch_steps if train_arch else 0):
+            self._check_finite(self.arch_step(None, next(valid), valid_meter, more=valid), "validation", step)
+        return epoch_stats(train_meter, valid_meter)
 
     # -- diagnostics ----------------------------------------------------------------------------
     def hessian_eigenvalue(self) -> float:
@@ -271,77 +275,6 @@ class DifferentiableSearch:
             record.update(hook.record(view))
         record["seconds"] = seconds
         return record
-
-    # -- checkpoints ----------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {
-            "epoch": self.epoch,
-            "model": self.model.state_dict(),
-            "w_optimizer": self.w_optimizer.state_dict(),
-            "a_optimizer": self.a_optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "relaxation": self.relaxation.state_dict(),
-            "hooks": [hook.state_dict() for hook in self.hooks],
-            "stop_reason": self.stop_reason,
-            "config": self.config.to_dict(),  # whose checkpoint this is, and with which settings
-            "history": list(self.history),  # what metrics.jsonl holds at this checkpoint
-            "rng": rng_states(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch = state["epoch"]
-        self.model.load_state_dict(state["model"])
-        self.w_optimizer.load_state_dict(state["w_optimizer"])
-        self.a_optimizer.load_state_dict(state["a_optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.relaxation.load_state_dict(state["relaxation"])
-        for hook, hook_state in zip(self.hooks, state.get("hooks", [])):
-            hook.load_state_dict(hook_state)
-        self.stop_reason = state.get("stop_reason")
-        self.history = list(state["history"])
-        set_rng_states(state["rng"])
-
-    def save_checkpoint(self) -> None:
-        if self.out_dir is not None and self.is_main:
-            self.store.save(self.state_dict())
-
-    def resume(self) -> None:
-        """Continue from the newest good checkpoint in ``out_dir`` (the one before it, with a warning, where
-        the newest is damaged), or from the beginning where the run died before its first checkpoint.
-        metrics.jsonl becomes what the checkpoint saw. Settings in RESUMABLE may differ from the
-        checkpoint's and take effect from here on; any other difference means another run's checkpoint."""
-        with lock_run_dir(self.out_dir) if self.is_main else contextlib.nullcontext():
-            state, path = self.store.load(self.device)
-            if state is None:
-                require_checkpoint_for(self.out_dir / "metrics.jsonl")
-            else:
-                changed = set(check_fits(state.get("config"), self.config.to_dict(), RESUMABLE, path))
-                try:
-                    self.load_state_dict(state)
-                except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as err:
-                    reason = f"it holds no {err}" if isinstance(err, KeyError) else one_line(err)
-                    raise CheckpointError(f"checkpoint '{path}' does not fit this run: {reason}") from None
-                self._apply_changes(state["config"], changed)
-            self._resumed = True
-            if self.is_main:
-                rewrite_jsonl(self.out_dir / "metrics.jsonl", self.history)
-
-    def _apply_changes(self, saved: dict, changed: set[str]) -> None:
-        """Make settings that differ from the checkpoint's take effect (a loaded optimizer or scheduler
-        state brings back the old values)."""
-        c = self.config
-        if "epochs" in changed:
-            if c.epochs < self.epoch:
-                raise ConfigError(f"cannot lower epochs to {c.epochs}: the run has done {self.epoch}")
-            if self.a_optimizer.plans_rounds:
-                raise ConfigError(f"cannot change 'epochs' when resuming: the '{c.arch_optimizer}' architecture "
-                                  "optimizer planned its step sizes over the old number; start a new run")
-        if changed & {"epochs", "w_lr", "w_lr_min"}:
-            replan_cosine(self.scheduler, total=c.epochs, lr=c.w_lr, lr_min=c.w_lr_min)
-        for optimizer, keys, what in ((self.w_optimizer, _W_GROUP_KEYS, "weight optimizer"),
-                                      (self.a_optimizer, _A_GROUP_KEYS, "architecture optimizer")):
-            set_hyperparameters(optimizer, {k: (g, saved[k], getattr(c, k)) for k, g in keys.items() if k in changed},
-                                what)
 
     # -- the run --------------------------------------------------------------------------------
     def run(self):
@@ -392,6 +325,11 @@ class DifferentiableSearch:
         if truth is not None:
             out["ground_truth"] = truth
         return out
+
+
+def epoch_stats(train: Meter, valid: Meter) -> dict:
+    (train_loss, train_acc), (valid_loss, valid_acc) = train.result(), valid.result()
+    return {"train_loss": train_loss, "train_acc": train_acc, "valid_loss": valid_loss, "valid_acc": valid_acc}
 
 
 def write_summary(out_dir: Path, summary: dict) -> None:

@@ -71,11 +71,26 @@ def check_config(config: SearchConfig, explicit=()) -> None:
     from archsearch.runtime import resolve_device
 
     resolve_device(config.device)
-    build_relaxation(config.relaxation, **config.relaxation_options)
+    check_arch_gradient(config, build_relaxation(config.relaxation, **config.relaxation_options))
     build_selector(config.selector, config.selector_options).check_space(space)
     build_hooks(config)
     dummy = [torch.zeros(shape, requires_grad=True) for shape in space.arch_shapes().values()]
     ARCH_OPTIMIZERS.get(config.arch_optimizer)(dummy, config, dataset_size=None)
+
+
+def check_arch_gradient(config: SearchConfig, relaxation) -> None:
+    """The architecture gradient must be the one the relaxation is trained by (search/estimators.py)."""
+    if config.arch_gradient != relaxation.estimator:
+        raise ConfigError(f"the '{config.relaxation}' relaxation is trained by arch_gradient={relaxation.estimator}, "
+                          f"not {config.arch_gradient}")
+    if config.arch_gradient == "reinforce":
+        if config.order != 1:
+            raise ConfigError("order=2 (the unrolled step) needs arch_gradient=pathwise: a score function has none")
+        if config.hessian_every != 0:
+            raise ConfigError("hessian_every must be 0 with arch_gradient=reinforce: there is no alpha to "
+                              "take the Hessian of")
+    if config.distributed and (config.arch_gradient == "reinforce" or config.arch_steps):
+        raise ConfigError("a distributed search runs arch_gradient=pathwise with arch_steps=0 only")
 
 
 def build_selector(name: str, options: dict):

@@ -17,80 +17,18 @@ Adam with lr 1e-3. Momentum and optimiser are those of the NAS-Bench-201 runs (R
 The entropy bonus 1e-4 is ENAS's (Pham et al. 2018); the NAS-Bench-201 code has none.
 As in that code, the baseline is updated with R before the advantage is taken.
 The log-probability is recomputed at tell time, so batches and unsolicited tells need no stored graph.
+The controllers live in relax/controllers.py, shared with ENAS' controller relaxation.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from archsearch.checks import integer, number
 from archsearch.errors import ConfigError, UnknownNameError
+from archsearch.relax.controllers import MASKED, CategoricalController, LSTMController, choice_mask  # noqa: F401
 from archsearch.spaces import SPACES
 from archsearch.strategies.base import STRATEGIES, Strategy
-
-
-#: added to the logit of a choice a decision does not have (a space's ``choice_sizes``): its probability is 0
-#: and, unlike -inf, p log p stays 0 in the entropy
-MASKED = -1e9
-
-
-def choice_mask(space, num_edges: int, num_ops: int) -> torch.Tensor | None:
-    """(decisions x choices) MASKED where a decision has fewer choices than the widest; None where none has."""
-    sizes = space.choice_sizes()
-    if sizes is None:
-        return None
-    mask = torch.zeros(num_edges, num_ops)
-    for k, n in enumerate(sizes):
-        mask[k, n:] = MASKED
-    return mask
-
-
-class CategoricalController(nn.Module):
-    def __init__(self, num_edges: int, num_ops: int, mask: torch.Tensor | None = None):
-        super().__init__()
-        self.logits = nn.Parameter(1e-3 * torch.randn(num_edges, num_ops))
-        self.mask = mask
-
-    def forward(self, actions: torch.Tensor | None = None, generator=None):
-        """Sample (actions None) or score given actions; returns (actions, log_prob, entropy)."""
-        return _choose(self.logits if self.mask is None else self.logits + self.mask, actions, generator)
-
-
-def _choose(logits: torch.Tensor, actions, generator):
-    """log p(a) and H(p) of categoricals given by the rows of ``logits``; a is drawn when not given."""
-    log_p = torch.log_softmax(logits, dim=-1)
-    if actions is None:
-        actions = torch.multinomial(log_p.exp().detach(), 1, generator=generator).squeeze(-1)
-    chosen = log_p.gather(-1, actions.unsqueeze(-1)).squeeze(-1).sum()
-    entropy = -(log_p.exp() * log_p).sum()  # H(p) = -sum p log p
-    return actions, chosen, entropy
-
-
-class LSTMController(nn.Module):
-    """Autoregressive: edge k's op is drawn from head(h_k), h_k = LSTM(embed(op_{k-1}), h_{k-1})."""
-
-    def __init__(self, num_edges: int, num_ops: int, hidden: int = 35, layers: int = 2,
-                 mask: torch.Tensor | None = None):
-        super().__init__()
-        self.num_edges, self.mask = num_edges, mask
-        self.embed = nn.Embedding(num_ops + 1, hidden)  # index num_ops = the start token
-        self.lstm = nn.LSTM(hidden, hidden, num_layers=layers)
-        self.head = nn.Linear(hidden, num_ops)
-        self.start = num_ops
-
-    def forward(self, actions: torch.Tensor | None = None, generator=None):
-        state, previous = None, torch.tensor([self.start])
-        chosen, log_prob, entropy = [], 0.0, 0.0
-        for k in range(self.num_edges):
-            out, state = self.lstm(self.embed(previous).unsqueeze(0), state)
-            given = None if actions is None else actions[k].view(1)
-            logits = self.head(out[0]) if self.mask is None else self.head(out[0]) + self.mask[k]
-            action, lp, h = _choose(logits, given, generator)  # one edge: a 1 x ops row
-            log_prob, entropy = log_prob + lp, entropy + h
-            chosen.append(action)
-            previous = action
-        return torch.cat(chosen), log_prob, entropy
 
 
 @STRATEGIES.register("reinforce")

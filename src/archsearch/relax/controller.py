@@ -1,0 +1,154 @@
+"""ENAS' controller as a relaxation (Pham, Guan, Zoph, Le & Dean, "Efficient Neural Architecture Search via
+Parameter Sharing", ICML 2018), on NAS-Bench-201 as its authors ran it (D-X-Y/AutoDL-Projects
+exps/NAS-Bench-201-algos/ENAS.py, xautodl/models/cell_searchs/search_model_enas_utils.py).
+
+The architecture is not a tensor alpha but an LSTM controller (relax/controllers.py) over one op per edge:
+hidden 32, 2 layers, logits <- 2.5 tanh(logits / 5), U(-0.1, 0.1) initialisation
+(search_model_enas_utils.py:17-20, 42-46, 55-57). Its parameters are what the architecture optimizer steps
+(``arch_parameters``); the supernet's own alpha is left unused.
+
+- Weight phase: every supernet forward draws one cell from the controller (no gradient) and the op weights
+  are its one-hot rows, so only the sampled op of each edge is computed (``hard``; ENAS.py:55-60).
+- Architecture phase: the search's ``reinforce`` estimator (search/estimators.py) samples cells itself and
+  asks ``policy_loss`` for each one's REINFORCE loss; this object keeps the moving-average baseline.
+- Not sampling (logging, argmax): the controller's greedy path, each edge's probabilities given the most
+  likely ops before it.
+
+``policy_loss`` of a sample with accuracy A (a fraction), log-probability log p and entropy H, with
+R = A + w H (w: ``entropy_weight``) and baseline decay d (``baseline_decay``):
+
+    rule "xautodl" (ENAS.py:144-152, the NAS-Bench-201 runs): b_e is the baseline the epoch started with
+        b = A                          in the first epoch (b_0 is None)
+        b = b_e - (1 - d) (b_e - R)    otherwise, and the epoch's last b becomes b_{e+1}
+        loss = -log p * (R - b)        H keeps its gradient (R - b = d (R - b_e), or w H in epoch one)
+    rule "enas" (melodyguan/enas src/cifar10/micro_controller.py, build_trainer): H without gradient,
+        b <- b - (1 - d) (b - R) per sample from b = 0, then loss = -log p * (R - b) with the new b.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from archsearch.checks import integer, number
+from archsearch.errors import ConfigError, UnknownNameError
+from archsearch.relax.base import RELAXATIONS, Relaxation
+from archsearch.relax.controllers import LSTMController
+
+RULES = ("xautodl", "enas")
+
+
+@RELAXATIONS.register("controller")
+class ControllerRelaxation(Relaxation):
+    """An LSTM controller's sample as one-hot op weights; REINFORCE's baseline and per-sample loss."""
+
+    #: the architecture gradient this relaxation needs (search/estimators.py)
+    estimator = "reinforce"
+
+    def __init__(self, hidden: int = 32, layers: int = 2, temperature: float = 5.0, tanh_constant: float = 2.5,
+                 init_range: float = 0.1, entropy_weight: float = 1e-4, baseline_decay: float = 0.99,
+                 aggregate: int = 20, grad_clip: float = 5.0, rule: str = "xautodl"):
+        # search_model_enas_utils.py:17-20 (lstm_size 32, 2 layers, tanh 2.5, T 5), :42 (U(-0.1, 0.1));
+        # ENAS.sh:43-46 (entropy weight 1e-4, bl_dec 0.99, num_aggregate 20); ENAS.py:169 (clip 5)
+        self.hidden = integer(hidden, "controller hidden", minimum=1, maximum=4096)
+        self.layers = integer(layers, "controller layers", minimum=1, maximum=64)
+        self.temperature = number(temperature, "controller temperature", positive=True)
+        self.tanh_constant = number(tanh_constant, "controller tanh_constant", positive=True)
+        self.init_range = number(init_range, "controller init_range", minimum=0.0)
+        self.entropy_weight = number(entropy_weight, "controller entropy_weight", minimum=0.0)
+        self.baseline_decay = number(baseline_decay, "controller baseline_decay", minimum=0.0)
+        if self.baseline_decay > 1:
+            raise ConfigError(f"controller baseline_decay must be in [0, 1], got {baseline_decay}")
+        self.aggregate = integer(aggregate, "controller aggregate", minimum=1, maximum=10**6)
+        self.grad_clip = number(grad_clip, "controller grad_clip", positive=True)
+        if rule not in RULES:
+            raise UnknownNameError("controller rule", rule, RULES)
+        self.rule = rule
+        self.controller: LSTMController | None = None
+        #: the baseline: "xautodl" b_e (None before the first epoch ends) and the last b computed; "enas" b
+        self.baseline: float | None = None if rule == "xautodl" else 0.0
+        self.last_baseline: float | None = self.baseline
+
+    # -- the controller ------------------------------------------------------------------------
+    def bind(self, supernet) -> None:
+        alphas = supernet.named_arch_parameters()
+        if len(alphas) != 1 or getattr(supernet, "alpha_columns", None) is not None:
+            raise ConfigError("the controller relaxation needs one cell type whose alpha has a column per op "
+                              "(the nb201 space without exclude_ops)")
+        num_edges, num_ops = next(iter(alphas.values())).shape
+        self.controller = LSTMController(num_edges, num_ops, self.hidden, self.layers,
+                                         temperature=self.temperature, tanh_constant=self.tanh_constant)
+        if self.init_range:
+            self.controller.uniform_init_(self.init_range)
+
+    def _bound(self) -> LSTMController:
+        if self.controller is None:
+            raise ConfigError("the controller relaxation is not bound to a supernet: call relaxation.bind(model)")
+        return self.controller
+
+    def arch_parameters(self, supernet) -> list[torch.Tensor]:
+        return list(self._bound().parameters())
+
+    def sample(self, generator=None):
+        """(actions, log p, H) of a cell drawn from the controller, with gradient."""
+        return self._bound()(generator=generator)
+
+    # -- op weights ----------------------------------------------------------------------------
+    @property
+    def hard(self) -> bool:  # one-hot while sampling; the greedy path's probabilities weigh every op
+        return self.sampling
+
+    def __call__(self, alpha: torch.Tensor) -> torch.Tensor:
+        if not self.sampling:
+            return self.deterministic_weights(alpha)
+        with torch.no_grad():
+            actions, _, _ = self._bound()()
+        return torch.nn.functional.one_hot(actions, alpha.shape[-1]).to(alpha)
+
+    def deterministic_weights(self, alpha: torch.Tensor) -> torch.Tensor:
+        return self._bound().greedy_probabilities().to(alpha)
+
+    def sampler(self, view):
+        """rng -> genotype drawn from the controller."""
+        controller, space = self._bound(), view.space
+
+        def draw(rng: np.random.Generator):
+            generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+            with torch.no_grad():
+                actions, _, _ = controller(generator=generator)
+            return space.from_choices(actions.tolist())
+
+        return draw
+
+    # -- REINFORCE -----------------------------------------------------------------------------
+    def set_epoch(self, epoch: int, total_epochs: int) -> None:
+        if self.rule == "xautodl":  # ENAS.py:403-421: the epoch's last baseline is the next epoch's b_e
+            self.baseline = self.last_baseline
+
+    def policy_loss(self, accuracy: float, log_prob: torch.Tensor, entropy: torch.Tensor) -> torch.Tensor:
+        """REINFORCE's loss of one sample (see the module's docstring); updates the baseline."""
+        if self.rule == "enas":
+            entropy = entropy.detach()  # micro_controller.py: tf.stop_gradient on the entropy
+        reward = accuracy + self.entropy_weight * entropy  # R = A + w H
+        if self.rule == "xautodl":
+            b_e = self.baseline
+            baseline = torch.as_tensor(accuracy) if b_e is None else b_e - (1 - self.baseline_decay) * (b_e - reward)
+            self.last_baseline = float(baseline.detach())
+        else:
+            self.baseline = self.baseline - (1 - self.baseline_decay) * (self.baseline - float(reward))
+            self.last_baseline, baseline = self.baseline, self.baseline
+        return -log_prob * (reward - baseline)
+
+    def describe(self, view) -> dict:
+        return {"controller_baseline": self.last_baseline}
+
+    def state_dict(self) -> dict:
+        return {"controller": self._bound().state_dict(), "baseline": self.baseline,
+                "last_baseline": self.last_baseline}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._bound().load_state_dict(state["controller"])
+        self.baseline, self.last_baseline = state["baseline"], state["last_baseline"]
+
+
+__all__ = ["ControllerRelaxation", "RULES"]

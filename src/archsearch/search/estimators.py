@@ -1,0 +1,57 @@
+"""The architecture gradients an arch step can take (config key ``arch_gradient``), chosen by the method:
+
+- ``pathwise``: through the relaxed op weights, grad_alpha L_val (search/bilevel.py; ``order`` 1 or 2).
+- ``reinforce``: a score function for a relaxation that is a distribution over cells with no path from the
+  cell to the loss (ENAS' controller, relax/controller.py). With ``aggregate`` samples a_k ~ pi_theta,
+
+      g = clip_5( (1 / K) sum_k grad_theta loss_k ),   loss_k = -log pi_theta(a_k) (R_k - b_k)
+
+  where R_k is the shared-weight top-1 accuracy of a_k on the next search-valid batch (plus the entropy
+  bonus) and b_k the baseline (the relaxation's ``policy_loss``). No gradient passes through the supernet.
+  AutoDL-Projects exps/NAS-Bench-201-algos/ENAS.py:128-172: per sample a new batch (:129-133), the supernet
+  in eval mode without gradient (:123, :139-143), loss / num_aggregate accumulated (:162-163), the
+  controller's gradient clipped to norm 5 (:169) before Adam steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from archsearch.search.bilevel import _grads
+from archsearch.search.meter import Meter
+from archsearch.search.selectors.shared_accuracy import accuracy, shared_weight_logits
+
+ESTIMATORS = ("pathwise", "reinforce")
+
+
+def clip_by_total_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
+    """torch.nn.utils.clip_grad_norm_'s rule on a list of gradients: scale by min(1, c / (||g|| + 1e-6))."""
+    total = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+    scale = min(1.0, max_norm / (float(total) + 1e-6))
+    return [g * scale for g in grads]
+
+
+def reinforce_arch_grads(relaxation, supernet, batches: Iterator, params: Sequence[torch.Tensor],
+                         meter: Meter | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The score-function gradient over ``relaxation.aggregate`` cells, each on the next of ``batches``;
+    returns (clipped gradients, the mean of the samples' losses)."""
+    params, k = list(params), relaxation.aggregate
+    total = [torch.zeros_like(p) for p in params]
+    loss_sum = 0.0
+    for _ in range(k):
+        x, y = next(batches)
+        actions, log_prob, entropy = relaxation.sample()  # a ~ pi_theta, with log pi_theta(a) and H
+        logits = shared_weight_logits(supernet, actions.tolist(), x)  # only a's path, no gradient
+        if meter is not None:
+            meter.update(F.cross_entropy(logits, y), logits, y)
+        loss = relaxation.policy_loss(accuracy(logits, y), log_prob, entropy)
+        for g, d in zip(total, _grads(loss / k, params)):  # the mean over the K samples
+            g += d
+        loss_sum += float(loss.detach())
+    return clip_by_total_norm(total, relaxation.grad_clip), torch.tensor(loss_sum / k)
+
+
+__all__ = ["ESTIMATORS", "clip_by_total_norm", "reinforce_arch_grads"]

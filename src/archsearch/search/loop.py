@@ -2,7 +2,8 @@
 
 Per iteration, one architecture step on a search-valid batch and one weight step on a search-train batch, in
 the order ``step_order`` names: arch-first (DARTS, the default) or weights-first (XNAS' Alg. 1, the NB201
-scripts: alpha's gradient is then taken at the updated weights). What varies between methods is handed in: the
+scripts: alpha's gradient is then taken at the updated weights); or, with ``arch_steps`` K > 0, every weight step of
+the epoch and then K architecture steps (ENAS). What varies between methods is handed in: the
 relaxation (alpha -> op weights), the architecture optimizer (any torch.optim.Optimizer, stepped with a closure),
 the selector, and epoch hooks (early stopping). Diagnostics and a checkpoint are written every epoch.
 

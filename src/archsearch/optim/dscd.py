@@ -17,8 +17,8 @@ kinds (``switch``):
   a global step's is its proposal's loss if accepted, and a rejected proposal leaves the point, so it
   counts as no improvement.
 * ``"window"``, our earlier rule: switch after n consecutive steps of the current kind that brought no
-  loss below the best of the last K. It keeps local phases about half as long again as the paper's
-  rule, so it takes fewer global steps (docs/fairdarts-dscd.md, measured phase lengths).
+  loss below the best of the last K. Its local phases are longer (1.1-3 times the paper's rule's on
+  optbench's Styblinski-Tang and Rastrigin), so it takes fewer global steps (docs/fairdarts-dscd.md).
 
 Only the paper's abstract and introduction (arXiv 2104.10450) were at hand when this was written:
 the switching rule above follows the paper's summary of it (n steps of one kind, then a switch when

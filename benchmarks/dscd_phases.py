@@ -60,7 +60,8 @@ def main() -> None:
     # the starting points and per-run seeds of archsearch.studies.optbench.optbench
     starts = [_start(f, args.dim, np.random.default_rng([args.seed, r])) for r in range(args.runs)]
     print(f"{args.function}, D={args.dim}, {args.steps} steps, {args.runs} runs, seed {args.seed}")
-    print(f"{'rule':8} {'lr':>10} {'local phase':>12} {'global phase':>13} {'global share':>13} {'accepted/run':>13}")
+    print(f"{'rule':8} {'lr':>10} {'local phase':>12} {'global phase':>13} {'global share':>13} "
+          f"{'accepted/run':>13}")
     for switch in SWITCH_RULES:
         for lr, cosine in parse_lrs(args.lrs):
             phases = {"local": [], "global": []}

@@ -223,7 +223,8 @@ class DSCD(ArchitectureOptimizer, torch.optim.Optimizer):
     # -- checkpoints ----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"local": self.local.state_dict(), "losses": list(self.losses), "mode": self.mode,
-                "run": self.run, "stale": self.stale, "steps": self.steps, "rounds": self.rounds, "counts": dict(self.counts),
+                "run": self.run, "stale": self.stale, "steps": self.steps, "rounds": self.rounds,
+                "counts": dict(self.counts),
                 "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:

@@ -61,13 +61,13 @@ for _name, _cls in (("vadam", VAdam), ("von", VON), ("vprop", Vprop)):
 
 
 # ---- DSCD around Adam (Bodin, Tomasi & Dai, ICLR 2021 NAS workshop) --------------------------------
-_DSCD_OPTIONS = {"bound", "memory", "patience", "seed", "rounds"}
+_DSCD_OPTIONS = {"bound", "memory", "patience", "seed", "rounds", "switch"}
 
 
 @ARCH_OPTIMIZERS.register("dscd-adam")
 def build_dscd_adam(params, config, dataset_size=None) -> DSCD:
     """DSCD around Adam(arch_lr, arch_betas, arch_weight_decay); ``arch_options``: bound (a), memory (K),
-    patience (n), seed (default: the search's seed)."""
+    patience (n), switch ("paper", the default, or "window"), seed (default: the search's seed)."""
     options = dict(config.arch_options)
     unknown = set(options) - _DSCD_OPTIONS
     if unknown:

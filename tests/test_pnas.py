@@ -108,6 +108,16 @@ def test_decisions_layout_fills_the_ungrown_decisions_with_the_first_choice():
         make_layout(ChoiceSpace(), "nodes")
     with pytest.raises(ConfigError):
         make_layout(get_space("darts"), None)  # no choice_shape
+    # decisions with fewer choices than the widest (NASNet's inputs) expand over their own choices only
+    nasnet = get_space("nasnet")
+    layout = make_layout(nasnet, None)
+    sizes = nasnet.choice_sizes()
+    prefix = ()
+    for k in range(8):
+        expansions = layout.expansions(prefix)
+        assert [c[-1] for c in expansions] == list(range(sizes[k]))
+        prefix = expansions[-1]
+        nasnet.to_string(layout.complete(prefix))  # a member of the space
 
 
 # ---- the surrogate ---------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ proxy) only ever sees complete genotypes of the space.
   inputs instead (every edge not yet grown 'none') would make every cell of 1 or 2 blocks the same broken
   cell, and steps 1 and 2 would learn nothing.
 - ``decisions`` (any space with a ``choice_shape``): each decision is a block with one input token (its
-  position) and one op token; decisions not yet grown take choice 0 (our choice; on NAS-Bench-201, 'none').
+  position) and one op token, over the choices the decision has (``choice_sizes``); decisions not yet grown
+  take choice 0 (our choice; on NAS-Bench-201, 'none').
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class Layout:
     def __init__(self, space, block_sizes: tuple[int, ...], block_inputs: tuple[tuple[int, ...], ...], inputs: int):
         self.space = space
         self.num_decisions, self.num_choices = space.choice_shape
+        # decisions may have fewer choices than the widest (NASNet: block b picks from b + 2 inputs)
+        sizes = space.choice_sizes() if hasattr(space, "choice_sizes") else None
+        self.choice_sizes = list(sizes) if sizes is not None else [self.num_choices] * self.num_decisions
         self.block_sizes, self.block_inputs = block_sizes, block_inputs
         self.ends = tuple(itertools.accumulate(block_sizes))  # prefix length after each block
         self.inputs = inputs  # input tokens are 0..inputs-1, op tokens inputs..inputs+choices-1
@@ -48,8 +52,10 @@ class Layout:
 
     def expansions(self, prefix: tuple[int, ...]) -> list[tuple[int, ...]]:
         """Every cell of one more block whose first blocks are ``prefix`` (PNAS's expand-cell)."""
-        size = self.block_sizes[self.ends.index(len(prefix)) + 1 if prefix else 0]
-        return [prefix + extra for extra in itertools.product(range(self.num_choices), repeat=size)]
+        block = self.ends.index(len(prefix)) + 1 if prefix else 0
+        start = self.ends[block] - self.block_sizes[block]
+        choices = [range(self.choice_sizes[k]) for k in range(start, self.ends[block])]
+        return [prefix + extra for extra in itertools.product(*choices)]
 
     def tokens(self, prefix: tuple[int, ...]) -> list[list[int]]:
         """Per block: its input tokens, then its op tokens (PNAS's I1, I2, O1, O2 order)."""

@@ -61,6 +61,10 @@ class SearchConfig:
     order: int = setting(1, "1: first-order architecture gradient; 2: the unrolled second-order step")
     unrolled_lr: float | None = setting(None, "xi of the unrolled step; null: the current weight learning rate, "
                                               "as DARTS")
+    # exact by default: the reference's finite difference (quark0/darts cnn/architect.py:76-91, r = 0.01)
+    # measures ReLU and max-pool kinks rather than the derivative (docs/search.md, benchmarks/second_order_hvp.py)
+    hvp: str = setting("exact", "the second-order step's Hessian-vector product: exact (double backward) | "
+                                "finite-difference (DARTS' central difference, r = 0.01)")
     arch_warmup_epochs: int = setting(0, "epochs that train the weights only, before any architecture step")
     drop_path_prob: float = setting(
         0.0, "ScheduledDropPath on mixed edges, raised linearly to this (RobustDARTS); 0 is off")
@@ -144,6 +148,7 @@ RULES: dict[str, Rule] = {
     "grad_clip": POSITIVE,
     "order": one_of(1, 2),
     "unrolled_lr": POSITIVE,
+    "hvp": one_of("exact", "finite-difference"),
     "arch_warmup_epochs": NON_NEGATIVE,
     "drop_path_prob": PROBABILITY,
     "arch_lr": POSITIVE,

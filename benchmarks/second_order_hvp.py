@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=5, help="weight steps before measuring (fills momentum)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per hvp mode (0: no timing)")
+    parser.add_argument("--timing-only", action="store_true", help="skip the error tables")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--data-dir", default="../shared/data/cifar10/cifar10-jpeg.tar.gz")
     args = parser.parse_args()
@@ -192,6 +193,14 @@ def main() -> None:
     print(f"{args.space} {size} batch {args.batch}, 32x32 CIFAR-10, xi={xi}, after {args.warm} weight steps, "
           f"{torch.get_num_threads()} threads")
 
+    if not args.timing_only:
+        errors(search, train, valid, xi)
+    if args.repeats:
+        timing(search, train, valid, xi, args.repeats)
+
+
+def errors(search, train, valid, xi: float) -> None:
+    """The error-against-exact tables, float32 and float64."""
     exact64 = State(search, train, valid, torch.float64)
     start = time.perf_counter()
     truth = exact_unrolled(exact64, xi)
@@ -238,24 +247,27 @@ def main() -> None:
     for label, row in rows.items():
         print(f"| {label} | " + " | ".join(row.get(c, "") for c in columns) + " |")
 
-    if args.repeats:
-        state = State(search, train, valid, torch.float32)
-        print(f"\none architecture gradient, float32, {search.config.supernet_path} path "
-              f"(median of {args.repeats}; peak RSS growth)")
-        print("| hvp | whole gradient s | its peak MB | the product alone s | its peak MB |")
-        print("|---|---|---|---|---|")
-        _, vector = state.unrolled_parts(xi)
-        products = {
-            "finite-difference": lambda: finite_difference_hvp(state.train_loss, state.weights, state.alphas, vector),
-            "exact": lambda: exact_hvp(state.train_loss, state.weights, state.alphas, vector,
-                                       second_derivatives=state.reference),
-        }
-        for mode, product in products.items():
-            whole = timed(lambda: second_order_arch_grads(
-                state.train_loss, state.val_loss, state.weights, state.alphas, state.opt, xi, hvp=mode,
-                second_derivatives=state.reference), args.repeats)
-            alone = timed(product, args.repeats)
-            print(f"| {mode} | {whole[0]:.2f} | {whole[1]:.0f} | {alone[0]:.2f} | {alone[1]:.0f} |")
+
+
+def timing(search, train, valid, xi: float, repeats: int) -> None:
+    """Seconds and peak memory of one architecture gradient with each hvp mode, float32, as searches run."""
+    state = State(search, train, valid, torch.float32)
+    print(f"\none architecture gradient, float32, {search.config.supernet_path} path "
+          f"(median of {repeats}; peak RSS growth)")
+    print("| hvp | whole gradient s | its peak MB | the product alone s | its peak MB |")
+    print("|---|---|---|---|---|")
+    _, vector = state.unrolled_parts(xi)
+    products = {
+        "finite-difference": lambda: finite_difference_hvp(state.train_loss, state.weights, state.alphas, vector),
+        "exact": lambda: exact_hvp(state.train_loss, state.weights, state.alphas, vector,
+                                   second_derivatives=state.reference),
+    }
+    for mode, product in products.items():
+        whole = timed(lambda: second_order_arch_grads(
+            state.train_loss, state.val_loss, state.weights, state.alphas, state.opt, xi, hvp=mode,
+            second_derivatives=state.reference), repeats)
+        alone = timed(product, repeats)
+        print(f"| {mode} | {whole[0]:.2f} | {whole[1]:.0f} | {alone[0]:.2f} | {alone[1]:.0f} |")
 
 
 if __name__ == "__main__":

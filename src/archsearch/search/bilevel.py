@@ -16,10 +16,11 @@ reference (quark0/darts cnn/architect.py:76-91) uses central finite differences 
     w+- = w +- eps * v,  eps = 0.01 / ||v||.
 
 With ReLU and max-pool a perturbation of norm 0.01 crosses many kinks, and the difference measures
-their jumps rather than the derivative: on the NB201 and DARTS supernets at their search sizes the
-finite-difference product is off by tens of percent, and the unrolled gradient with it, in float32
-and float64 alike (docs/search.md, "How the Hessian-vector product is computed"; benchmarks/
-second_order_hvp.py). The exact product costs about one more backward and its graph's memory.
+their jumps rather than the derivative: on NB201 and DARTS supernets over CIFAR-10 the reference's
+product is 2-2.4x off the exact one and the unrolled gradient 45-57% off, in float32 and float64
+alike, and no radius does better (docs/search.md, "The Hessian-vector product"; benchmarks/
+second_order_hvp.py). The exact product costs a double backward on the reference path instead of two
+first-order passes, and that graph's memory.
 
 The virtual step uses the weight optimizer's momentum and weight decay as quark0/darts'
 ``_compute_unrolled_model`` does; those terms do not depend on alpha, so eq. 8 is unchanged.
@@ -152,7 +153,7 @@ def second_order_arch_grads(train_loss: Loss, val_loss: Loss, weights: Sequence[
                             second_derivatives: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
                             ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Eq. 7. ``hvp``: "exact" (double backward, see exact_hvp) or "finite-difference" (the reference's
-    eq. 8 at ``radius``). ``reduce`` averages gradients over the processes of a distributed search, so
+    eq. 8 at ``radius``; quark0/darts cnn/architect.py:76-91). ``reduce`` averages gradients over the processes of a distributed search, so
     that every process takes the same virtual step and Hessian-vector product as one process on the
     global batch would."""
     if hvp not in HVP_MODES:

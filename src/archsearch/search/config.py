@@ -63,6 +63,10 @@ class SearchConfig:
         "arch-first", "per iteration: arch-first (DARTS) or weights-first (XNAS Alg. 1: alpha's step at the new w)")
     unrolled_lr: float | None = setting(None, "xi of the unrolled step; null: the current weight learning rate, "
                                               "as DARTS")
+    # exact by default: the reference's finite difference (quark0/darts cnn/architect.py:76-91, r = 0.01)
+    # measures ReLU and max-pool kinks rather than the derivative (docs/search.md, benchmarks/second_order_hvp.py)
+    hvp: str = setting("exact", "the second-order step's Hessian-vector product: exact (double backward) | "
+                                "finite-difference (DARTS' central difference, r = 0.01)")
     arch_warmup_epochs: int = setting(0, "epochs that train the weights only, before any architecture step")
     drop_path_prob: float = setting(
         0.0, "ScheduledDropPath on mixed edges, raised linearly to this (RobustDARTS); 0 is off")
@@ -147,6 +151,7 @@ RULES: dict[str, Rule] = {
     "order": one_of(1, 2),
     "step_order": one_of("arch-first", "weights-first"),
     "unrolled_lr": POSITIVE,
+    "hvp": one_of("exact", "finite-difference"),
     "arch_warmup_epochs": NON_NEGATIVE,
     "drop_path_prob": PROBABILITY,
     "arch_lr": POSITIVE,

@@ -172,8 +172,8 @@ class DifferentiableSearch:
                 grads, loss = first_order_arch_grads(val_loss, self.alphas, self.weights, self._average)
             else:
                 xi = self.config.unrolled_lr or self.w_optimizer.param_groups[0]["lr"]
-                grads, loss = second_order_arch_grads(
-                    train_loss, val_loss, self.weights, self.alphas, self.w_optimizer, xi, self._average)
+                grads, loss = second_order_arch_grads(train_loss, val_loss, self.weights, self.alphas, self.w_optimizer, xi,
+                    self._average, hvp=self.config.hvp, second_derivatives=lambda: self.model.using_path("reference"))
             for alpha, grad in zip(self.alphas, grads):
                 alpha.grad = grad
             return loss

@@ -87,6 +87,9 @@ class SearchConfig:
                                        "time (search/eigenvalue.py)")
     # our choice: the top Ritz value settles in about 8 steps on both spaces (benchmarks/diagnostic_cost.py)
     hessian_iters: int = setting(10, "Lanczos steps at most per Hessian eigenvalue estimate")
+    # RobustDARTS' Hessian is first order (automl/RobustDARTS src/search/train_search.py:393, search/eigenvalue.py)
+    hessian_order: int = setting(1, "1: Hessian of L_val(w, alpha), as RobustDARTS; 2: of the unrolled "
+                                    "L_val(w - xi grad_w L_train, alpha)")
     # -- after the search: brief training of the found cell (0 to skip)
     train_epochs: int = setting(0, "epochs of a brief training of the found cell after the search; 0 skips it")
     train_C: int | None = setting(None, "initial channels of that training's network; null: the space's default")
@@ -151,6 +154,7 @@ RULES: dict[str, Rule] = {
     "arch_weight_decay": NON_NEGATIVE,
     "hessian_every": Rule(lambda v: v == "auto" or (isinstance(v, int) and v >= 0), "'auto' or an integer >= 0"),
     "hessian_iters": at_least(1),
+    "hessian_order": one_of(1, 2),
     "train_epochs": NON_NEGATIVE,
     "train_C": at_least(1),
     "train_N": at_least(1),

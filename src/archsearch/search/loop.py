@@ -29,7 +29,7 @@ from archsearch.runtime import deterministic, resolve_device, rng_states, seed_e
 from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
 from archsearch.search.config import SearchConfig
 from archsearch.search.distributed import Distributed, wrap_weights
-from archsearch.search.eigenvalue import eigenvalue_every, supernet_eigenvalue
+from archsearch.search.eigenvalue import coupled_weight_decay, eigenvalue_every, supernet_eigenvalue, unroll_for
 from archsearch.search.hooks import build_hooks
 from archsearch.search.meter import Meter, running_figures
 from archsearch.search.resolve import build_selector, build_supernet, check_config
@@ -125,8 +125,8 @@ class DifferentiableSearch:
         # the horizon T, for optimizers whose step size or schedule follows it
         self.a_optimizer.plan_rounds(config.epochs * min(len(self.train_loader), len(self.valid_loader)))
         self.relaxation.attach(self.a_optimizer)
-        self.hessian_every = eigenvalue_every(config.hessian_every, config.hessian_iters,
-                                              min(len(self.train_loader), len(self.valid_loader)))
+        self.hessian_every = eigenvalue_every(config.hessian_every, config.hessian_iters, min(
+            len(self.train_loader), len(self.valid_loader)), config.hessian_order)
         self.epoch = 0
         self.stop_reason: str | None = None
         self.history: list[dict] = []
@@ -243,11 +243,12 @@ class DifferentiableSearch:
 
     # -- diagnostics ----------------------------------------------------------------------------
     def hessian_eigenvalue(self) -> float:
-        """Largest eigenvalue of the Hessian of L_val w.r.t. alpha on the fixed batch (diagnostics/hessian.py)."""
+        """Largest eigenvalue of the Hessian of L_val + the arch L2 w.r.t. alpha (search/eigenvalue.py)."""
         generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
         with self.console.task("hessian eigenvalue", self.config.hessian_iters) as progress:
             return supernet_eigenvalue(self.model, self.relaxation, self.hessian_batch, self.config.hessian_iters,
-                                       generator, progress=progress)
+                                       generator, progress, l2=coupled_weight_decay(self.a_optimizer),
+                                       unroll=unroll_for(self.config, self.w_optimizer, self.train_loader))
 
     def epoch_record(self, stats: dict, seconds: float) -> dict:
         view = self.view()

@@ -37,8 +37,9 @@ from archsearch.search.bilevel import virtual_step_direction
 #: up to 4 on a busy machine (benchmarks/diagnostic_cost.py); the "auto" cadence plans with the upper figure
 HVP_COST_IN_STEPS = 4.0
 #: how many times dearer a product of the unrolled (``hessian_order: 2``) Hessian is: two forwards and a
-#: triple backward instead of one forward and a double backward (measured, docs/early-stopping.md)
-UNROLLED_HVP_FACTOR = 3.0
+#: triple backward, batch norm from separate ops, instead of one forward and a double backward; measured at
+#: about 5.6 on a shared machine (docs/early-stopping.md), planned at 6
+UNROLLED_HVP_FACTOR = 6.0
 #: the share of a search's time the "auto" cadence gives the eigenvalue (our choice)
 AUTO_BUDGET = 0.1
 

@@ -93,6 +93,9 @@ class SearchConfig:
                                        "time (search/eigenvalue.py)")
     # our choice: the top Ritz value settles in about 8 steps on both spaces (benchmarks/diagnostic_cost.py)
     hessian_iters: int = setting(10, "Lanczos steps at most per Hessian eigenvalue estimate")
+    # RobustDARTS' Hessian is first order (automl/RobustDARTS src/search/train_search.py:393, search/eigenvalue.py)
+    hessian_order: int = setting(1, "1: Hessian of L_val(w, alpha), as RobustDARTS; 2: of the unrolled "
+                                    "L_val(w - xi grad_w L_train, alpha)")
     # -- after the search: brief training of the found cell (0 to skip)
     train_epochs: int = setting(0, "epochs of a brief training of the found cell after the search; 0 skips it")
     train_C: int | None = setting(None, "initial channels of that training's network; null: the space's default")
@@ -159,6 +162,7 @@ RULES: dict[str, Rule] = {
     "arch_weight_decay": NON_NEGATIVE,
     "hessian_every": Rule(lambda v: v == "auto" or (isinstance(v, int) and v >= 0), "'auto' or an integer >= 0"),
     "hessian_iters": at_least(1),
+    "hessian_order": one_of(1, 2),
     "train_epochs": NON_NEGATIVE,
     "train_C": at_least(1),
     "train_N": at_least(1),
@@ -240,3 +244,18 @@ def parse_key_values(items: list[str]) -> dict[str, str]:
             raise ConfigError(f"'{key}' is given twice")
         out[key] = value
     return out
+
+
+#: SearchConfig keys a resumed run may change (``archsearch search --resume DIR key=value``); every other
+#: key defines the run. The learning rates and their kin are for a run stopped by a NaN loss; a new
+#: ``epochs`` re-plans every schedule over the new total (docs/reliability.md); the rest are diagnostics,
+#: the training after the search, and where the data lives or the run computes.
+RESUMABLE = frozenset({
+    "epochs", "w_lr", "w_lr_min", "w_momentum", "w_weight_decay", "grad_clip", "unrolled_lr",
+    "arch_lr", "arch_betas", "arch_weight_decay",
+    "hessian_every", "hessian_iters", "train_epochs", "device", "deterministic", "data_dir",
+})
+
+#: the weight and architecture optimizers' param-group keys behind config keys a resume may change
+W_GROUP_KEYS = {"w_momentum": "momentum", "w_weight_decay": "weight_decay"}
+A_GROUP_KEYS = {"arch_lr": "lr", "arch_betas": "betas", "arch_weight_decay": "weight_decay"}

@@ -27,9 +27,9 @@ from archsearch.optim import ARCH_OPTIMIZERS
 from archsearch.relax import build_relaxation
 from archsearch.runtime import deterministic, resolve_device, rng_states, seed_everything, set_rng_states
 from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
-from archsearch.search.config import SearchConfig
+from archsearch.search.config import A_GROUP_KEYS, RESUMABLE, W_GROUP_KEYS, SearchConfig
 from archsearch.search.distributed import Distributed, wrap_weights
-from archsearch.search.eigenvalue import eigenvalue_every, supernet_eigenvalue
+from archsearch.search.eigenvalue import coupled_weight_decay, eigenvalue_every, supernet_eigenvalue, unroll_for
 from archsearch.search.hooks import build_hooks
 from archsearch.search.meter import Meter, running_figures
 from archsearch.search.resolve import build_selector, build_supernet, check_config
@@ -43,21 +43,6 @@ from archsearch.utils.progress import Console
 from archsearch.utils.resume import check_fits, replan_cosine, set_hyperparameters
 from archsearch.utils.rundir import lock_run_dir
 from archsearch.utils.tensorboard import resolve_tensorboard
-
-#: SearchConfig keys a resumed run may change (``archsearch search --resume DIR key=value``); every other
-#: key defines the run. The learning rates and their kin are for a run stopped by a NaN loss; a new
-#: ``epochs`` re-plans every schedule over the new total (docs/reliability.md); the rest are diagnostics,
-#: the training after the search, and where the data lives or the run computes.
-RESUMABLE = frozenset({
-    "epochs", "w_lr", "w_lr_min", "w_momentum", "w_weight_decay", "grad_clip", "unrolled_lr",
-    "arch_lr", "arch_betas", "arch_weight_decay",
-    "hessian_every", "hessian_iters", "train_epochs", "device", "deterministic", "data_dir",
-})
-
-#: the weight and architecture optimizers' param-group keys behind config keys a resume may change
-_W_GROUP_KEYS = {"w_momentum": "momentum", "w_weight_decay": "weight_decay"}
-_A_GROUP_KEYS = {"arch_lr": "lr", "arch_betas": "betas", "arch_weight_decay": "weight_decay"}
-
 
 class DifferentiableSearch:
     """Bilevel search of one space's supernet. ``run()`` returns the selected genotype; ``console`` and
@@ -122,8 +107,8 @@ class DifferentiableSearch:
         # the horizon T, for optimizers whose step size or schedule follows it
         self.a_optimizer.plan_rounds(config.epochs * min(len(self.train_loader), len(self.valid_loader)))
         self.relaxation.attach(self.a_optimizer)
-        self.hessian_every = eigenvalue_every(config.hessian_every, config.hessian_iters,
-                                              min(len(self.train_loader), len(self.valid_loader)))
+        self.hessian_every = eigenvalue_every(config.hessian_every, config.hessian_iters, min(
+            len(self.train_loader), len(self.valid_loader)), config.hessian_order)
         self.epoch = 0
         self.stop_reason: str | None = None
         self.history: list[dict] = []
@@ -244,11 +229,12 @@ class DifferentiableSearch:
 
     # -- diagnostics ----------------------------------------------------------------------------
     def hessian_eigenvalue(self) -> float:
-        """Largest eigenvalue of the Hessian of L_val w.r.t. alpha on the fixed batch (diagnostics/hessian.py)."""
+        """Largest eigenvalue of the Hessian of L_val + the arch L2 w.r.t. alpha (search/eigenvalue.py)."""
         generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
         with self.console.task("hessian eigenvalue", self.config.hessian_iters) as progress:
             return supernet_eigenvalue(self.model, self.relaxation, self.hessian_batch, self.config.hessian_iters,
-                                       generator, progress=progress)
+                                       generator, progress, l2=coupled_weight_decay(self.a_optimizer),
+                                       unroll=unroll_for(self.config, self.w_optimizer, self.train_loader))
 
     def epoch_record(self, stats: dict, seconds: float) -> dict:
         view = self.view()
@@ -338,8 +324,8 @@ class DifferentiableSearch:
                                   "optimizer planned its step sizes over the old number; start a new run")
         if changed & {"epochs", "w_lr", "w_lr_min"}:
             replan_cosine(self.scheduler, total=c.epochs, lr=c.w_lr, lr_min=c.w_lr_min)
-        for optimizer, keys, what in ((self.w_optimizer, _W_GROUP_KEYS, "weight optimizer"),
-                                      (self.a_optimizer, _A_GROUP_KEYS, "architecture optimizer")):
+        for optimizer, keys, what in ((self.w_optimizer, W_GROUP_KEYS, "weight optimizer"),
+                                      (self.a_optimizer, A_GROUP_KEYS, "architecture optimizer")):
             set_hyperparameters(optimizer, {k: (g, saved[k], getattr(c, k)) for k, g in keys.items() if k in changed},
                                 what)
 

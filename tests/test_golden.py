@@ -18,6 +18,7 @@ Record again (only when a change of behaviour is intended, and say so in the com
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -92,7 +93,8 @@ def _differences(now, recorded, where: str = "") -> list[str]:
     """Where two parsed JSON values differ beyond FLOAT_TOLERANCE (bools and ints compared exactly)."""
     if isinstance(now, float) or isinstance(recorded, float):
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (now, recorded))
-        if numbers and (now == recorded or abs(now - recorded) <= FLOAT_TOLERANCE * max(1.0, abs(now), abs(recorded))):
+        if numbers and (now == recorded or (math.isnan(now) and math.isnan(recorded))
+                        or abs(now - recorded) <= FLOAT_TOLERANCE * max(1.0, abs(now), abs(recorded))):
             return []
         return [f"{where}: {now!r} != {recorded!r}"]
     if isinstance(now, dict) and isinstance(recorded, dict):
@@ -178,6 +180,8 @@ def test_the_comparison_allows_cpu_noise_and_nothing_more():
     assert _differences({**recorded, "genotype": "|none~0|"}, recorded)
     assert _differences(dict(reversed(list(recorded.items()))), recorded)
     assert _differences({**recorded, "ops": [0.230556]}, recorded)
+    assert not _differences({"loss": math.nan}, {"loss": math.nan})  # an epoch without validation batches
+    assert _differences({"loss": math.nan}, {"loss": 2.0})
 
 
 def record() -> None:

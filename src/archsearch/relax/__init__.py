@@ -9,5 +9,6 @@ from archsearch.relax.base import RELAXATIONS, Relaxation, build_relaxation
 from archsearch.relax import gaussian, softmax  # noqa: F401  (registers)
 from archsearch.relax import experts, sigmoid  # noqa: F401  (XNAS, FairDARTS)
 from archsearch.relax import dirichlet, gumbel  # noqa: F401  (GDAS, SNAS, DrNAS)
+from archsearch.relax import uniform  # noqa: F401  (RSPS, SETN)
 
 __all__ = ["RELAXATIONS", "Relaxation", "build_relaxation"]

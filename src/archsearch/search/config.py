@@ -57,7 +57,7 @@ class SearchConfig:
     w_momentum: float = setting(0.9, "SGD momentum of the weights")
     w_nesterov: bool = setting(False, "Nesterov momentum for the weights")
     w_weight_decay: float = setting(3e-4, "weight decay of the weights")
-    grad_clip: float = setting(5.0, "max global norm of the weights' gradient")
+    grad_clip: float | None = setting(5.0, "max global norm of the weights' gradient; null: no clipping (SETN)")
     order: int = setting(1, "1: first-order architecture gradient; 2: the unrolled second-order step")
     step_order: str = setting(
         "arch-first", "per iteration: arch-first (DARTS) or weights-first (XNAS Alg. 1: alpha's step at the new w)")

@@ -4,9 +4,8 @@ Per iteration, one architecture step on a search-valid batch and one weight step
 the order ``step_order`` names: arch-first (DARTS, the default) or weights-first (XNAS' Alg. 1, the NB201
 scripts: alpha's gradient is then taken at the updated weights). What varies between methods is handed in: the
 relaxation (alpha -> op weights), the architecture optimizer (any torch.optim.Optimizer, stepped with a closure),
-the selector, and epoch hooks (early stopping). Diagnostics and a checkpoint are written every epoch.
-
-The components see the search through a SearchView (search/view.py), built afresh for each call.
+the selector, and epoch hooks (early stopping). Diagnostics and a checkpoint are written every epoch. The
+components see the search through a SearchView (search/view.py), built afresh for each call.
 """
 
 from __future__ import annotations
@@ -93,9 +92,10 @@ class DifferentiableSearch:
                       std=self.dataset.std, device=self.device)
         self.train_loader = BatchLoader(search_train, seed=config.seed, **loader)
         self.valid_loader = BatchLoader(search_valid, seed=config.seed + 1, **loader)
-        # A fixed batch for the Hessian eigenvalue, so epochs are comparable.
+        self.score_loader = lambda size: BatchLoader(  # one-shot ranking's batches (SearchView.valid_batches)
+            search_valid, seed=config.seed + 2, **{**loader, "augment": None, "batch_size": size})
         self.valid_loader.set_epoch(0)
-        self.hessian_batch = next(iter(self.valid_loader))
+        self.hessian_batch = next(iter(self.valid_loader))  # a fixed batch: the Hessian's epochs are comparable
 
         # DARTS: SGD(0.025, momentum 0.9, wd 3e-4), cosine to 0.001 over the search.
         self.w_optimizer = torch.optim.SGD(self.weights, lr=config.w_lr, momentum=config.w_momentum,
@@ -118,7 +118,8 @@ class DifferentiableSearch:
         return SearchView(
             space=self.space, supernet=self.model, relaxation=self.relaxation, arch_optimizer=self.a_optimizer,
             config=self.config, epoch=self.epoch, device=self.device, score_batch=self.hessian_batch,
-            num_classes=self.dataset.num_classes, in_channels=self.dataset.in_channels, out_dir=self.out_dir)
+            num_classes=self.dataset.num_classes, in_channels=self.dataset.in_channels, out_dir=self.out_dir,
+            valid_batches=self.score_loader)
 
     # -- losses -------------------------------------------------------------------------------
     def _loss(self, x, y, meter: Meter | None = None, with_extra: bool = False, model=None) -> torch.Tensor:
@@ -133,8 +134,7 @@ class DifferentiableSearch:
         return loss
 
     def deterministic_weights(self) -> dict[str, torch.Tensor]:
-        """The relaxation's weights of what was learned (no sampling), per cell type."""
-        return self.view().deterministic_weights()
+        return self.view().deterministic_weights()  # the relaxation's weights of what was learned, per cell type
 
     def current_genotype(self):
         """The argmax genotype of what has been learned so far (cheap: logged every epoch)."""
@@ -172,12 +172,12 @@ class DifferentiableSearch:
         with frozen(self.alphas):  # only grad_w is wanted
             loss = self._loss(x, y, meter, model=self.weight_model)  # L_train(w, alpha)
         loss.backward(inputs=self.weights)  # under DDP: averaged over the processes during backward
-        nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
+        if self.config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
         self.w_optimizer.step()
         return loss.detach()
 
-    def _average(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Mean over the processes of a data-parallel search (nothing to do in one process)."""
+    def _average(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:  # mean over a data-parallel search's processes
         return grads if self.distributed is None else self.distributed.average(grads)
 
     def _nan_advice(self) -> str:
@@ -211,7 +211,7 @@ class DifferentiableSearch:
         steps = min(len(self.train_loader), len(self.valid_loader))
         batches = zip(self.train_loader, self.valid_loader)
         bar = self.console.bar(batches, steps, f"search epoch {self.epoch + 1}/{self.config.epochs}")
-        train_arch = self.epoch >= self.config.arch_warmup_epochs  # before: weights only (PC-DARTS, P-DARTS)
+        train_arch = self.a_optimizer.learns and self.epoch >= self.config.arch_warmup_epochs  # RSPS; PC-DARTS' warm-up
         weights_first = self.config.step_order == "weights-first"
         for step, (train_batch, valid_batch) in enumerate(bar):
             if self.distributed is not None:  # this process's shard of the global batches
@@ -223,8 +223,7 @@ class DifferentiableSearch:
             if not weights_first:
                 self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
             bar.postfix(step, lambda: running_figures(train_meter, valid_meter))  # the meters' sums: no new sync
-        train_loss, train_acc = train_meter.result()
-        valid_loss, valid_acc = valid_meter.result()
+        (train_loss, train_acc), (valid_loss, valid_acc) = train_meter.result(), valid_meter.result()
         return {"train_loss": train_loss, "train_acc": train_acc, "valid_loss": valid_loss, "valid_acc": valid_acc}
 
     # -- diagnostics ----------------------------------------------------------------------------

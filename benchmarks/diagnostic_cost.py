@@ -3,6 +3,7 @@ eigenvalue, on both spaces, at the demo's scale and at the NAS-Bench-201 protoco
 
     python benchmarks/diagnostic_cost.py            # every scenario below (about 15 minutes on 2 cores)
     python benchmarks/diagnostic_cost.py --only demo
+    python benchmarks/diagnostic_cost.py --only digits --space nb201 --hessian-order 2   # the unrolled Hessian
 
 ``demo``: the demo's own search (``archsearch demo`` without its training), run whole; the time inside the
 eigenvalue is measured around each call and divided by the search's wall time.
@@ -27,7 +28,7 @@ import time
 import torch
 
 from archsearch.data import ImageDataset, load_dataset
-from archsearch.search.eigenvalue import eigenvalue_every
+from archsearch.search.eigenvalue import coupled_weight_decay, eigenvalue_every, supernet_eigenvalue, unroll_for
 from archsearch.search.loop import DifferentiableSearch
 from archsearch.search.resolve import resolve_config
 from archsearch.search.runner import demo_config
@@ -63,10 +64,9 @@ def by_parts(name: str, overrides: dict, dataset, steps_per_epoch: int, repeats:
         start = time.perf_counter()
         count = []
         generator = torch.Generator().manual_seed(len(iterations))
-        from archsearch.search.eigenvalue import supernet_eigenvalue
-
         supernet_eigenvalue(search.model, search.relaxation, search.hessian_batch, config.hessian_iters,
-                            generator, progress=lambda k, n: count.append(k))
+                            generator, progress=lambda k, n: count.append(k), l2=coupled_weight_decay(search.a_optimizer),
+                            unroll=unroll_for(config, search.w_optimizer, search.train_loader))
         iterations.append(len(count))
         return time.perf_counter() - start
 
@@ -76,9 +76,9 @@ def by_parts(name: str, overrides: dict, dataset, steps_per_epoch: int, repeats:
         step_times += [step() for _ in range(3)]
         eig_times.append(eigenvalue())
     t_step, t_eig = statistics.median(step_times), statistics.median(eig_times)
-    every = eigenvalue_every(config.hessian_every, config.hessian_iters, steps_per_epoch)
+    every = eigenvalue_every(config.hessian_every, config.hessian_iters, steps_per_epoch, config.hessian_order)
     share = t_eig / (every * steps_per_epoch * t_step + t_eig)
-    return {"scenario": name, "space": config.space, "steps_per_epoch": steps_per_epoch, "step_s": round(t_step, 4),
+    return {"scenario": name, "space": config.space, "hessian_order": config.hessian_order, "steps_per_epoch": steps_per_epoch, "step_s": round(t_step, 4),
             "eigenvalue_s": round(t_eig, 3), "lanczos_iterations": iterations, "hvp_in_steps":
             round(t_eig / statistics.median(iterations) / t_step, 2), "auto_every": every,
             "diagnostic_share": round(share, 4)}
@@ -113,20 +113,23 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=["demo", "digits", "protocol"], default=None)
     parser.add_argument("--repeats", type=int, default=3, help="eigenvalues per scenario (3 steps each between)")
     parser.add_argument("--demo-epochs", type=int, default=None, help="shorten the demo (default: its 30)")
+    parser.add_argument("--space", choices=["nb201", "darts"], default=None, help="one space only (by parts)")
+    parser.add_argument("--hessian-order", type=int, choices=[1, 2], default=1, help="the Hessian's hessian_order")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
+    spaces, order = [args.space] if args.space else ["nb201", "darts"], {"hessian_order": args.hessian_order}
     if args.only in (None, "demo"):
         print(json.dumps(demo(args.demo_epochs)), flush=True)
     if args.only in (None, "digits"):
         digits = load_dataset("digits", None, quiet=True)
         steps = len(digits.train_y) // 2 // 64
-        for space, extra in (("nb201", {}), ("darts", {})):
-            print(json.dumps(by_parts(f"digits-{space}", {"space": space, "data": "digits", **extra}, digits, steps,
+        for space in spaces:
+            print(json.dumps(by_parts(f"digits-{space}", {"space": space, "data": "digits", **order}, digits, steps,
                                       args.repeats)), flush=True)
     if args.only in (None, "protocol"):
         data = random_cifar(3 * args.repeats + 2)
-        for space in ("nb201", "darts"):
-            print(json.dumps(by_parts(f"protocol-{space}", {"space": space, "data": "synthetic"}, data,
+        for space in spaces:
+            print(json.dumps(by_parts(f"protocol-{space}", {"space": space, "data": "synthetic", **order}, data,
                                       PROTOCOL_STEPS, args.repeats)), flush=True)
     return 0
 

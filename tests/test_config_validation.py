@@ -45,7 +45,7 @@ SEARCH_KEYS = {
     "deterministic": FLAG, "track_running_stats": FLAG, "w_nesterov": FLAG,
 }
 #: keys that may be empty (null)
-NULLABLE = {"limit_train", "unrolled_lr", "train_C"}
+NULLABLE = {"limit_train", "unrolled_lr", "train_C", "grad_clip"}
 
 #: what each Recipe field takes
 RECIPE_KEYS = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -23,14 +24,14 @@ from archsearch.errors import ConfigError, UnknownNameError
 from archsearch.relax import build_relaxation
 from archsearch.search.loop import DifferentiableSearch
 from archsearch.search.resolve import resolve_config
-from archsearch.search.selectors.shared_accuracy import SharedAccuracySelector
 from archsearch.spaces import get_space
 from cli_contract import assert_one_line_error, run_cli
 
 EDGES, OPS = 6, 5
 #: the smallest search that still runs every part: one controller step of two samples per epoch
 TINY = {"data": "digits", "C": 4, "N": 1, "limit_train": 128, "batch_size": 32, "hessian_every": 0,
-        "arch_steps": 1, "relaxation_options": {"aggregate": 2}, "selector_options": {"n": 3}}
+        "arch_steps": 1, "relaxation_options": {"aggregate": 2},
+        "selector_options": {"candidates": "sample", "n": 3, "batch_size": 32}}
 
 
 class ReferenceController(nn.Module):
@@ -96,7 +97,7 @@ def test_controller_logits_are_temperature_then_tanh_as_the_reference():
 
 def _scripted(monkeypatch, relaxation, archs, accuracies):
     """Make the estimator see the given cells and accuracies: a batch's x is its logits."""
-    monkeypatch.setattr(estimators, "shared_weight_logits", lambda supernet, actions, x: x)
+    monkeypatch.setattr(estimators, "path_logits", lambda supernet, actions, x: x)
     arch_iter = iter(archs)
     relaxation.sample = lambda: relaxation.controller(torch.tensor(next(arch_iter)))
     batches = []
@@ -209,13 +210,19 @@ def test_resumed_search_continues_as_the_whole_one(tmp_path):
     assert whole.relaxation.last_baseline == resumed.relaxation.last_baseline
 
 
-def test_selector_keeps_the_first_best_by_shared_weight_accuracy(tmp_path):
+def test_final_cell_is_the_best_controller_sample_by_shared_weight_accuracy(tmp_path):
     search = DifferentiableSearch(resolve_config("enas", overrides={**TINY, "epochs": 1}), tmp_path, quiet=True)
     genotype = search.run()
     chosen = json.loads((tmp_path / "selection.json").read_text())
-    accs = [c["accuracy"] for c in chosen["scored"]]
-    assert chosen["candidates"] == 3
-    assert search.space.to_string(genotype) == chosen["scored"][accs.index(max(accs))]["genotype"]
+    assert chosen["candidates"] == "sample" and len(chosen["ranking"]) == 3
+    assert search.space.to_string(genotype) == chosen["ranking"][0]["genotype"]
+    # the candidates are the controller's: its sampler, seeded by the run's seed, draws them in this order
+    draw, rng = search.relaxation.sampler(search.view()), np.random.default_rng(search.config.seed)
+    drawn = []
+    while len(drawn) < 3:
+        arch = search.space.to_string(draw(rng))
+        drawn += [arch] if arch not in drawn else []
+    assert sorted(drawn) == sorted(r["genotype"] for r in chosen["ranking"])
 
 
 def test_cli_runs_enas(tmp_path):
@@ -223,7 +230,8 @@ def test_cli_runs_enas(tmp_path):
     50 x 20 and 100 take minutes on a shared CPU; docs/enas.md gives that run)."""
     code, _, err = run_cli(["search", "--method", "enas", "--data", "digits", "epochs=1", "C=4", "N=1",
                             "limit_train=128", "batch_size=32", "hessian_every=0", "arch_steps=1",
-                            "relaxation_options={aggregate: 2}", "selector_options={n: 3}",
+                            "relaxation_options={aggregate: 2}",
+                            "selector_options={candidates: sample, n: 3, batch_size: 32}",
                             "--out", str(tmp_path / "run"), "--quiet"])
     assert code == 0, err
     summary = json.loads((tmp_path / "run" / "genotype.json").read_text())
@@ -255,15 +263,12 @@ def test_controller_options_are_checked(temperature, tanh_constant, decay, aggre
 
 
 @settings(max_examples=30, deadline=None)
-@given(kind=st.text(max_size=12), steps=st.integers(-5, 100), n=st.integers(-3, 300))
-def test_new_config_keys_and_selector_options_are_checked(kind, steps, n):
-    overrides = {"arch_gradient": kind, "arch_steps": steps, "selector_options": {"n": n}}
-    if kind == "reinforce" and steps >= 0 and n >= 1:
+@given(kind=st.text(max_size=12), steps=st.integers(-5, 100))
+def test_new_config_keys_are_checked(kind, steps):
+    overrides = {"arch_gradient": kind, "arch_steps": steps}
+    if kind == "reinforce" and steps >= 0:
         config = resolve_config("enas", overrides=overrides)
-        assert (config.arch_steps, config.selector_options["n"]) == (steps, n)
+        assert config.arch_steps == steps
     else:
         with pytest.raises(ConfigError):
             resolve_config("enas", overrides=overrides)
-    if n < 1:
-        with pytest.raises(ConfigError):
-            SharedAccuracySelector(n=n)

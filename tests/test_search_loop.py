@@ -178,9 +178,9 @@ def test_step_order_decides_the_weights_alphas_gradient_is_taken_at(order):
         assert any(not torch.allclose(g, o, rtol=1e-5, atol=1e-8) for g, o in zip(used, other))
 
 
-def test_step_order_defaults_to_arch_first_and_xnas_takes_its_papers_order():
-    for name in METHODS.names():
-        expected = "weights-first" if name == "xnas" else "arch-first"
+def test_step_order_defaults_to_arch_first_and_xnas_and_setn_take_their_papers_order():
+    for name in METHODS.names():  # XNAS' Alg. 1; SETN.py steps the weights, then alpha
+        expected = "weights-first" if name in ("xnas", "setn") else "arch-first"
         assert resolve_config(name).step_order == expected, name
     assert resolve_config("xnas", overrides={"step_order": "arch-first"}).step_order == "arch-first"
 

@@ -13,11 +13,16 @@ alone. With a smooth activation both compute the same mathematical object.
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.func import functional_call
 
+from archsearch.errors import ConfigError
 from archsearch.relax import build_relaxation
+from archsearch.search.config import SearchConfig, apply_overrides
 from archsearch.search.bilevel import first_order_arch_grads, second_order_arch_grads
 from archsearch.spaces import get_space
 
@@ -110,3 +115,113 @@ def test_second_order_with_zero_xi_is_first_order():
         net.weight_parameters(), net.arch_parameters(), opt, 0.0)
     first, _ = first_order_arch_grads(lambda: F.cross_entropy(net(val[0]), val[1]), net.arch_parameters())
     assert _relative_error(second, first) < 1e-12
+
+
+# -- the shipped ops (ReLU, max-pool) at a realistic width, real images ------------------------------------------
+#
+# With ReLU kinks the finite difference of the reference measures the jumps of the kinks within its radius
+# (benchmarks/second_order_hvp.py), so the default product is the exact one (double backward), and it is the
+# default that must agree with the oracle, to roundoff, on the supernets as shipped.
+
+def _digits(n: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real 8x8 grey digits, standardised, in float64."""
+    from archsearch.data import load_dataset
+
+    data = load_dataset("digits")
+    x = data.train_x[offset:offset + n].double() / 255.0
+    return (x - x.mean()) / x.std(), data.train_y[offset:offset + n]
+
+
+def _shipped(space: str):
+    torch.manual_seed(1)
+    sizes = {"C": 16, "N": 1} if space == "nb201" else {"C": 4, "layers": 3}
+    net = get_space(space).supernet(num_classes=10, relaxation=build_relaxation("softmax"), in_channels=1,
+                                    **sizes).double()
+    net.set_path("fast")  # as searches run: the first-order parts fused, the product on the reference path
+    with torch.no_grad():
+        for alpha in net.arch_parameters():
+            alpha.normal_(0, 0.5)
+    train, val = _digits(16, 0), _digits(16, 16)
+    weights = net.weight_parameters()
+    opt = torch.optim.SGD(weights, lr=0.1, momentum=0.9, weight_decay=3e-4)
+    for _ in range(2):
+        opt.zero_grad()
+        F.cross_entropy(net(train[0]), train[1]).backward(inputs=weights)
+        opt.step()
+    return net, opt, train, val
+
+
+def _library(net, opt, train, val, xi, **options):
+    return second_order_arch_grads(
+        lambda: F.cross_entropy(net(train[0]), train[1]), lambda: F.cross_entropy(net(val[0]), val[1]),
+        net.weight_parameters(), net.arch_parameters(), opt, xi,
+        second_derivatives=lambda: net.using_path("reference"), **options)[0]
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_exact_default_matches_the_unrolled_oracle_with_relu_and_pooling(space):
+    net, opt, train, val = _shipped(space)
+    xi = 0.5
+    with net.using_path("reference"):
+        expected = _exact(net, opt, train, val, xi)
+    first, _ = first_order_arch_grads(lambda: F.cross_entropy(net(val[0]), val[1]), net.arch_parameters())
+    assert _relative_error(first, expected) > 5e-2  # the Hessian term matters here
+    assert _relative_error(_library(net, opt, train, val, xi), expected) < 1e-8
+
+
+def _reference_hvp(net, vector, train, r=1e-2):
+    """quark0/darts cnn/architect.py:76-91, transcribed (torch.autograd.grad on the module's parameters)."""
+    weights = net.weight_parameters()
+    R = r / torch.cat([v.flatten() for v in vector]).norm()
+    with torch.no_grad():
+        for p, v in zip(weights, vector):
+            p.add_(v, alpha=float(R))
+    grads_p = torch.autograd.grad(F.cross_entropy(net(train[0]), train[1]), net.arch_parameters())
+    with torch.no_grad():
+        for p, v in zip(weights, vector):
+            p.sub_(v, alpha=2 * float(R))
+    grads_n = torch.autograd.grad(F.cross_entropy(net(train[0]), train[1]), net.arch_parameters())
+    with torch.no_grad():
+        for p, v in zip(weights, vector):
+            p.add_(v, alpha=float(R))
+    return [(x - y) / (2 * R) for x, y in zip(grads_p, grads_n)]
+
+
+def test_finite_difference_option_is_the_reference_rule():
+    net, opt, train, val = _shipped("nb201")
+    xi = 0.5
+    # w' and v = grad_w' L_val(w', alpha) by plain autograd, the product by the transcription
+    weights, saved = net.weight_parameters(), [w.detach().clone() for w in net.weight_parameters()]
+    train_grads = torch.autograd.grad(F.cross_entropy(net(train[0]), train[1]), weights)
+    with torch.no_grad():
+        for w, g in zip(weights, train_grads):
+            w.sub_(xi * (g + 3e-4 * w + 0.9 * opt.state[w]["momentum_buffer"]))
+    grads = torch.autograd.grad(F.cross_entropy(net(val[0]), val[1]), net.arch_parameters() + weights)
+    with torch.no_grad():
+        for w, s in zip(weights, saved):
+            w.copy_(s)
+    n = len(net.arch_parameters())
+    expected = [d - xi * h for d, h in zip(grads[:n], _reference_hvp(net, list(grads[n:]), train))]
+    got = _library(net, opt, train, val, xi, hvp="finite-difference")
+    assert _relative_error(got, expected) < 1e-9
+    exact = _library(net, opt, train, val, xi)
+    assert _relative_error(got, exact) > 1e-3  # and it is a different rule from the default one here
+
+
+@given(st.text(max_size=20))
+@settings(max_examples=50, deadline=None)
+def test_hvp_key_takes_only_its_modes(value):
+    modes = {"exact", "finite-difference"}
+    if value.strip() in modes and value == value.strip():
+        assert apply_overrides(SearchConfig(), {"hvp": value}).hvp == value
+    else:
+        with pytest.raises(ConfigError, match="hvp"):
+            apply_overrides(SearchConfig(), {"hvp": value})
+
+
+def test_unknown_hvp_mode_is_refused_by_the_function():
+    net, opt, train, val = _setup(momentum_steps=0)
+    with pytest.raises(ConfigError, match="hvp"):
+        second_order_arch_grads(lambda: F.cross_entropy(net(train[0]), train[1]),
+                                lambda: F.cross_entropy(net(val[0]), val[1]), net.weight_parameters(),
+                                net.arch_parameters(), opt, 0.1, hvp="central")

@@ -14,7 +14,7 @@ import torch
 from archsearch.checks import number
 from archsearch.settings import build, check_options
 from archsearch.errors import ConfigError
-from archsearch.optim.base import Adam
+from archsearch.optim.base import Adam, NoArchitectureLearning
 from archsearch.optim.dscd import DSCD
 from archsearch.optim.expgrad import ExpGrad
 from archsearch.optim.vadam import VAdam, VON, Vprop
@@ -30,6 +30,14 @@ def build_adam(params, config, dataset_size=None) -> torch.optim.Optimizer:
         number(config.arch_options["eps"], "architecture optimizer 'adam' option eps", positive=True)
     return build("architecture optimizer 'adam'", Adam, config.arch_options, params=params,
                  lr=config.arch_lr, betas=tuple(config.arch_betas), weight_decay=config.arch_weight_decay)
+
+
+@ARCH_OPTIMIZERS.register("none")
+def build_none(params, config, dataset_size=None) -> NoArchitectureLearning:
+    """No architecture learning (RSPS, Li & Talwalkar 2019): alpha is never stepped, no arch step is taken."""
+    if config.arch_options:
+        raise ConfigError(f"the 'none' architecture optimizer takes no options, got {', '.join(sorted(config.arch_options))}")
+    return NoArchitectureLearning(params)
 
 
 # ---- BaLeNAS: the Bayesian learning rule (Zhang et al., CVPR 2022) ---------------------------------
@@ -61,13 +69,13 @@ for _name, _cls in (("vadam", VAdam), ("von", VON), ("vprop", Vprop)):
 
 
 # ---- DSCD around Adam (Bodin, Tomasi & Dai, ICLR 2021 NAS workshop) --------------------------------
-_DSCD_OPTIONS = {"bound", "memory", "patience", "seed", "rounds"}
+_DSCD_OPTIONS = {"bound", "memory", "patience", "seed", "rounds", "switch"}
 
 
 @ARCH_OPTIMIZERS.register("dscd-adam")
 def build_dscd_adam(params, config, dataset_size=None) -> DSCD:
     """DSCD around Adam(arch_lr, arch_betas, arch_weight_decay); ``arch_options``: bound (a), memory (K),
-    patience (n), seed (default: the search's seed)."""
+    patience (n), switch ("paper", the default, or "window"), seed (default: the search's seed)."""
     options = dict(config.arch_options)
     unknown = set(options) - _DSCD_OPTIONS
     if unknown:

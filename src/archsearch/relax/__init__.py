@@ -9,6 +9,7 @@ from archsearch.relax.base import RELAXATIONS, Relaxation, build_relaxation
 from archsearch.relax import gaussian, softmax  # noqa: F401  (registers)
 from archsearch.relax import experts, sigmoid  # noqa: F401  (XNAS, FairDARTS)
 from archsearch.relax import dirichlet, gumbel  # noqa: F401  (GDAS, SNAS, DrNAS)
+from archsearch.relax import uniform  # noqa: F401  (RSPS, SETN)
 from archsearch.relax import controller  # noqa: F401  (ENAS)
 
 __all__ = ["RELAXATIONS", "Relaxation", "build_relaxation"]

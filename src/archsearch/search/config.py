@@ -57,12 +57,16 @@ class SearchConfig:
     w_momentum: float = setting(0.9, "SGD momentum of the weights")
     w_nesterov: bool = setting(False, "Nesterov momentum for the weights")
     w_weight_decay: float = setting(3e-4, "weight decay of the weights")
-    grad_clip: float = setting(5.0, "max global norm of the weights' gradient")
+    grad_clip: float | None = setting(5.0, "max global norm of the weights' gradient; null: no clipping (SETN)")
     order: int = setting(1, "1: first-order architecture gradient; 2: the unrolled second-order step")
     step_order: str = setting(
         "arch-first", "per iteration: arch-first (DARTS) or weights-first (XNAS Alg. 1: alpha's step at the new w)")
     unrolled_lr: float | None = setting(None, "xi of the unrolled step; null: the current weight learning rate, "
                                               "as DARTS")
+    # exact by default: the reference's finite difference (quark0/darts cnn/architect.py:76-91, r = 0.01)
+    # measures ReLU and max-pool kinks rather than the derivative (docs/search.md, benchmarks/second_order_hvp.py)
+    hvp: str = setting("exact", "the second-order step's Hessian-vector product: exact (double backward) | "
+                                "finite-difference (DARTS' central difference, r = 0.01)")
     arch_warmup_epochs: int = setting(0, "epochs that train the weights only, before any architecture step")
     arch_gradient: str = setting(
         "pathwise", "pathwise: through the op weights (order 1 or 2); reinforce: a score function (ENAS' controller)")
@@ -93,6 +97,9 @@ class SearchConfig:
                                        "time (search/eigenvalue.py)")
     # our choice: the top Ritz value settles in about 8 steps on both spaces (benchmarks/diagnostic_cost.py)
     hessian_iters: int = setting(10, "Lanczos steps at most per Hessian eigenvalue estimate")
+    # RobustDARTS' Hessian is first order (automl/RobustDARTS src/search/train_search.py:393, search/eigenvalue.py)
+    hessian_order: int = setting(1, "1: Hessian of L_val(w, alpha), as RobustDARTS; 2: of the unrolled "
+                                    "L_val(w - xi grad_w L_train, alpha)")
     # -- after the search: brief training of the found cell (0 to skip)
     train_epochs: int = setting(0, "epochs of a brief training of the found cell after the search; 0 skips it")
     train_C: int | None = setting(None, "initial channels of that training's network; null: the space's default")
@@ -151,6 +158,7 @@ RULES: dict[str, Rule] = {
     "order": one_of(1, 2),
     "step_order": one_of("arch-first", "weights-first"),
     "unrolled_lr": POSITIVE,
+    "hvp": one_of("exact", "finite-difference"),
     "arch_warmup_epochs": NON_NEGATIVE,
     "arch_gradient": one_of("pathwise", "reinforce"),
     "arch_steps": NON_NEGATIVE,
@@ -160,6 +168,7 @@ RULES: dict[str, Rule] = {
     "arch_weight_decay": NON_NEGATIVE,
     "hessian_every": Rule(lambda v: v == "auto" or (isinstance(v, int) and v >= 0), "'auto' or an integer >= 0"),
     "hessian_iters": at_least(1),
+    "hessian_order": one_of(1, 2),
     "train_epochs": NON_NEGATIVE,
     "train_C": at_least(1),
     "train_N": at_least(1),
@@ -241,3 +250,18 @@ def parse_key_values(items: list[str]) -> dict[str, str]:
             raise ConfigError(f"'{key}' is given twice")
         out[key] = value
     return out
+
+
+#: SearchConfig keys a resumed run may change (``archsearch search --resume DIR key=value``); every other
+#: key defines the run. The learning rates and their kin are for a run stopped by a NaN loss; a new
+#: ``epochs`` re-plans every schedule over the new total (docs/reliability.md); the rest are diagnostics,
+#: the training after the search, and where the data lives or the run computes.
+RESUMABLE = frozenset({
+    "epochs", "w_lr", "w_lr_min", "w_momentum", "w_weight_decay", "grad_clip", "unrolled_lr",
+    "arch_lr", "arch_betas", "arch_weight_decay",
+    "hessian_every", "hessian_iters", "train_epochs", "device", "deterministic", "data_dir",
+})
+
+#: the weight and architecture optimizers' param-group keys behind config keys a resume may change
+W_GROUP_KEYS = {"w_momentum": "momentum", "w_weight_decay": "weight_decay"}
+A_GROUP_KEYS = {"arch_lr": "lr", "arch_betas": "betas", "arch_weight_decay": "weight_decay"}

@@ -22,9 +22,25 @@ import torch.nn.functional as F
 
 from archsearch.search.bilevel import _grads
 from archsearch.search.meter import Meter
-from archsearch.search.selectors.shared_accuracy import accuracy, shared_weight_logits
+from archsearch.search.selectors.shared_weights import FixedPath
 
 ESTIMATORS = ("pathwise", "reinforce")
+
+
+@torch.no_grad()
+def path_logits(supernet, actions: list[int], x: torch.Tensor) -> torch.Tensor:
+    """The supernet's logits on ``x`` computing only the cell of ``actions`` (one op index per alpha row of its
+    one cell type), in eval mode (ENAS.py:123, :139-141); its relaxation and mode restored after."""
+    ((name, alpha),) = supernet.named_arch_parameters().items()
+    one_hot = F.one_hot(torch.as_tensor(actions, device=alpha.device), alpha.shape[-1]).to(alpha.dtype)
+    relaxation, training = supernet.relaxation, supernet.training
+    supernet.set_relaxation(FixedPath(supernet, {name: one_hot}))
+    supernet.eval()
+    try:
+        return supernet(x)
+    finally:
+        supernet.set_relaxation(relaxation)
+        supernet.train(training)
 
 
 def clip_by_total_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
@@ -44,14 +60,15 @@ def reinforce_arch_grads(relaxation, supernet, batches: Iterator, params: Sequen
     for _ in range(k):
         x, y = next(batches)
         actions, log_prob, entropy = relaxation.sample()  # a ~ pi_theta, with log pi_theta(a) and H
-        logits = shared_weight_logits(supernet, actions.tolist(), x)  # only a's path, no gradient
+        logits = path_logits(supernet, actions.tolist(), x)  # only a's path, no gradient
         if meter is not None:
             meter.update(F.cross_entropy(logits, y), logits, y)
-        loss = relaxation.policy_loss(accuracy(logits, y), log_prob, entropy)
+        accuracy = float((logits.argmax(dim=-1) == y).float().mean())  # top-1 as a fraction (ENAS.py:142-143)
+        loss = relaxation.policy_loss(accuracy, log_prob, entropy)
         for g, d in zip(total, _grads(loss / k, params)):  # the mean over the K samples
             g += d
         loss_sum += float(loss.detach())
     return clip_by_total_norm(total, relaxation.grad_clip), torch.tensor(loss_sum / k)
 
 
-__all__ = ["ESTIMATORS", "clip_by_total_norm", "reinforce_arch_grads"]
+__all__ = ["ESTIMATORS", "clip_by_total_norm", "path_logits", "reinforce_arch_grads"]

@@ -5,9 +5,8 @@ the order ``step_order`` names: arch-first (DARTS, the default) or weights-first
 scripts: alpha's gradient is then taken at the updated weights); or, with ``arch_steps`` K > 0, every weight step of
 the epoch and then K architecture steps (ENAS). What varies between methods is handed in: the
 relaxation (alpha -> op weights), the architecture optimizer (any torch.optim.Optimizer, stepped with a closure),
-the selector, and epoch hooks (early stopping). Diagnostics and a checkpoint are written every epoch.
-
-The components see the search through a SearchView (search/view.py), built afresh for each call.
+the selector, and epoch hooks (early stopping). Diagnostics and a checkpoint are written every epoch. The
+components see the search through a SearchView (search/view.py), built afresh for each call.
 """
 
 from __future__ import annotations
@@ -31,10 +30,10 @@ from archsearch.runtime import deterministic, resolve_device, seed_everything
 from archsearch.search.bilevel import first_order_arch_grads, frozen, second_order_arch_grads
 from archsearch.search.config import SearchConfig
 from archsearch.search.distributed import Distributed, wrap_weights
-from archsearch.search.eigenvalue import eigenvalue_every, supernet_eigenvalue
+from archsearch.search.eigenvalue import coupled_weight_decay, eigenvalue_every, supernet_eigenvalue, unroll_for
 from archsearch.search.estimators import reinforce_arch_grads
 from archsearch.search.hooks import build_hooks
-from archsearch.search.loop_state import RESUMABLE, Checkpointed  # noqa: F401  (RESUMABLE: runner.py)
+from archsearch.search.loop_state import Checkpointed
 from archsearch.search.meter import Meter, running_figures
 from archsearch.search.resolve import build_selector, build_supernet, check_config
 from archsearch.search.selectors import ArgmaxSelector
@@ -96,9 +95,10 @@ class DifferentiableSearch(Checkpointed):
                       std=self.dataset.std, device=self.device)
         self.train_loader = BatchLoader(search_train, seed=config.seed, **loader)
         self.valid_loader = BatchLoader(search_valid, seed=config.seed + 1, **loader)
-        # A fixed batch for the Hessian eigenvalue, so epochs are comparable.
+        self.score_loader = lambda size: BatchLoader(  # one-shot ranking's batches (SearchView.valid_batches)
+            search_valid, seed=config.seed + 2, **{**loader, "augment": None, "batch_size": size})
         self.valid_loader.set_epoch(0)
-        self.hessian_batch = next(iter(self.valid_loader))
+        self.hessian_batch = next(iter(self.valid_loader))  # a fixed batch: the Hessian's epochs are comparable
 
         # DARTS: SGD(0.025, momentum 0.9, wd 3e-4), cosine to 0.001 over the search.
         self.w_optimizer = torch.optim.SGD(self.weights, lr=config.w_lr, momentum=config.w_momentum,
@@ -110,8 +110,8 @@ class DifferentiableSearch(Checkpointed):
         # the horizon T, for optimizers whose step size or schedule follows it
         self.a_optimizer.plan_rounds(config.epochs * min(len(self.train_loader), len(self.valid_loader)))
         self.relaxation.attach(self.a_optimizer)
-        self.hessian_every = eigenvalue_every(config.hessian_every, config.hessian_iters,
-                                              min(len(self.train_loader), len(self.valid_loader)))
+        self.hessian_every = eigenvalue_every(config.hessian_every, config.hessian_iters, min(
+            len(self.train_loader), len(self.valid_loader)), config.hessian_order)
         self.epoch = 0
         self.stop_reason: str | None = None
         self.history: list[dict] = []
@@ -122,7 +122,7 @@ class DifferentiableSearch(Checkpointed):
             space=self.space, supernet=self.model, relaxation=self.relaxation, arch_optimizer=self.a_optimizer,
             config=self.config, epoch=self.epoch, device=self.device, score_batch=self.hessian_batch,
             num_classes=self.dataset.num_classes, in_channels=self.dataset.in_channels, out_dir=self.out_dir,
-            valid_batches=lambda: iter(self.valid_loader))
+            valid_batches=self.score_loader)
 
     # -- losses -------------------------------------------------------------------------------
     def _loss(self, x, y, meter: Meter | None = None, with_extra: bool = False, model=None) -> torch.Tensor:
@@ -137,8 +137,7 @@ class DifferentiableSearch(Checkpointed):
         return loss
 
     def deterministic_weights(self) -> dict[str, torch.Tensor]:
-        """The relaxation's weights of what was learned (no sampling), per cell type."""
-        return self.view().deterministic_weights()
+        return self.view().deterministic_weights()  # the relaxation's weights of what was learned, per cell type
 
     def current_genotype(self):
         """The argmax genotype of what has been learned so far (cheap: logged every epoch)."""
@@ -166,8 +165,8 @@ class DifferentiableSearch(Checkpointed):
                 grads, loss = first_order_arch_grads(val_loss, self.alphas, self.weights, self._average)
             else:
                 xi = self.config.unrolled_lr or self.w_optimizer.param_groups[0]["lr"]
-                grads, loss = second_order_arch_grads(
-                    train_loss, val_loss, self.weights, self.alphas, self.w_optimizer, xi, self._average)
+                grads, loss = second_order_arch_grads(train_loss, val_loss, self.weights, self.alphas, self.w_optimizer, xi,
+                    self._average, hvp=self.config.hvp, second_derivatives=lambda: self.model.using_path("reference"))
             for alpha, grad in zip(self.alphas, grads):
                 alpha.grad = grad
             return loss
@@ -181,12 +180,12 @@ class DifferentiableSearch(Checkpointed):
         with frozen(self.alphas):  # only grad_w is wanted
             loss = self._loss(x, y, meter, model=self.weight_model)  # L_train(w, alpha)
         loss.backward(inputs=self.weights)  # under DDP: averaged over the processes during backward
-        nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
+        if self.config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
         self.w_optimizer.step()
         return loss.detach()
 
-    def _average(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Mean over the processes of a data-parallel search (nothing to do in one process)."""
+    def _average(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:  # mean over a data-parallel search's processes
         return grads if self.distributed is None else self.distributed.average(grads)
 
     def _nan_advice(self) -> str:
@@ -220,7 +219,7 @@ class DifferentiableSearch(Checkpointed):
         steps = min(len(self.train_loader), len(self.valid_loader))
         batches = zip(self.train_loader, self.valid_loader)
         bar = self.console.bar(batches, steps, f"search epoch {self.epoch + 1}/{self.config.epochs}")
-        train_arch = self.epoch >= self.config.arch_warmup_epochs  # before: weights only (PC-DARTS, P-DARTS)
+        train_arch = self.a_optimizer.learns and self.epoch >= self.config.arch_warmup_epochs  # RSPS; PC-DARTS' warm-up
         weights_first = self.config.step_order == "weights-first"
         if self.config.arch_steps:  # ENAS: the epoch's weight steps, then arch_steps architecture steps
             return self._weights_then_arch(train_arch, train_meter, valid_meter)
@@ -249,11 +248,12 @@ class DifferentiableSearch(Checkpointed):
 
     # -- diagnostics ----------------------------------------------------------------------------
     def hessian_eigenvalue(self) -> float:
-        """Largest eigenvalue of the Hessian of L_val w.r.t. alpha on the fixed batch (diagnostics/hessian.py)."""
+        """Largest eigenvalue of the Hessian of L_val + the arch L2 w.r.t. alpha (search/eigenvalue.py)."""
         generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
         with self.console.task("hessian eigenvalue", self.config.hessian_iters) as progress:
             return supernet_eigenvalue(self.model, self.relaxation, self.hessian_batch, self.config.hessian_iters,
-                                       generator, progress=progress)
+                                       generator, progress, l2=coupled_weight_decay(self.a_optimizer),
+                                       unroll=unroll_for(self.config, self.w_optimizer, self.train_loader))
 
     def epoch_record(self, stats: dict, seconds: float) -> dict:
         view = self.view()

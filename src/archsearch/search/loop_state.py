@@ -7,24 +7,11 @@ import contextlib
 
 from archsearch.errors import CheckpointError, ConfigError
 from archsearch.runtime import rng_states, set_rng_states
+from archsearch.search.config import A_GROUP_KEYS, RESUMABLE, W_GROUP_KEYS
 from archsearch.utils.checkpoint import one_line, require_checkpoint_for
 from archsearch.utils.io import rewrite_jsonl
 from archsearch.utils.resume import check_fits, replan_cosine, set_hyperparameters
 from archsearch.utils.rundir import lock_run_dir
-
-#: SearchConfig keys a resumed run may change (``archsearch search --resume DIR key=value``); every other
-#: key defines the run. The learning rates and their kin are for a run stopped by a NaN loss; a new
-#: ``epochs`` re-plans every schedule over the new total (docs/reliability.md); the rest are diagnostics,
-#: the training after the search, and where the data lives or the run computes.
-RESUMABLE = frozenset({
-    "epochs", "w_lr", "w_lr_min", "w_momentum", "w_weight_decay", "grad_clip", "unrolled_lr",
-    "arch_lr", "arch_betas", "arch_weight_decay",
-    "hessian_every", "hessian_iters", "train_epochs", "device", "deterministic", "data_dir",
-})
-
-#: the weight and architecture optimizers' param-group keys behind config keys a resume may change
-_W_GROUP_KEYS = {"w_momentum": "momentum", "w_weight_decay": "weight_decay"}
-_A_GROUP_KEYS = {"arch_lr": "lr", "arch_betas": "betas", "arch_weight_decay": "weight_decay"}
 
 
 class Checkpointed:
@@ -95,7 +82,7 @@ class Checkpointed:
                                   "optimizer planned its step sizes over the old number; start a new run")
         if changed & {"epochs", "w_lr", "w_lr_min"}:
             replan_cosine(self.scheduler, total=c.epochs, lr=c.w_lr, lr_min=c.w_lr_min)
-        for optimizer, keys, what in ((self.w_optimizer, _W_GROUP_KEYS, "weight optimizer"),
-                                      (self.a_optimizer, _A_GROUP_KEYS, "architecture optimizer")):
+        for optimizer, keys, what in ((self.w_optimizer, W_GROUP_KEYS, "weight optimizer"),
+                                      (self.a_optimizer, A_GROUP_KEYS, "architecture optimizer")):
             set_hyperparameters(optimizer, {k: (g, saved[k], getattr(c, k)) for k, g in keys.items() if k in changed},
                                 what)

@@ -14,7 +14,8 @@ import yaml
 from archsearch.errors import ConfigError, RunDirectoryError
 from archsearch.search.drivers import DRIVERS
 from archsearch.search.config import SearchConfig, apply_overrides
-from archsearch.search.loop import RESUMABLE, DifferentiableSearch, write_summary
+from archsearch.search.config import RESUMABLE
+from archsearch.search.loop import DifferentiableSearch, write_summary
 from archsearch.search.resolve import resolve_config
 from archsearch.utils.io import read_yaml
 from archsearch.utils.progress import Console
@@ -36,7 +37,7 @@ def demo_config() -> SearchConfig:
 
 def resume_config(out_dir: str | Path, changes: dict | None = None) -> SearchConfig:
     """The configuration a resumed run continues with: its config.yaml with ``changes`` applied, where
-    each change is one of loop.RESUMABLE (ConfigError names the first that is not)."""
+    each change is one of config.RESUMABLE (ConfigError names the first that is not)."""
     saved = read_run_config(out_dir, "search")
     missing = [k for k in SearchConfig.keys() if k not in saved]
     if missing:

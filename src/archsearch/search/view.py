@@ -5,7 +5,7 @@ beyond what is listed here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,8 +36,8 @@ class SearchView:
     in_channels: int
     #: where the run writes (None: nowhere); a selector may save what it decided there
     out_dir: Path | None = None
-    #: a fresh pass over the search-valid split, batch by batch (None: only ``score_batch``)
-    valid_batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]] | None = None
+    #: batch_size -> a seeded, shuffled, unaugmented loader over the search-valid split (one-shot ranking)
+    valid_batches: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None
 
     @property
     def alphas(self) -> list[torch.Tensor]:

@@ -126,6 +126,10 @@ class NB201Space(SearchSpace):
             w[:, OPS.index(name)] = float("-inf")
         return NB201Genotype(tuple(OPS[i] for i in w.argmax(dim=-1).tolist()))
 
+    def selected_edges(self, genotype) -> dict[str, list[tuple[int, str]]]:
+        """Every edge holds an op; alpha row k is EDGES[k]."""
+        return {"cell": list(enumerate(self.parse(genotype).ops))}
+
     def cell_edges(self, genotype) -> dict[str, list[tuple[str, str, str]]]:
         genotype = self.parse(genotype)
         return {"cell": [(str(s), str(t), op) for (t, s), op in zip(EDGES, genotype.ops)]}

@@ -6,7 +6,7 @@ strategies (``bo``: BoTorch, ``tpe``: Optuna) import their dependency only when 
 
 from archsearch.strategies.base import STRATEGIES, Strategy, make_strategy, optional
 from archsearch.strategies.budget import Budget, RunResult, run_strategy
-from archsearch.strategies import evolution, local, random_search, reinforce  # noqa: F401  (register)
+from archsearch.strategies import evolution, local, pnas, random_search, reinforce  # noqa: F401  (register)
 from archsearch.strategies.warmstart import rank_by_proxy, warm_start
 
 optional("bo", "archsearch.strategies.bo", "BayesianOptimisation", package="botorch", extra="bo")

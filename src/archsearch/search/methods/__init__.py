@@ -7,6 +7,7 @@ from archsearch.search.methods import balenas, darts  # noqa: F401
 from archsearch.search.methods import fairdarts, xnas  # noqa: F401
 from archsearch.search.methods import pcdarts, pdarts  # noqa: F401
 from archsearch.search.methods import drnas, gdas, robust, snas  # noqa: F401
+from archsearch.search.methods import oneshot  # noqa: F401
 from archsearch.search.methods import enas  # noqa: F401
 
 __all__ = ["METHODS", "Method", "register_method"]

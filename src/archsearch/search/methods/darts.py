@@ -12,7 +12,7 @@ register_method(Method(
 ))
 register_method(Method(
     name="darts2",
-    summary="DARTS, second order: unrolled step w' = w - xi grad_w L_train, finite-difference Hessian-vector product",
+    summary="DARTS, second order: unrolled step w' = w - xi grad_w L_train, exact Hessian-vector product (hvp)",
     paper="Liu, Simonyan & Yang, DARTS: Differentiable Architecture Search, ICLR 2019 (eq. 7-8)",
     settings={"relaxation": "softmax", "arch_optimizer": "adam", "selector": "argmax", "order": 2},
 ))

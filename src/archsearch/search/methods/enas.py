@@ -10,11 +10,13 @@ ICML 2018), with the values of the NAS-Bench-201 authors' runs (D-X-Y/AutoDL-Pro
   (configs/nas-benchmark/algos/ENAS.config:12-14);
 - the shared weights: SGD lr 0.05, Nesterov momentum 0.9, weight decay 2.5e-4, cosine to 5e-4, batch 128,
   250 epochs (ENAS.config:2-11, :16), gradient clipped to norm 5 (ENAS.py:63);
-- the final cell: the best of 100 controller samples by shared-weight accuracy, each on a search-valid batch
-  (ENAS.sh:47, ENAS.py:502; search/selectors/shared_accuracy.py).
+- the final cell: the best of 100 controller samples by shared-weight accuracy, each on one search-valid
+  batch of 128 (ENAS.sh:47, ENAS.py:502, :203-228; the ``shared-weights`` selector, candidates ``sample``).
 
-Differences: the reference steps its cosine per iteration, we per epoch (as every preset here); the
-Hessian diagnostic is off, for the architecture has no alpha (hessian_every 0).
+Differences: the reference steps its cosine per iteration, we per epoch (as every preset here); its final
+candidates are drawn with replacement and scored on augmented batches (its valid loader takes the train
+transforms, ENAS.py:281-284), the selector's are distinct and unaugmented; the Hessian diagnostic is off,
+for the architecture has no alpha (hessian_every 0).
 """
 
 from archsearch.search.methods.base import Method, register_method
@@ -29,7 +31,8 @@ register_method(Method(
               "arch_gradient": "reinforce", "arch_steps": 50, "order": 1,
               "arch_optimizer": "adam", "arch_lr": 1e-3, "arch_betas": (0.0, 0.999), "arch_weight_decay": 0.0,
               "arch_options": {"eps": 1e-3},
-              "selector": "shared_accuracy", "selector_options": {"n": 100},
+              "selector": "shared-weights",
+              "selector_options": {"candidates": "sample", "n": 100, "batch_size": 128, "batches": 1},
               "w_lr": 0.05, "w_lr_min": 5e-4, "w_momentum": 0.9, "w_nesterov": True, "w_weight_decay": 2.5e-4,
               "grad_clip": 5.0, "batch_size": 128, "epochs": 250, "hessian_every": 0},
 ))

@@ -33,7 +33,8 @@ register_method(Method(
     name="fairdarts-dscd",
     summary="FairDARTS with DSCD: global Beta-proposal coordinate steps around Adam",
     paper="Bodin, Tomasi & Dai, Making Differentiable Architecture Search less local, ICLR 2021 NAS workshop",
-    # DSCD constants the paper leaves out (our choices, see archsearch.optim.dscd): a=3, K=10, n=10.
+    # DSCD constants the paper leaves out (our choices, see archsearch.optim.dscd): a=3, K=10, n=10;
+    # switching by the paper's rule (DSCD's default; arch_options switch=window for our earlier one).
     settings={**_FAIRDARTS, "arch_optimizer": "dscd-adam",
               "arch_options": {"bound": 3.0, "memory": 10, "patience": 10}},
 ))

@@ -245,6 +245,8 @@ def test_relaxation_and_estimator_must_agree():
         resolve_config("darts", overrides={"arch_gradient": "reinforce"})
     with pytest.raises(ConfigError, match="hessian_every"):
         resolve_config("enas", overrides={"hessian_every": "auto"})
+    with pytest.raises(ConfigError, match="arch_steps"):
+        resolve_config("darts2", overrides={"arch_steps": 5})
     assert_one_line_error(["search", "--method", "enas", "arch_gradient=pathwise"], "arch_gradient")
 
 
@@ -272,3 +274,15 @@ def test_new_config_keys_are_checked(kind, steps):
     else:
         with pytest.raises(ConfigError):
             resolve_config("enas", overrides=overrides)
+
+
+def test_arch_steps_after_the_epoch_serve_a_pathwise_method_too():
+    """arch_steps is the loop's schedule, not ENAS' alone: DARTS with 3 steps after the epoch's weight steps
+    moves alpha exactly three times (Adam's step count)."""
+    config = resolve_config("darts", overrides={**{k: v for k, v in TINY.items() if "options" not in k},
+                                                 "epochs": 1, "arch_steps": 3})
+    search = DifferentiableSearch(config, quiet=True)
+    before = [a.detach().clone() for a in search.alphas]
+    search.train_epoch()
+    assert all(not torch.equal(a, b) for a, b in zip(search.alphas, before))
+    assert {int(s["step"]) for s in search.a_optimizer.state.values()} == {3}

@@ -89,6 +89,8 @@ def check_arch_gradient(config: SearchConfig, relaxation) -> None:
         if config.hessian_every != 0:
             raise ConfigError("hessian_every must be 0 with arch_gradient=reinforce: there is no alpha to "
                               "take the Hessian of")
+    if config.arch_steps and config.order != 1:  # after the epoch there is no train batch to unroll on
+        raise ConfigError("arch_steps > 0 takes first-order steps only: set order=1 or arch_steps=0")
     if config.distributed and (config.arch_gradient == "reinforce" or config.arch_steps):
         raise ConfigError("a distributed search runs arch_gradient=pathwise with arch_steps=0 only")
 

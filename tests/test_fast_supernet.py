@@ -220,7 +220,8 @@ def test_a_replaced_candidate_module_takes_the_reference_path():
     assert len(calls) == 2  # the other stages' cells (N=1) are still fused
 
 
-def test_second_order_arch_gradient_matches_the_reference_path():
+@pytest.mark.parametrize("hvp", ["exact", "finite-difference"])
+def test_second_order_arch_gradient_matches_the_reference_path(hvp):
     from archsearch.search.bilevel import second_order_arch_grads
 
     fast, reference = _pair(build_relaxation("softmax"), track_running_stats=False)
@@ -230,7 +231,8 @@ def test_second_order_arch_gradient_matches_the_reference_path():
         opt = torch.optim.SGD(model.weight_parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
         grads, loss = second_order_arch_grads(
             lambda: F.cross_entropy(model(x_t), y_t), lambda: F.cross_entropy(model(x_v), y_v),
-            model.weight_parameters(), model.arch_parameters(), opt, 0.5)
+            model.weight_parameters(), model.arch_parameters(), opt, 0.5, hvp=hvp,
+            second_derivatives=lambda model=model: model.using_path("reference"))  # as the loop calls it
         got.append((grads, loss))
     for a, b in zip(got[0][0], got[1][0]):
         torch.testing.assert_close(a, b, **TOL)

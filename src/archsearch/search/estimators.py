@@ -68,7 +68,9 @@ def reinforce_arch_grads(relaxation, supernet, batches: Iterator, params: Sequen
         for g, d in zip(total, _grads(loss / k, params)):  # the mean over the K samples
             g += d
         loss_sum += float(loss.detach())
-    return clip_by_total_norm(total, relaxation.grad_clip), torch.tensor(loss_sum / k)
+    if relaxation.grad_clip is not None:  # None: no clipping (ENAS' macro controller, clip_mode None)
+        total = clip_by_total_norm(total, relaxation.grad_clip)
+    return total, torch.tensor(loss_sum / k)
 
 
 __all__ = ["ESTIMATORS", "clip_by_total_norm", "path_logits", "reinforce_arch_grads"]

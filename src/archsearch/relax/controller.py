@@ -98,7 +98,8 @@ class ControllerRelaxation(Relaxation):
         num_edges, num_ops = next(iter(alphas.values())).shape
         if self.kind == "macro":
             num_layers = int(round(((8 * num_edges + 1) ** 0.5 - 1) / 2))
-            if num_layers * (num_layers + 1) // 2 != num_edges:
+            layout = [n for layer in range(num_layers) for n in [num_ops] + [2] * layer]
+            if getattr(supernet, "choice_sizes", None) != layout:
                 raise ConfigError("controller kind 'macro' needs a supernet whose alpha has a row per macro "
                                   "decision, L (L + 1) / 2 rows (the enas-macro space)")
             self.controller = MacroController(num_layers, num_ops, self.hidden, self.layers, self.temperature,

@@ -341,3 +341,23 @@ def test_cli_searches_the_macro_space(tmp_path):
     assert summary["method"] == "enas-macro" and summary["genotype"] == ranking[0]["genotype"]
     assert get_space("enas-macro").from_string(summary["genotype"]).layers == 3
     assert_one_line_error(["search", "--method", "enas-macro", "relaxation_options={kind: micro}"], "kind")
+
+
+def test_resumed_macro_search_continues_as_the_whole_one(tmp_path):
+    from archsearch.search.loop import DifferentiableSearch
+
+    tiny = {"data": "digits", "C": 4, "layers": 3, "limit_train": 128, "batch_size": 32, "arch_steps": 1,
+            "relaxation_options": {"aggregate": 2}, "selector_options": {"candidates": "sample", "n": 2,
+                                                                         "batch_size": 32}}
+    whole = DifferentiableSearch(resolve_config("enas-macro", overrides={**tiny, "epochs": 2}), tmp_path / "whole",
+                                 quiet=True)
+    genotype = whole.run()
+    DifferentiableSearch(resolve_config("enas-macro", overrides={**tiny, "epochs": 1}), tmp_path / "part",
+                         quiet=True).run()
+    resumed = DifferentiableSearch(resolve_config("enas-macro", overrides={**tiny, "epochs": 2}), tmp_path / "part",
+                                   quiet=True)
+    resumed.resume()
+    assert resumed.run() == genotype
+    for a, b in zip(whole.relaxation.controller.parameters(), resumed.relaxation.controller.parameters()):
+        assert torch.equal(a, b)
+    assert whole.relaxation.baseline == resumed.relaxation.baseline

@@ -86,4 +86,4 @@ def score(name: str, network: NetworkSource, batch_x: torch.Tensor, batch_y: tor
 
 
 
-__all__ = ["PATHS", "PROXIES", "Probe", "score", "score_all", "initialised_network"]
+__all__ = ["PATHS", "PROXIES", "Probe", "check_path", "score", "score_all", "initialised_network"]

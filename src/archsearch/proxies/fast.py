@@ -14,7 +14,8 @@ no gradient is computed that nobody reads; the gradients asked for meet the same
 as on the reference path, so the scores are bit-identical (``tests/test_proxy_fast.py``). nwot's kernel
 K = sum over ReLUs of c c^T + (1 - c)(1 - c)^T is a matrix of integers, computed exactly (see
 ``agreement_kernel``) with one matrix product per ReLU instead of two float64 ones. The FLOPs baseline
-counts shapes only, so it runs on a network built on the meta device (no weights, no arithmetic).
+counts shapes only, so it runs on a network built on the meta device (no weights, no arithmetic). The
+cells' 3x3 average pooling runs as shifted additions in the kernel's order (``box_pool.py``).
 
 Where the input pass cannot be restricted to the input without changing nwot (a ReLU that the reference's
 full backward reaches but whose input does not depend on the image: a cell node fed by no live edge), that
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from archsearch.proxies import jacobian
+from archsearch.proxies.box_pool import use_box_average
 from archsearch.proxies.base import PROXIES, LossFn, Probe, weight_layers
 from archsearch.proxies.gradients import LossPass
 from archsearch.proxies.synflow import synflow_of
@@ -193,6 +195,8 @@ def fast_scores(names: Iterable[str], source, net: nn.Module | None, probe_input
     if net is None:  # params and flops only: neither reads a weight
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
             net = source()
+    else:
+        use_box_average(net)  # the same bits as the pooling kernel, several times faster (box_pool.py)
     probe = Probe(net.train(), probe_inputs, probe_targets, loss_fn)
     shape = tuple(probe.inputs.shape[1:])
     if "params" in wanted:  # before synflow takes BatchNorm out

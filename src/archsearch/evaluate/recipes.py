@@ -129,7 +129,8 @@ RECIPES.register("nasnet")(Recipe(
 ))
 
 #: the recipe a space's networks are trained with unless told otherwise
-DEFAULT_RECIPE_FOR_SPACE = {"nb201": "nb201", "darts": "darts", "nasnet": "nasnet"}
+DEFAULT_RECIPE_FOR_SPACE = {"nb201": "nb201", "darts": "darts", "nasnet": "nasnet", "darts-rnn": "darts-rnn"}
+#: ``darts-rnn``, the language-model recipe, is an ``LMRecipe`` (lm_recipes.py)
 
 
 def get_recipe(name: str | Recipe = "nb201", **overrides: Any) -> Recipe:

@@ -15,7 +15,7 @@ from archsearch.search.config import SearchConfig, layered_config
 from archsearch.search.drivers import DRIVERS
 from archsearch.search.hooks import build_hooks
 from archsearch.search.selectors import SELECTORS
-from archsearch.search.task_select import TEXT_DATASETS, check_task
+from archsearch.search.task_select import check_task
 from archsearch.spaces import get_space
 from archsearch.checks import fits_in_memory
 from archsearch.settings import build, check_options, keyword_options
@@ -63,9 +63,8 @@ def check_config(config: SearchConfig, explicit=()) -> None:
     for key, value in (("train_C", config.train_C), ("train_N", config.train_N)):
         if value is not None and key[len("train_"):] not in network_takes:
             raise ConfigError(f"'{key}' does not apply to the {space.name} space's network")
+    DATASETS.get(config.data)
     check_task(config, explicit)
-    if config.data not in TEXT_DATASETS:
-        DATASETS.get(config.data)
     RELAXATIONS.get(config.relaxation)
     if config.driver is not None:
         DRIVERS.get(config.driver)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import torch
 
+from archsearch.data.datasets import TEXT_DATASETS  # token streams, searched by language modelling
 from archsearch.errors import ConfigError
 from archsearch.search.tasks import ImageClassification, SearchTask
 
-#: datasets of token streams, searched by language modelling (search/lm_task.py); every other is images
-TEXT_DATASETS = ("ptb",)
 #: spaces of recurrent cells, searched on token streams only
 TEXT_SPACES = ("darts-rnn",)
 

@@ -139,9 +139,20 @@ class DartsRnnSpace(SearchSpace):
         return language_model(self.parse(genotype), int(num_classes), int(emsize), int(nhid), dropout, dropouth,
                               dropoutx, dropouti, dropoute)
 
-    def supernet(self, num_classes: int = PTB_VOCABULARY, **options):
-        raise ConfigError("the darts-rnn space has no search supernet in this version: train a genotype "
-                          "(archsearch train DARTS_V2 --space darts-rnn ...) or search it with a black-box strategy")
+    def supernet(self, num_classes: int = PTB_VOCABULARY, relaxation=None, emsize: int = 300, nhid: int | None = None,
+                 dropout: float = 0.75, dropouth: float = 0.25, dropoutx: float = 0.75, dropouti: float = 0.2,
+                 dropoute: float = 0.0, batch_norm: bool = True):
+        """The search supernet (spaces/darts_rnn_supernet.py): ``num_classes`` is the vocabulary; defaults are
+        rnn/train_search.py's (lines 23-48: emsize = nhid = 300, dropoute 0); ``batch_norm`` False drops the
+        search cell's BN (model_search.py:14), for comparing it with the discrete cell."""
+        from archsearch.spaces.darts_rnn_supernet import DartsRnnSupernet
+
+        nhid = emsize if nhid is None else nhid
+        for what, value in (("num_classes", num_classes), ("emsize", emsize), ("nhid", nhid)):
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise ConfigError(f"{what} must be an integer >= 1, got {shown(value)}")
+        return DartsRnnSupernet(int(num_classes), relaxation, int(emsize), int(nhid), dropout, dropouth, dropoutx,
+                                dropouti, dropoute, batch_norm)
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
         return {CELL: (len(EDGE_ROWS), len(OPS))}

@@ -14,6 +14,7 @@ DARTS_RNN = {
     "w_lr": 20.0,  # :29, plain SGD (:268); no schedule in the search: the cosine's floor is its start
     "w_lr_min": 20.0,
     "w_momentum": 0.0,
+    "w_nesterov": False,
     "w_weight_decay": 5e-7,  # :63 (wdecay)
     "grad_clip": 0.25,  # :31, :236; the unrolled step clips too (architect.py:36, :68)
     "arch_lr": 3e-3,  # :79

@@ -254,10 +254,12 @@ def test_the_space_brings_the_references_recipe():
     ({"space": "darts-rnn", "task_options": {"bptt": 1}}, "bptt"),
     ({"space": "darts-rnn", "task_options": {"bpt": 5}}, "bpt"),
     ({"task_options": {"bptt": 5}}, "task_options"),
+    ({"space": "darts-rnn", "selector": "sample_and_rank"}, "selector=argmax"),
+    ({"space": "darts-rnn", "method": "enas"}, "arch_steps"),
 ])
 def test_options_that_do_not_fit_the_task_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        resolve_config("darts", overrides=overrides)
+        resolve_config(overrides.pop("method", "darts"), overrides=overrides)
 
 
 def test_an_image_option_with_the_rnn_space_is_a_one_line_error():
@@ -265,7 +267,7 @@ def test_an_image_option_with_the_rnn_space_is_a_one_line_error():
     assert_one_line_error(["search", "--space", "nb201", "--data", "ptb", "--quiet"], "token stream")
 
 
-@pytest.mark.parametrize("method", ["darts", "darts2", "gdas", "balenas"])
+@pytest.mark.parametrize("method", ["darts", "darts2", "gdas", "balenas", "snas", "drnas"])
 def test_a_tiny_search_end_to_end(corpus_dir, tmp_path, method):
     run = tmp_path / "run"
     code, _, err = run_cli(["search", "--method", method, "--space", "darts-rnn", "--data-dir", str(corpus_dir),

@@ -41,6 +41,12 @@ def check_task(config, explicit=()) -> None:
                           "image searches")
     if config.arch_gradient != "pathwise":
         raise ConfigError("language modelling searches with arch_gradient=pathwise only")
+    # what reads image batches or the image supernets' structure: proxies and shared-weight accuracy
+    # (selectors), P-DARTS' stages (driver), the early-stopping rules' diagnostics
+    for key, allowed in (("selector", "argmax"), ("driver", None), ("early_stop", None)):
+        if getattr(config, key) != allowed:
+            raise ConfigError(f"language modelling takes {key}={allowed or 'null'}, not {getattr(config, key)}: "
+                              "the others read image batches or the image supernets")
 
 
 def build_task(config, dataset=None, device: torch.device | str = "cpu", quiet: bool = False) -> SearchTask:

@@ -231,3 +231,16 @@ def test_batchify_of_the_limited_corpus_is_what_the_trainer_trains_on(corpus_dir
     trainer.limits["limit_train"] = 100
     trainer._build()
     assert torch.equal(trainer.train_data, batchify(load_ptb(corpus_dir).train[:100], 4))
+
+
+def test_the_recipe_defaults_are_rnn_train_py_s():
+    recipe = get_recipe("darts-rnn")  # quark0/darts rnn/train.py argument defaults, lines 24-72 and 110-111
+    expected = dict(epochs=8000, batch_size=64, eval_batch_size=10, test_batch_size=1, lr=20.0, clip=0.25, bptt=35,
+                    max_seq_len_delta=20, dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2, dropoute=0.1,
+                    wdecay=8e-7, alpha=0.0, beta=1e-3, nonmono=5, emsize=850, nhid=850)
+    assert {k: getattr(recipe, k) for k in expected} == expected and recipe.chunk == 64
+    assert recipe.replace(emsize=200).nhid == 200
+    with pytest.raises(ConfigError, match="multiple of small_batch_size"):
+        recipe.replace(small_batch_size=10)
+    with pytest.raises(ConfigError, match="did you mean 'dropoutx'"):
+        recipe.replace(dropout_x=0.5)

@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archsearch.data.ptb import PTBChecksumWarning, load_ptb
 from archsearch.errors import ConfigError
 from archsearch.relax import build_relaxation
 from archsearch.search.bilevel import first_order_arch_grads, second_order_arch_grads
-from archsearch.search.lm_task import TRAIN, VALID, LanguageModelling, Window, search_length, walk
+from archsearch.search.lm_task import TRAIN, VALID, LanguageModelling, Window, search_length, task_options, walk
 from archsearch.search.loop import DifferentiableSearch
 from archsearch.search.resolve import resolve_config
 from archsearch.spaces import get_space
@@ -260,6 +262,19 @@ def test_the_space_brings_the_references_recipe():
 def test_options_that_do_not_fit_the_task_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):
         resolve_config(overrides.pop("method", "darts"), overrides=overrides)
+
+
+@settings(max_examples=60, deadline=None)
+@given(options=st.dictionaries(st.sampled_from(["bptt", "ar", "tar", "batches", "bpt"]),
+                               st.one_of(st.integers(-3, 50), st.floats(allow_nan=True), st.none(), st.text(max_size=3)),
+                               max_size=3))
+def test_task_options_are_a_valid_task_or_a_config_error(options):
+    try:
+        parsed = task_options(options)
+    except ConfigError:
+        return
+    assert parsed.bptt >= 2 and np.isfinite(parsed.ar) and parsed.ar >= 0 and np.isfinite(parsed.tar)
+    assert parsed.tar >= 0 and (parsed.batches is None or parsed.batches >= 1)
 
 
 def test_an_image_option_with_the_rnn_space_is_a_one_line_error():

@@ -91,8 +91,8 @@ class TaskOptions:
     def __init__(self, bptt: int = 35, ar: float = 0.0, tar: float = 1e-3, batches: int | None = None):
         if bptt < 2:
             raise ConfigError(f"bptt must be at least 2, got {bptt}")
-        if ar < 0 or tar < 0:
-            raise ConfigError("the activation regularisers ar and tar must be >= 0")
+        if not all(math.isfinite(v) and v >= 0 for v in (ar, tar)):
+            raise ConfigError(f"the activation regularisers ar and tar must be finite and >= 0, got {ar}, {tar}")
         if batches is not None and batches < 1:
             raise ConfigError(f"batches must be a positive number of windows per epoch or null, got {batches}")
         self.bptt, self.ar, self.tar, self.batches = int(bptt), float(ar), float(tar), batches

@@ -1,5 +1,5 @@
 """Penn Treebank: the shared copy against its documented counts, the reader's errors, and the batching
-helpers against transcriptions of quark0/darts rnn/utils.py and rnn/train.py."""
+functions against transcriptions of quark0/darts rnn/utils.py and rnn/train.py."""
 
 from __future__ import annotations
 

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+#: the shared data folder: ``../shared`` beside the checkout, or where ARCHSEARCH_SHARED points
+SHARED = Path(os.environ.get("ARCHSEARCH_SHARED") or ROOT.parent / "shared")
 SHARED_CIFAR10 = SHARED / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
 SHARED_NB201 = SHARED / "data" / "nb201" / "nb201.csv.gz"
+SHARED_PTB = SHARED / "data" / "ptb"
 
 needs_shared = pytest.mark.skipif(
     not SHARED_CIFAR10.is_file(),
     reason=f"needs the shared data folder ({SHARED}), which only development machines and CI have",
+)
+needs_ptb = pytest.mark.skipif(
+    not (SHARED_PTB / "ptb.tar.gz").is_file(),
+    reason=f"needs Penn Treebank in the shared data folder ({SHARED_PTB}/ptb.tar.gz), which only development "
+           "machines and CI have",
 )
 
 

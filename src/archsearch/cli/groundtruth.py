@@ -9,7 +9,8 @@ from archsearch.groundtruth.nb201_datasets import NAMES as NB201_NAMES
 
 #: the largest network sizes ``info`` measures: beyond them building the network, even on the meta device,
 #: takes minutes
-INFO_LIMITS = {"num_classes": 1_000_000, "C": 4096, "N": 100, "layers": 300, "image_size": 4096}
+INFO_LIMITS = {"num_classes": 1_000_000, "C": 4096, "N": 100, "layers": 300, "image_size": 4096, "emsize": 8192,
+               "nhid": 8192}
 
 
 def cmd_spaces(args) -> int:
@@ -69,7 +70,9 @@ def cmd_info(args) -> int:
     space = get_space(args.space)
     genotype = space.from_string(args.arch)
     options = _network_options(space, {"num_classes": args.num_classes, "C": args.C, "N": args.N,
-                                       "layers": args.layers})
+                                       "layers": args.layers, "emsize": args.emsize, "nhid": args.nhid})
+    if getattr(space, "input_kind", "images") == "tokens":
+        return _info_language_model(space, genotype, options, args)
     if "auxiliary" in keyword_options(space.network):  # the size of the network as trained (DARTS: with its head)
         options["auxiliary"] = True
     size = 32 if args.image_size is None else integer(args.image_size, "--image-size", minimum=1,
@@ -81,6 +84,23 @@ def cmd_info(args) -> int:
     else:
         print(f"genotype {out['genotype']}\nparams   {out['params']:,} ({out['params'] / 1e6:.3f} M)\n"
               f"flops    {out['flops']:,} ({out['flops'] / 1e6:.2f} M)")
+    return 0
+
+
+def _info_language_model(space, genotype, options: dict, args) -> int:
+    """A language model's parameters and multiply-adds per token (its cell's products and the decoder)."""
+    from archsearch.diagnostics.flops import count_params
+    from archsearch.spaces.darts_rnn_network import macs_per_token
+
+    net = space.network(genotype, **options)
+    flops = macs_per_token(net.ntoken, net.ninp, net.nhid, len(net.rnn._Ws))
+    out = {"space": space.name, "genotype": space.to_string(genotype), "params": count_params(net),
+           "flops_per_token": flops}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"genotype {out['genotype']}\nparams   {out['params']:,} ({out['params'] / 1e6:.3f} M)\n"
+              f"flops    {flops:,} per token ({flops / 1e6:.2f} M)")
     return 0
 
 
@@ -121,8 +141,8 @@ def _info_arguments(p) -> None:  # the defaults come from the spaces, which impo
     from archsearch.spaces.nb201 import NB201Space
 
     nb201, darts = NB201Space.network_defaults, DartsSpace.network_defaults
-    p.add_argument("arch", help="arch string, NB201 index, DARTS/NASNet Genotype(...) or published name")
-    p.add_argument("--space", default="nb201", help="nb201 | darts | nasnet | enas-macro")
+    p.add_argument("arch", help="arch string, NB201 index, DARTS/NASNet/recurrent Genotype(...) or published name")
+    p.add_argument("--space", default="nb201", help="nb201 | darts | nasnet | enas-macro | darts-rnn")
     p.add_argument("--num-classes", type=int, default=None, help="classes of the classifier (10)")
     p.add_argument("--C", type=int, default=None,
                    help=f"channels (NB201 {nb201['C']}, DARTS {darts['C']}, NASNet: F of the cell's paper, "
@@ -130,6 +150,8 @@ def _info_arguments(p) -> None:  # the defaults come from the spaces, which impo
     p.add_argument("--N", type=int, default=None,
                    help=f"cells per stage (NB201 {nb201['N']}, NASNet: the cell's paper's)")
     p.add_argument("--layers", type=int, default=None, help=f"DARTS cells ({darts['layers']})")
+    p.add_argument("--emsize", type=int, default=None, help="darts-rnn embedding size (850)")
+    p.add_argument("--nhid", type=int, default=None, help="darts-rnn hidden size (850; = emsize, tied)")
     p.add_argument("--image-size", type=int, default=None, help="side of the input image (32)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_info)
@@ -137,7 +159,7 @@ def _info_arguments(p) -> None:  # the defaults come from the spaces, which impo
 
 def add_show(sub) -> None:
     p = sub.add_parser("show", help="draw a cell as a graph")
-    p.add_argument("arch", help="arch string, NB201 index, DARTS/NASNet Genotype(...) or published name")
-    p.add_argument("--space", default="nb201", help="nb201 | darts | nasnet | enas-macro")
+    p.add_argument("arch", help="arch string, NB201 index, DARTS/NASNet/recurrent Genotype(...) or published name")
+    p.add_argument("--space", default="nb201", help="nb201 | darts | nasnet | enas-macro | darts-rnn")
     p.add_argument("--out", default="cell.png", help="the PNG to write")
     p.set_defaults(func=cmd_show)

@@ -18,6 +18,14 @@ _FLAGS = {"space": "space", "data": "dataset", "data_dir": "data_dir", "limit_tr
           "epochs": "epochs"}
 #: flags that set a key of the recipe's ``network`` (the options of space.network)
 _NETWORK_FLAGS = ("C", "N", "layers")
+#: flags that set a field of a language model's recipe (the darts-rnn space)
+_LM_FLAGS = ("emsize", "nhid")
+
+
+def _is_language_model(space_name) -> bool:
+    from archsearch.spaces import SPACES
+
+    return space_name in SPACES and getattr(SPACES.get(space_name), "input_kind", "images") == "tokens"
 
 
 def _words(args) -> tuple[str | None, list[str]]:
@@ -30,9 +38,11 @@ def _words(args) -> tuple[str | None, list[str]]:
     return (archs[0] if archs else None), [word for word in words if is_override(word)]
 
 
-def _settings(args, items: list[str], resume: bool) -> tuple[dict, dict]:
+def _settings(args, items: list[str], resume: bool, space: str | None = None) -> tuple[dict, dict]:
     """(run settings, recipe fields) from key=value items and flags; a key given both ways is refused.
-    Run settings are typed here; recipe fields stay text for the recipe to read as its fields' types."""
+    Run settings are typed here; recipe fields stay text for the recipe to read as its fields' types.
+    ``space``: the resumed run's (a new run's comes from the line)."""
+    from archsearch.evaluate.lm_recipes import LMRecipe
     from archsearch.evaluate.recipes import Recipe
     from archsearch.search.config import parse_key_values
     from archsearch.settings import coerce
@@ -40,14 +50,26 @@ def _settings(args, items: list[str], resume: bool) -> tuple[dict, dict]:
     given = flag_overrides(args, _FLAGS, parse_key_values(items))
     if "name" in given:
         raise ConfigError("'name' names the recipe; choose a recipe with --recipe")
-    fields = [name for name in Recipe.__dataclass_fields__ if name != "name"]
+    lm = _is_language_model(space if space is not None else given.get("space", RUN_SETTINGS["space"][1]))
+    flags = _LM_FLAGS if lm else _NETWORK_FLAGS
+    stray = next((key for key in (*_NETWORK_FLAGS, *_LM_FLAGS) if key not in flags and getattr(args, key) is not None),
+                 None)
+    if stray is not None:
+        raise ConfigError(f"--{stray} does not apply to {'a language model' if lm else 'an image network'} "
+                          f"(sizes: {', '.join('--' + f for f in flags)})")
+    for key in _LM_FLAGS if lm else ():
+        if getattr(args, key) is not None:
+            if key in given:
+                raise ConfigError(f"{key} is given twice (--{key} and {key}=...); give it once")
+            given[key] = str(getattr(args, key))
+    fields = [name for name in (LMRecipe if lm else Recipe).__dataclass_fields__ if name != "name"]
     known = [*RUN_SETTINGS, *fields, *(["genotype"] if resume else [])]
     unknown = [key for key in given if key not in known]
     if unknown:
         raise ConfigError(f"unknown setting {shown(unknown[0])}{did_you_mean(unknown[0], known, n=5)} "
                           f"(recipe fields: {', '.join(fields)}; run settings: {', '.join(RUN_SETTINGS)})")
     network = {key: getattr(args, key) for key in _NETWORK_FLAGS if getattr(args, key) is not None}
-    if network:
+    if network and not lm:
         written = coerce("network", dict, given.get("network", {}))
         for key in network:
             if key in written:
@@ -60,19 +82,22 @@ def _settings(args, items: list[str], resume: bool) -> tuple[dict, dict]:
 def _resume(args, arch: str | None, items: list[str]) -> int:
     """``train --resume DIR [key=value ...]``: the run's own settings come from its config.yaml; the line
     says what changes (resume_train refuses what may not)."""
+    from archsearch.evaluate.lm_train import resume_language_model
     from archsearch.evaluate.train import resume_train
+    from archsearch.utils.rundir import read_run_config
 
     if args.out is not None:
         raise Usage("--resume continues the run in its own directory; --out is for a new run")
-    run, changes = _settings(args, items, resume=True)
+    space = read_run_config(args.resume, "train").get("space")
+    run, changes = _settings(args, items, resume=True, space=space)
     device = run.pop("device", None)
     changes.update(run)
     if arch is not None:
         changes["genotype"] = arch
     if args.recipe is not None:
         changes["name"] = args.recipe
-    result = resume_train(args.resume, changes, device=device, console=console_of(args),
-                          tensorboard=args.tensorboard)
+    resume = resume_language_model if _is_language_model(space) else resume_train
+    result = resume(args.resume, changes, device=device, console=console_of(args), tensorboard=args.tensorboard)
     _report(result, args.resume, args)
     return 0
 
@@ -89,6 +114,8 @@ def cmd_train(args) -> int:
     given, fields = _settings(args, items, resume=False)
     run = {key: given.get(key, default) for key, (_, default) in RUN_SETTINGS.items()}
     space = get_space(run["space"])
+    if _is_language_model(space.name):
+        return _train_language_model(args, arch, space, {**run, "dataset": given.get("dataset", "ptb")}, fields)
     recipe = get_recipe(space.name if args.recipe is None else args.recipe, **fields)
     out = (out_path(args.out) if args.out is not None
            else Path("runs") / f"train-{space.name}-{run['dataset']}-seed{run['seed']}")
@@ -100,9 +127,28 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _train_language_model(args, arch: str, space, run: dict, fields: dict) -> int:
+    from archsearch.evaluate import get_recipe
+    from archsearch.evaluate.lm_train import train_language_model
+
+    if run["dataset"] != "ptb":
+        raise ConfigError(f"the {space.name} space trains a language model on ptb, not {shown(run['dataset'])}")
+    recipe = get_recipe(space.name if args.recipe is None else args.recipe, **fields)
+    out = (out_path(args.out) if args.out is not None else Path("runs") / f"train-{space.name}-ptb-seed{run['seed']}")
+    result = train_language_model(space.from_string(arch), space, recipe, out, data_dir=run["data_dir"],
+                                  seed=run["seed"], device=run["device"], deterministic=run["deterministic"],
+                                  limit_train=run["limit_train"], limit_test=run["limit_test"],
+                                  console=console_of(args), tensorboard=args.tensorboard)
+    _report(result, out, args)
+    return 0
+
+
 def _report(result: dict, out, args) -> None:
     if args.json:
         console_of(args).result({**{k: v for k, v in result.items() if k != "history"}, "out_dir": str(out)})
+    elif "test_ppl" in result:
+        print(f"test perplexity {result['test_ppl']:.2f} (valid {result['valid_ppl']:.2f}, {result['params']:,} "
+              f"params); run directory {out}")
     else:
         print(f"test accuracy {result['test_accuracy']:.2f}% ({result['params']:,} params, "
               f"{result['flops']:,} FLOPs); run directory {out}")
@@ -118,15 +164,19 @@ def add_train(sub) -> None:
                    help="a recipe field or run setting (space, dataset, data_dir, limit_train, limit_test, seed, "
                         "deterministic, device), also after options")
     p.add_argument("--space", default=None, help="space= (default nb201)")
-    p.add_argument("--data", default=None, help="dataset= (default digits)")
+    p.add_argument("--data", default=None, help="dataset= (default digits; ptb for darts-rnn)")
     p.add_argument("--data-dir", default=None, help="data_dir=, where the dataset lies")
-    p.add_argument("--recipe", default=None, help="nb201 | darts | nasnet | enas-macro (default: the space's)")
+    p.add_argument("--recipe", default=None, help="nb201 | darts | nasnet | enas-macro | darts-rnn (default: the space's)")
     p.add_argument("--epochs", type=int, default=None, help="epochs= of the recipe")
     p.add_argument("--C", type=int, default=None, help="network={C: ...}: initial channels")
     p.add_argument("--N", type=int, default=None, help="network={N: ...}: cells per stage (NB201, NASNet)")
     p.add_argument("--layers", type=int, default=None, help="network={layers: ...}: DARTS cells")
-    p.add_argument("--limit-train", type=int, default=None, help="limit_train=, a seeded subset of the training set")
-    p.add_argument("--limit-test", type=int, default=None, help="limit_test=, a seeded subset of the test set")
+    p.add_argument("--emsize", type=int, default=None, help="emsize= of a language model (darts-rnn; nhid follows)")
+    p.add_argument("--nhid", type=int, default=None, help="nhid= of a language model (darts-rnn; = emsize)")
+    p.add_argument("--limit-train", type=int, default=None,
+                   help="limit_train=, a seeded subset of the training set (darts-rnn: its first N tokens)")
+    p.add_argument("--limit-test", type=int, default=None,
+                   help="limit_test=, a seeded subset of the test set (darts-rnn: the first N tokens of valid, test)")
     p.add_argument("--seed", type=int, default=None, help="seed= (default 0)")
     p.add_argument("--device", default=None, help="device=, a torch device (default: CUDA when present, else CPU)")
     p.add_argument("--deterministic", action="store_true", help="deterministic=true: bit-for-bit repeatable")

@@ -207,3 +207,16 @@ def load_imagefolder(
         raise ConfigError(f"imagefolder channels must be 1, 3 or None, got {channels!r}")
     expected = f"expected {IMAGE_FOLDER} (a folder, or its .tar.gz / .tgz)"
     return load_from_disk("imagefolder", data_dir, context, (), expected, None, channels, workers)
+
+
+# -- text ----------------------------------------------------------------------------------------
+#: datasets of tokens, not images: listed here so that their names are known, loaded by their own modules
+TEXT_DATASETS = ("ptb",)
+
+
+@DATASETS.register("ptb")
+def load_ptb_images(data_dir, context: LoadContext) -> ImageDataset:
+    """Penn Treebank (word level): a text corpus for the darts-rnn space's language model, not images."""
+    raise DataError("dataset 'ptb' is a text corpus, not images: train a language model on it "
+                    "(archsearch train DARTS_V2 --space darts-rnn --data ptb --data-dir DIR) or read it with "
+                    "archsearch.data.ptb.load_ptb; image searches and training need an image dataset")

@@ -2,6 +2,7 @@
 evaluator interface that search strategies ask (tabular lookup, training, proxies)."""
 
 from archsearch.evaluate.recipes import DEFAULT_RECIPE_FOR_SPACE, RECIPES, Recipe, default_recipe, get_recipe
+from archsearch.evaluate.lm_recipes import LMRecipe  # registers the darts-rnn recipe
 from archsearch.evaluate.result import EvalResult, Evaluator
 from archsearch.evaluate.train import Trainer, train
 
@@ -9,6 +10,7 @@ __all__ = [
     "DEFAULT_RECIPE_FOR_SPACE",
     "RECIPES",
     "EvalResult",
+    "LMRecipe",
     "Evaluator",
     "Recipe",
     "Trainer",

@@ -142,7 +142,9 @@ RECIPES.register("enas-macro")(Recipe(
 ))
 
 #: the recipe a space's networks are trained with unless told otherwise
-DEFAULT_RECIPE_FOR_SPACE = {"nb201": "nb201", "darts": "darts", "nasnet": "nasnet", "enas-macro": "enas-macro"}
+DEFAULT_RECIPE_FOR_SPACE = {"nb201": "nb201", "darts": "darts", "nasnet": "nasnet", "enas-macro": "enas-macro",
+                            "darts-rnn": "darts-rnn"}
+#: ``darts-rnn``, the language-model recipe, is an ``LMRecipe`` (lm_recipes.py)
 
 
 def get_recipe(name: str | Recipe = "nb201", **overrides: Any) -> Recipe:

@@ -65,6 +65,9 @@ class Trainer:
         self.space = space
         self.genotype = space.parse(genotype)
         self.recipe = default_recipe(space) if recipe is None else get_recipe(recipe)
+        if not isinstance(self.recipe, Recipe) or getattr(space, "input_kind", "images") != "images":
+            raise ConfigError(f"recipe '{self.recipe.name}' and space '{space.name}': a language model trains "
+                              "with evaluate.lm_train (space darts-rnn, recipe darts-rnn), an image network here")
         check_options(f"the {space.name} network", space.network, self.recipe.network,
                       fixed=("genotype", "num_classes", "in_channels"))
         self.out_dir = Path(out_dir) if out_dir is not None else None

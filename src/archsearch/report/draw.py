@@ -50,6 +50,11 @@ OP_COLOURS = {
     "dilated_conv_3x3": "#c51b8a",
     "none": "#9a9a9a",
     "concat": "#555555",
+    "tanh": "#9467bd",
+    "relu": "#d62728",
+    "sigmoid": "#1f77b4",
+    "identity": "#2ca02c",
+    "init": "#7f7f7f",
 }
 _PALETTE = ["#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#aec7e8", "#ffbb78"]
 

@@ -23,7 +23,11 @@ second_order_hvp.py). The exact product costs a double backward on the reference
 first-order passes, and that graph's memory.
 
 The virtual step uses the weight optimizer's momentum and weight decay as quark0/darts'
-``_compute_unrolled_model`` does; those terms do not depend on alpha, so eq. 8 is unchanged.
+``_compute_unrolled_model`` does; those terms do not depend on alpha, so eq. 8 is unchanged. The recurrent
+search (quark0/darts rnn/architect.py:25-41, :61-70) also clips: ``clip`` c scales the virtual step's
+gradient by k = min(1, c / (||g|| + 1e-6)), clips v to norm c, and takes xi * k times the product (k held
+constant in alpha). The reference multiplies by its unclamped coefficient, which exceeds 1 where the
+gradient was not clipped; we take min(1, .) so that an unclipped step is the exact eq. 7.
 Weights are moved in place and restored, so no copy of the network is made.
 """
 
@@ -63,6 +67,13 @@ def frozen(params: Sequence[torch.Tensor]) -> Iterator[None]:
 def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+
+def clip_coefficient(grads: Sequence[torch.Tensor], max_norm: float | None) -> float:
+    """k = min(1, c / (||g|| + 1e-6)), torch.nn.utils.clip_grad_norm_'s factor (1 where ``max_norm`` is None)."""
+    if max_norm is None:
+        return 1.0
+    return min(1.0, max_norm / (float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads))) + 1e-6))
 
 
 def first_order_arch_grads(val_loss: Loss, alphas: Sequence[torch.Tensor], weights: Sequence[torch.Tensor] = (),
@@ -151,8 +162,8 @@ def second_order_arch_grads(train_loss: Loss, val_loss: Loss, weights: Sequence[
                             alphas: Sequence[torch.Tensor], w_optimizer: torch.optim.Optimizer,
                             xi: float, reduce: Reduce = _same, *, hvp: str = "exact", radius: float = 0.01,
                             second_derivatives: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-                            ) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Eq. 7. ``hvp``: "exact" (double backward, see exact_hvp) or "finite-difference" (the reference's
+                            clip: float | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Eq. 7; ``clip``: the recurrent search's clipping of the virtual step (module docstring). ``hvp``: "exact" (double backward, see exact_hvp) or "finite-difference" (the reference's
     eq. 8 at ``radius``; quark0/darts cnn/architect.py:76-91). ``reduce`` averages gradients over the processes of a distributed search, so
     that every process takes the same virtual step and Hessian-vector product as one process on the
     global batch would."""
@@ -162,13 +173,17 @@ def second_order_arch_grads(train_loss: Loss, val_loss: Loss, weights: Sequence[
     w_saved = [w.detach().clone() for w in weights]
 
     # w' = w - xi * grad_w L_train(w, alpha)   (plus momentum and weight decay, as quark0/darts)
-    direction = virtual_step_direction(reduce(_grads(train_loss(), weights)), weights, w_optimizer)
+    train_grads = reduce(_grads(train_loss(), weights))
+    k = clip_coefficient(train_grads, clip)  # rnn/architect.py:40-41
+    direction = virtual_step_direction([g * k for g in train_grads] if k < 1 else train_grads, weights, w_optimizer)
     _add_(weights, direction, -xi)
     try:
         loss_unrolled = val_loss()  # L_val(w', alpha)
         grads = _grads(loss_unrolled, alphas + weights)
         grads = reduce(grads)
         d_alpha, d_wprime = grads[: len(alphas)], grads[len(alphas):]  # grad_alpha L_val(w', a), grad_w' L_val(w', a)
+        v_scale = clip_coefficient(d_wprime, clip)  # rnn/architect.py:65-66 clips v too
+        d_wprime = [v * v_scale for v in d_wprime] if v_scale < 1 else d_wprime
     finally:
         _copy_(weights, w_saved)
 
@@ -179,4 +194,4 @@ def second_order_arch_grads(train_loss: Loss, val_loss: Loss, weights: Sequence[
         hessian_vector = finite_difference_hvp(train_loss, weights, alphas, d_wprime, radius, reduce)
     if hessian_vector is None:
         return [d.detach() for d in d_alpha], loss_unrolled.detach()
-    return [(d - xi * hv).detach() for d, hv in zip(d_alpha, hessian_vector)], loss_unrolled.detach()
+    return [(d - xi * k * hv).detach() for d, hv in zip(d_alpha, hessian_vector)], loss_unrolled.detach()

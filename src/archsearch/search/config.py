@@ -49,6 +49,7 @@ class SearchConfig:
     supernet_options: dict = setting({}, "options passed to space.supernet (e.g. partial_channels)")
     supernet_path: str = setting(
         "fast", "fast: fused cells where the maths is the same; reference: every op alone (docs/architecture.md)")
+    task_options: dict = setting({}, "options of the search task: for ptb, bptt, ar, tar, batches (docs/rnn.md)")
     # -- the bilevel loop (DARTS, Liu et al. 2019, Sec. 3 / quark0/darts train_search.py)
     epochs: int = setting(50, "search epochs")
     batch_size: int = setting(64, "images per batch (global when distributed)")
@@ -219,12 +220,13 @@ def apply_overrides(config: SearchConfig, overrides: dict[str, Any]) -> SearchCo
 
 def layered_config(method: str | None = None, config_file: str | Path | None = None,
                    overrides: dict | None = None) -> SearchConfig:
-    """Defaults, then the method's preset, then the config file, then the overrides, each key checked for
-    its type and range (``resolve.resolve_config`` checks the combination on top).
+    """Defaults, then the method's preset, then the space's settings where it has its own task (the DARTS
+    recurrent cell's), then the config file, then the overrides, each key checked for its type and range (``resolve.resolve_config`` checks the combination on top).
 
     The method is the one named by the argument, else by the overrides, else by the file, else the default.
     """
     from archsearch.search.methods import METHODS
+    from archsearch.search.methods.spaces import SPACE_SETTINGS
 
     from_file = read_config_file(config_file) if config_file is not None else {}
     overrides = dict(overrides or {})
@@ -234,6 +236,9 @@ def layered_config(method: str | None = None, config_file: str | Path | None = N
         raise ConfigError(f"method must be a name, got {shown(name)}")
     preset = METHODS.get(name)
     config = apply_overrides(SearchConfig(), {**preset.settings, "method": name})
+    # a space searched on other data than images brings its task's recipe, over the method's (search/methods/spaces.py)
+    space = overrides.get("space", from_file.get("space", config.space))
+    config = apply_overrides(config, SPACE_SETTINGS.get(space, {}) if isinstance(space, str) else {})
     config = apply_overrides(config, from_file)
     return apply_overrides(config, {**overrides, "method": name})
 

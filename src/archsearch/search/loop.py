@@ -18,12 +18,10 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from archsearch.data import BatchLoader, default_augment, load_dataset
 from archsearch.diagnostics.cells import skip_count
-from archsearch.errors import ConfigError, NonFiniteLossError
+from archsearch.errors import NonFiniteLossError
 from archsearch.optim import ARCH_OPTIMIZERS
 from archsearch.relax import build_relaxation
 from archsearch.runtime import deterministic, resolve_device, seed_everything
@@ -37,6 +35,7 @@ from archsearch.search.loop_state import Checkpointed
 from archsearch.search.meter import Meter, running_figures
 from archsearch.search.resolve import build_selector, build_supernet, check_config
 from archsearch.search.selectors import ArgmaxSelector
+from archsearch.search.task_select import build_task
 from archsearch.search.view import SearchView
 from archsearch.search.watch import SearchWatch
 from archsearch.spaces import get_space
@@ -70,9 +69,10 @@ class DifferentiableSearch(Checkpointed):
         self.relaxation = relaxation or build_relaxation(config.relaxation, **config.relaxation_options)
         self.selector = selector or build_selector(config.selector, config.selector_options)
         self.hooks = list(hooks) + build_hooks(config)
-        self.dataset = dataset if dataset is not None else load_dataset(
-            config.data, config.data_dir, limit_train=config.limit_train, quiet=self.quiet)
-        self.model = build_supernet(self.space, config, self.relaxation, self.dataset, self.device)
+        # the data side: batches, their loss, a fixed batch (search/tasks.py: images or a token stream)
+        self.task = build_task(config, dataset, self.device, self.quiet)
+        self.dataset = self.task.dataset
+        self.model = build_supernet(self.space, config, self.relaxation, self.task.supernet_inputs, self.device)
         self.model.set_path(config.supernet_path)  # "fast" (fused kernels where exact) or "reference"
         self.relaxation.bind(self.model)  # a relaxation may read the network it weighs (SNAS' resource costs)
         self.alphas = self.relaxation.arch_parameters(self.model)  # ENAS: its controller's parameters
@@ -86,19 +86,8 @@ class DifferentiableSearch(Checkpointed):
         self.is_main = self.distributed is None or self.distributed.is_main
         self.console = self.console if self.is_main else Console("quiet")  # one process reports
 
-        search_train, search_valid = self.dataset.search_split(seed=config.seed)
-        if min(len(search_train), len(search_valid)) < 2:
-            raise ConfigError(f"the search needs at least 2 examples in each half of the training set, "
-                              f"{self.dataset.name} holds {len(self.dataset.train_y)}: raise limit_train")
-        augment = default_augment(self.dataset)
-        loader = dict(batch_size=config.batch_size, shuffle=True, augment=augment, mean=self.dataset.mean,
-                      std=self.dataset.std, device=self.device)
-        self.train_loader = BatchLoader(search_train, seed=config.seed, **loader)
-        self.valid_loader = BatchLoader(search_valid, seed=config.seed + 1, **loader)
-        self.score_loader = lambda size: BatchLoader(  # one-shot ranking's batches (SearchView.valid_batches)
-            search_valid, seed=config.seed + 2, **{**loader, "augment": None, "batch_size": size})
-        self.valid_loader.set_epoch(0)
-        self.hessian_batch = next(iter(self.valid_loader))  # a fixed batch: the Hessian's epochs are comparable
+        self.train_loader, self.valid_loader = self.task.train_loader, self.task.valid_loader
+        self.hessian_batch = self.task.fixed_batch
 
         # DARTS: SGD(0.025, momentum 0.9, wd 3e-4), cosine to 0.001 over the search.
         self.w_optimizer = torch.optim.SGD(self.weights, lr=config.w_lr, momentum=config.w_momentum,
@@ -106,7 +95,7 @@ class DifferentiableSearch(Checkpointed):
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.w_optimizer, T_max=config.epochs, eta_min=config.w_lr_min)
         self.a_optimizer = ARCH_OPTIMIZERS.get(config.arch_optimizer)(self.alphas, config,
-                                                                      dataset_size=len(search_valid))
+                                                                      dataset_size=self.task.valid_size)
         # the horizon T, for optimizers whose step size or schedule follows it
         self.a_optimizer.plan_rounds(config.epochs * min(len(self.train_loader), len(self.valid_loader)))
         self.relaxation.attach(self.a_optimizer)
@@ -121,15 +110,13 @@ class DifferentiableSearch(Checkpointed):
         return SearchView(
             space=self.space, supernet=self.model, relaxation=self.relaxation, arch_optimizer=self.a_optimizer,
             config=self.config, epoch=self.epoch, device=self.device, score_batch=self.hessian_batch,
-            num_classes=self.dataset.num_classes, in_channels=self.dataset.in_channels, out_dir=self.out_dir,
-            valid_batches=self.score_loader)
+            num_classes=self.task.num_classes, in_channels=self.task.in_channels, out_dir=self.out_dir,
+            valid_batches=self.task.score_loader)
 
     # -- losses -------------------------------------------------------------------------------
-    def _loss(self, x, y, meter: Meter | None = None, with_extra: bool = False, model=None) -> torch.Tensor:
-        logits = (model or self.model)(x)
-        loss = F.cross_entropy(logits, y)
-        if meter is not None:
-            meter.update(loss.detach(), logits.detach(), y)
+    def _loss(self, batch, meter: Meter | None = None, with_extra: bool = False, model=None,
+              step: str | None = None) -> torch.Tensor:
+        loss = self.task.loss(model or self.model, batch, meter, step)  # step: search/tasks.py
         if with_extra:
             extra = self.relaxation.extra_loss(self.model.named_arch_parameters())
             if extra is not None:
@@ -147,14 +134,13 @@ class DifferentiableSearch(Checkpointed):
     def arch_step(self, train_batch, valid_batch, meter: Meter | None = None, more=None) -> torch.Tensor:
         """One step of the architecture optimizer on the gradient ``arch_gradient`` names (search/estimators.py);
         ``more``: where a score-function estimator draws its further valid batches (else ``valid_batch`` again)."""
-        (x_t, y_t), (x_v, y_v) = train_batch or (None, None), valid_batch
         self.relaxation.phase = "arch"
 
-        def val_loss():
-            return self._loss(x_v, y_v, meter, with_extra=True)  # L_val(w, alpha) (+ the relaxation's regulariser)
+        def val_loss():  # L_val(w, alpha) (+ the relaxation's regulariser)
+            return self._loss(valid_batch, meter, with_extra=True, step="arch")
 
         def train_loss():
-            return self._loss(x_t, y_t)  # L_train(w, alpha)
+            return self._loss(train_batch)  # L_train(w, alpha)
 
         def closure():
             self.a_optimizer.zero_grad(set_to_none=True)
@@ -166,7 +152,8 @@ class DifferentiableSearch(Checkpointed):
             else:
                 xi = self.config.unrolled_lr or self.w_optimizer.param_groups[0]["lr"]
                 grads, loss = second_order_arch_grads(train_loss, val_loss, self.weights, self.alphas, self.w_optimizer, xi,
-                    self._average, hvp=self.config.hvp, second_derivatives=lambda: self.model.using_path("reference"))
+                    self._average, hvp=self.config.hvp, second_derivatives=lambda: self.model.using_path("reference"),
+                    clip=self.task.unrolled_clip)
             for alpha, grad in zip(self.alphas, grads):
                 alpha.grad = grad
             return loss
@@ -174,11 +161,10 @@ class DifferentiableSearch(Checkpointed):
         return self.a_optimizer.step(closure)
 
     def weight_step(self, batch, meter: Meter | None = None) -> torch.Tensor:
-        x, y = batch
         self.relaxation.phase = "weights"
         self.w_optimizer.zero_grad(set_to_none=True)
         with frozen(self.alphas):  # only grad_w is wanted
-            loss = self._loss(x, y, meter, model=self.weight_model)  # L_train(w, alpha)
+            loss = self._loss(batch, meter, model=self.weight_model, step="weights")  # L_train(w, alpha)
         loss.backward(inputs=self.weights)  # under DDP: averaged over the processes during backward
         if self.config.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
@@ -213,8 +199,7 @@ class DifferentiableSearch(Checkpointed):
         self.relaxation.set_epoch(self.epoch, self.config.epochs)
         if self.config.drop_path_prob:  # RobustDARTS: p * epoch / (epochs - 1), 0 in the first epoch
             self.model.set_drop_path_prob(self.config.drop_path_prob * self.epoch / max(1, self.config.epochs - 1))
-        self.train_loader.set_epoch(self.epoch)
-        self.valid_loader.set_epoch(self.epoch)
+        self.task.begin_epoch(self.epoch)
         train_meter, valid_meter = Meter(), Meter()
         steps = min(len(self.train_loader), len(self.valid_loader))
         batches = zip(self.train_loader, self.valid_loader)
@@ -226,14 +211,15 @@ class DifferentiableSearch(Checkpointed):
         for step, (train_batch, valid_batch) in enumerate(bar):
             if self.distributed is not None:  # this process's shard of the global batches
                 train_batch, valid_batch = self.distributed.shard(train_batch), self.distributed.shard(valid_batch)
-            if weights_first:
-                self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
-            if train_arch:
-                self._check_finite(self.arch_step(train_batch, valid_batch, valid_meter), "validation", step)
-            if not weights_first:
-                self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
+            with self.task.step_scope(self.w_optimizer, train_batch):  # PTB: the lr scaled to the window
+                if weights_first:
+                    self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
+                if train_arch:
+                    self._check_finite(self.arch_step(train_batch, valid_batch, valid_meter), "validation", step)
+                if not weights_first:
+                    self._check_finite(self.weight_step(train_batch, train_meter), "training", step)
             bar.postfix(step, lambda: running_figures(train_meter, valid_meter))  # the meters' sums: no new sync
-        return epoch_stats(train_meter, valid_meter)
+        return self.task.epoch_stats(train_meter, valid_meter)
 
     def _weights_then_arch(self, train_arch: bool, train_meter: Meter, valid_meter: Meter) -> dict:
         """A weight step on every search-train batch, then ``arch_steps`` architecture steps on search-valid
@@ -244,7 +230,7 @@ class DifferentiableSearch(Checkpointed):
         valid = itertools.chain.from_iterable(iter(self.valid_loader) for _ in itertools.count())
         for step in range(self.config.arch_steps if train_arch else 0):
             self._check_finite(self.arch_step(None, next(valid), valid_meter, more=valid), "validation", step)
-        return epoch_stats(train_meter, valid_meter)
+        return self.task.epoch_stats(train_meter, valid_meter)
 
     # -- diagnostics ----------------------------------------------------------------------------
     def hessian_eigenvalue(self) -> float:
@@ -326,11 +312,6 @@ class DifferentiableSearch(Checkpointed):
         if truth is not None:
             out["ground_truth"] = truth
         return out
-
-
-def epoch_stats(train: Meter, valid: Meter) -> dict:
-    (train_loss, train_acc), (valid_loss, valid_acc) = train.result(), valid.result()
-    return {"train_loss": train_loss, "train_acc": train_acc, "valid_loss": valid_loss, "valid_acc": valid_acc}
 
 
 def write_summary(out_dir: Path, summary: dict) -> None:

@@ -15,6 +15,7 @@ from archsearch.search.config import SearchConfig, layered_config
 from archsearch.search.drivers import DRIVERS
 from archsearch.search.hooks import build_hooks
 from archsearch.search.selectors import SELECTORS
+from archsearch.search.task_select import check_task
 from archsearch.spaces import get_space
 from archsearch.checks import fits_in_memory
 from archsearch.settings import build, check_options, keyword_options
@@ -63,6 +64,7 @@ def check_config(config: SearchConfig, explicit=()) -> None:
         if value is not None and key[len("train_"):] not in network_takes:
             raise ConfigError(f"'{key}' does not apply to the {space.name} space's network")
     DATASETS.get(config.data)
+    check_task(config, explicit)
     RELAXATIONS.get(config.relaxation)
     if config.driver is not None:
         DRIVERS.get(config.driver)
@@ -104,8 +106,9 @@ def supernet_options(space, config: SearchConfig) -> dict:
     return check_options(f"the {space.name} supernet", space.supernet, config.supernet_options, SUPERNET_FIXED)
 
 
-def build_supernet(space, config: SearchConfig, relaxation, dataset, device: torch.device) -> torch.nn.Module:
-    """The space's supernet at the configured sizes, on ``device``; sizes whose parameters alone would not
+def build_supernet(space, config: SearchConfig, relaxation, inputs: dict, device: torch.device) -> torch.nn.Module:
+    """The space's supernet at the configured sizes, given what the task sizes it by (``inputs``: an image
+    dataset's num_classes and in_channels, search/tasks.py), on ``device``; sizes whose parameters alone would not
     fit in the device's free memory are refused before anything is allocated (a shapes-only build on
     PyTorch's meta device counts them)."""
     takes = keyword_options(space.supernet)
@@ -113,8 +116,7 @@ def build_supernet(space, config: SearchConfig, relaxation, dataset, device: tor
     what = f"the {space.name} supernet at {', '.join(f'{k}={v}' for k, v in sizes.items())}"
 
     def make():
-        return space.supernet(num_classes=dataset.num_classes, relaxation=relaxation,
-                              in_channels=dataset.in_channels, **sizes, **supernet_options(space, config))
+        return space.supernet(relaxation=relaxation, **inputs, **sizes, **supernet_options(space, config))
 
     try:
         with torch.device("meta"):

@@ -6,7 +6,9 @@ from archsearch.spaces.darts import DartsGenotype, DartsSpace  # noqa: F401  (re
 from archsearch.spaces.nasnet import NasnetSpace  # noqa: F401  (registers the space)
 from archsearch.spaces.nasnet_genotypes import NasnetGenotype
 from archsearch.spaces.enas_macro import EnasMacroSpace, MacroGenotype  # noqa: F401  (registers the space)
+from archsearch.spaces.darts_rnn import DartsRnnSpace  # noqa: F401  (registers the space)
+from archsearch.spaces.darts_rnn_genotypes import DartsRnnGenotype
 
 __all__ = ["SPACES", "SearchSpace", "as_rng", "get_space", "NB201Genotype", "NB201Space", "DartsGenotype",
-           "DartsSpace", "NasnetGenotype", "NasnetSpace",
-           "EnasMacroSpace", "MacroGenotype"]
+           "DartsSpace", "NasnetGenotype", "NasnetSpace", "EnasMacroSpace", "MacroGenotype",
+           "DartsRnnGenotype", "DartsRnnSpace"]

@@ -141,7 +141,9 @@ def epoch_line(kind: str, record: dict, total: int, eta: float | None) -> str:
     parts = [f"{kind} epoch {record.get('epoch', '?')}/{total}"]
     for split in ("train", "valid"):
         loss, acc = record.get(f"{split}_loss"), record.get(f"{split}_acc")
-        if _finite(loss) or _finite(acc):
+        if acc is None and f"{split}_ppl" in record:  # a language model: perplexity, not accuracy
+            parts.append(f"{split} {_number(loss, '.4f')} ppl {_number(record[f'{split}_ppl'], '.2f')}")
+        elif _finite(loss) or _finite(acc):
             parts.append(f"{split} {_number(loss, '.4f')} {_number(acc, '.2f')}%")
     if "genotype" not in record and _finite(record.get("lr")):  # a training's schedule
         parts.append(f"lr {record['lr']:.5f}")

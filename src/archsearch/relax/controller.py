@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from archsearch.checks import integer, number
 from archsearch.errors import ConfigError, UnknownNameError
 from archsearch.relax.base import RELAXATIONS, Relaxation
-from archsearch.relax.controllers import LSTMController
+from archsearch.relax.controllers import LSTMController, choice_mask
+from archsearch.spaces.supernet import one_hot_path
 
 RULES = ("xautodl", "enas")
 
@@ -45,14 +47,16 @@ class ControllerRelaxation(Relaxation):
     #: the architecture gradient this relaxation needs (search/estimators.py)
     estimator = "reinforce"
 
-    def __init__(self, hidden: int = 32, layers: int = 2, temperature: float = 5.0, tanh_constant: float = 2.5,
+    def __init__(self, hidden: int = 32, layers: int = 2, temperature: float | None = 5.0, tanh_constant: float = 2.5,
                  init_range: float = 0.1, entropy_weight: float = 1e-4, baseline_decay: float = 0.99,
-                 aggregate: int = 20, grad_clip: float = 5.0, rule: str = "xautodl"):
+                 aggregate: int = 20, grad_clip: float | None = 5.0, rule: str = "xautodl"):
         # search_model_enas_utils.py:17-20 (lstm_size 32, 2 layers, tanh 2.5, T 5), :42 (U(-0.1, 0.1));
         # ENAS.sh:43-46 (entropy weight 1e-4, bl_dec 0.99, num_aggregate 20); ENAS.py:169 (clip 5)
         self.hidden = integer(hidden, "controller hidden", minimum=1, maximum=4096)
         self.layers = integer(layers, "controller layers", minimum=1, maximum=64)
-        self.temperature = number(temperature, "controller temperature", positive=True)
+        # None: no temperature, no clipping (ENAS' micro search sets neither: melodyguan/enas main.py:75, :164)
+        self.temperature = None if temperature is None else number(temperature, "controller temperature",
+                                                                   positive=True)
         self.tanh_constant = number(tanh_constant, "controller tanh_constant", positive=True)
         self.init_range = number(init_range, "controller init_range", minimum=0.0)
         self.entropy_weight = number(entropy_weight, "controller entropy_weight", minimum=0.0)
@@ -60,26 +64,42 @@ class ControllerRelaxation(Relaxation):
         if self.baseline_decay > 1:
             raise ConfigError(f"controller baseline_decay must be in [0, 1], got {baseline_decay}")
         self.aggregate = integer(aggregate, "controller aggregate", minimum=1, maximum=10**6)
-        self.grad_clip = number(grad_clip, "controller grad_clip", positive=True)
+        self.grad_clip = None if grad_clip is None else number(grad_clip, "controller grad_clip", positive=True)
         if rule not in RULES:
             raise UnknownNameError("controller rule", rule, RULES)
         self.rule = rule
         self.controller: LSTMController | None = None
+        self.space = None  #: the space whose decisions the controller samples (None: one per alpha row)
         #: the baseline: "xautodl" b_e (None before the first epoch ends) and the last b computed; "enas" b
         self.baseline: float | None = None if rule == "xautodl" else 0.0
         self.last_baseline: float | None = self.baseline
 
     # -- the controller ------------------------------------------------------------------------
-    def bind(self, supernet) -> None:
+    def bind(self, supernet, space=None) -> None:
+        """One decision per alpha row (NAS-Bench-201; ``space`` None or its decisions the rows of one alpha),
+        or the space's decisions (``choice_shape``: DARTS', NASNet's inputs and ops) mapped to alpha rows
+        through the genotype they make (``from_choices``, ``selected_edges``)."""
         alphas = supernet.named_arch_parameters()
-        if len(alphas) != 1 or getattr(supernet, "alpha_columns", None) is not None:
-            raise ConfigError("the controller relaxation needs one cell type whose alpha has a column per op "
-                              "(the nb201 space without exclude_ops)")
-        num_edges, num_ops = next(iter(alphas.values())).shape
-        self.controller = LSTMController(num_edges, num_ops, self.hidden, self.layers,
+        # the supernet asks for each cell type's weights in this order, by its alpha (FixedPath's rule)
+        self._names, self._first = {id(a): name for name, a in alphas.items()}, next(iter(alphas))
+        self._supernet_layout = ({name: tuple(a.shape) for name, a in alphas.items()}, supernet.op_names,
+                                 supernet.alpha_columns)
+        shape = None if space is None else space.choice_shape
+        direct = len(alphas) == 1 and supernet.alpha_columns is None and (
+            space is None or (shape == tuple(next(iter(alphas.values())).shape) and space.choice_sizes() is None))
+        if direct:
+            (num_edges, num_ops), mask = next(iter(alphas.values())).shape, None
+        elif shape is None:
+            raise ConfigError("the controller relaxation needs a space of independent decisions (choice_shape: "
+                              "nb201, darts, nasnet-enas) or one cell type whose alpha has a column per op")
+        else:
+            (num_edges, num_ops), mask = shape, choice_mask(space, *shape)
+        self.space = None if direct else space
+        self.controller = LSTMController(num_edges, num_ops, self.hidden, self.layers, mask=mask,
                                          temperature=self.temperature, tanh_constant=self.tanh_constant)
         if self.init_range:
             self.controller.uniform_init_(self.init_range)
+        self._drawn: dict[str, torch.Tensor] = {}
 
     def _bound(self) -> LSTMController:
         if self.controller is None:
@@ -93,6 +113,16 @@ class ControllerRelaxation(Relaxation):
         """(actions, log p, H) of a cell drawn from the controller, with gradient."""
         return self._bound()(generator=generator)
 
+    def path_weights(self, actions) -> dict[str, torch.Tensor]:
+        """Per cell type, the one-hot op weights (alpha rows x columns, on the host) of the cell ``actions``
+        describe: its op on each edge it keeps, ``none`` (never computed) on every other."""
+        shapes, op_names, columns = self._supernet_layout
+        if self.space is None:
+            ((name, (_, num_ops)),) = shapes.items()
+            return {name: F.one_hot(torch.as_tensor(actions).cpu(), num_ops).float()}
+        genotype = self.space.from_choices([int(a) for a in actions])
+        return one_hot_path(self.space.selected_edges(genotype), shapes, op_names, columns)
+
     # -- op weights ----------------------------------------------------------------------------
     @property
     def hard(self) -> bool:  # one-hot while sampling; the greedy path's probabilities weigh every op
@@ -101,13 +131,19 @@ class ControllerRelaxation(Relaxation):
     def __call__(self, alpha: torch.Tensor) -> torch.Tensor:
         if not self.sampling:
             return self.deterministic_weights(alpha)
-        with torch.no_grad():
-            actions, _, _ = self._bound()()
-        return torch.nn.functional.one_hot(actions, alpha.shape[-1]).to(alpha)
+        name = self._names[id(alpha)]
+        if name == self._first:  # one cell drawn per forward, its weights for every cell type
+            with torch.no_grad():
+                actions, _, _ = self._bound()()
+            self._drawn = self.path_weights(actions)
+        return self._drawn[name].to(alpha)
 
     def deterministic_weights(self, alpha: torch.Tensor) -> torch.Tensor:
-        return self._bound().greedy_probabilities().to(alpha)
-
+        if self.space is None:
+            return self._bound().greedy_probabilities().to(alpha)
+        with torch.no_grad():  # the greedy path's cell, one-hot: what the space's argmax rule reads back
+            actions, _, _ = self._bound()(greedy=True)
+        return self.path_weights(actions)[self._names[id(alpha)]].to(alpha)
     def sampler(self, view):
         """rng -> genotype drawn from the controller."""
         controller, space = self._bound(), view.space

@@ -41,25 +41,14 @@ CANDIDATES = ("uniform", "top", "sample")
 
 def path_weights(space, supernet, genotype) -> dict[str, torch.Tensor]:
     """Per cell type, the one-hot (edges, alpha columns) op weights of ``genotype``'s path: its op on each
-    edge it keeps, ``none`` (computing nothing) on every other."""
+    edge it keeps, ``none`` (computing nothing) on every other (``Supernet.path_weights``)."""
     edges = space.selected_edges(genotype)
     if edges is None:
         raise ConfigError(f"the {space.name} space does not map its genotypes to alpha rows: no path to score")
-    ops = list(supernet.op_names)
-    columns = supernet.alpha_columns or tuple(range(len(ops)))
-    out = {}
-    for name, alpha in supernet.named_arch_parameters().items():
-        chosen = ["none"] * alpha.shape[0]
-        for row, op in edges[name]:
-            chosen[row] = op
-        missing = sorted({op for op in chosen if ops.index(op) not in columns})
-        if missing:
-            raise ConfigError(f"the supernet's alpha has no column for {', '.join(missing)}: "
-                              f"{space.to_string(genotype)} cannot be run on it")
-        w = torch.zeros(alpha.shape, device=alpha.device)
-        w[torch.arange(alpha.shape[0]), torch.tensor([columns.index(ops.index(op)) for op in chosen])] = 1.0
-        out[name] = w
-    return out
+    try:
+        return supernet.path_weights(edges)
+    except ConfigError as error:
+        raise ConfigError(f"{error}: {space.to_string(genotype)} cannot be run on it") from None
 
 
 class FixedPath(OpWeights):

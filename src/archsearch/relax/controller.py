@@ -14,6 +14,12 @@ hidden 32, 2 layers, logits <- 2.5 tanh(logits / 5), U(-0.1, 0.1) initialisation
 - Not sampling (logging, argmax): the controller's greedy path, each edge's probabilities given the most
   likely ops before it.
 
+Other spaces (ENAS' micro search, Sec. 2.3: DARTS', NASNet's): the controller samples the space's decisions
+(``choice_shape``, ``choice_sizes``: per node its inputs and their ops), one cell per forward for every cell
+type; ``path_weights`` hands each cell type the one-hot weights of the genotype they decode to, ``none`` on
+the rows it leaves out (``Supernet.path_weights``, the weights the shared-weights selector scores it with),
+and not sampling, the greedy path's cell in the same form.
+
 ``policy_loss`` of a sample with accuracy A (a fraction), log-probability log p and entropy H, with
 R = A + w H (w: ``entropy_weight``) and baseline decay d (``baseline_decay``):
 
@@ -131,7 +137,7 @@ class ControllerRelaxation(Relaxation):
     def __call__(self, alpha: torch.Tensor) -> torch.Tensor:
         if not self.sampling:
             return self.deterministic_weights(alpha)
-        name = self._names[id(alpha)]
+        name = self._name(alpha)
         if name == self._first:  # one cell drawn per forward, its weights for every cell type
             with torch.no_grad():
                 actions, _, _ = self._bound()()
@@ -143,7 +149,18 @@ class ControllerRelaxation(Relaxation):
             return self._bound().greedy_probabilities().to(alpha)
         with torch.no_grad():  # the greedy path's cell, one-hot: what the space's argmax rule reads back
             actions, _, _ = self._bound()(greedy=True)
-        return self.path_weights(actions)[self._names[id(alpha)]].to(alpha)
+        return self.path_weights(actions)[self._name(alpha)].to(alpha)
+
+    def _name(self, alpha: torch.Tensor) -> str:
+        """The cell type ``alpha`` stands for (one: whatever alpha is handed)."""
+        if len(self._names) == 1:
+            return self._first
+        try:
+            return self._names[id(alpha)]
+        except KeyError:
+            raise ConfigError("the controller relaxation was handed an alpha of another supernet than the one "
+                              "it is bound to") from None
+
     def sampler(self, view):
         """rng -> genotype drawn from the controller."""
         controller, space = self._bound(), view.space

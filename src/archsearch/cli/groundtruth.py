@@ -122,10 +122,11 @@ def _info_arguments(p) -> None:  # the defaults come from the spaces, which impo
 
     nb201, darts = NB201Space.network_defaults, DartsSpace.network_defaults
     p.add_argument("arch", help="arch string, NB201 index, DARTS/NASNet Genotype(...) or published name")
-    p.add_argument("--space", default="nb201", help="nb201 | darts | nasnet")
+    p.add_argument("--space", default="nb201", help="nb201 | darts | nasnet | enas-macro")
     p.add_argument("--num-classes", type=int, default=None, help="classes of the classifier (10)")
     p.add_argument("--C", type=int, default=None,
-                   help=f"channels (NB201 {nb201['C']}, DARTS {darts['C']}, NASNet: F of the cell's paper)")
+                   help=f"channels (NB201 {nb201['C']}, DARTS {darts['C']}, NASNet: F of the cell's paper, "
+                        "enas-macro 96)")
     p.add_argument("--N", type=int, default=None,
                    help=f"cells per stage (NB201 {nb201['N']}, NASNet: the cell's paper's)")
     p.add_argument("--layers", type=int, default=None, help=f"DARTS cells ({darts['layers']})")
@@ -137,6 +138,6 @@ def _info_arguments(p) -> None:  # the defaults come from the spaces, which impo
 def add_show(sub) -> None:
     p = sub.add_parser("show", help="draw a cell as a graph")
     p.add_argument("arch", help="arch string, NB201 index, DARTS/NASNet Genotype(...) or published name")
-    p.add_argument("--space", default="nb201", help="nb201 | darts | nasnet")
+    p.add_argument("--space", default="nb201", help="nb201 | darts | nasnet | enas-macro")
     p.add_argument("--out", default="cell.png", help="the PNG to write")
     p.set_defaults(func=cmd_show)

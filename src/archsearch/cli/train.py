@@ -120,7 +120,7 @@ def add_train(sub) -> None:
     p.add_argument("--space", default=None, help="space= (default nb201)")
     p.add_argument("--data", default=None, help="dataset= (default digits)")
     p.add_argument("--data-dir", default=None, help="data_dir=, where the dataset lies")
-    p.add_argument("--recipe", default=None, help="nb201 | darts | nasnet (default: the space's)")
+    p.add_argument("--recipe", default=None, help="nb201 | darts | nasnet | enas-macro (default: the space's)")
     p.add_argument("--epochs", type=int, default=None, help="epochs= of the recipe")
     p.add_argument("--C", type=int, default=None, help="network={C: ...}: initial channels")
     p.add_argument("--N", type=int, default=None, help="network={N: ...}: cells per stage (NB201, NASNet)")

@@ -128,8 +128,21 @@ RECIPES.register("nasnet")(Recipe(
     drop_path_prob=0.4, auxiliary_weight=0.4, network={"auxiliary": True},
 ))
 
+# ENAS' macro network (Pham et al., ICML 2018), melodyguan/enas scripts/cifar10_macro_final.sh: 310 epochs
+# (:38), batch 100 (:37), SGD with Nesterov momentum 0.9 (src/utils.py:212-214), lr 0.05 cosine to 0.001
+# stepped per epoch (:49-51; utils.py:162 reads the epoch), the l2 term 2e-4 sum w^2 (:45, utils.py:118-123)
+# i.e. weight decay 4e-4, no gradient clipping (utils.py:141-150 applies the unclipped gradients), random
+# crop (4-pixel padding) and flip (src/cifar10/models.py:88-90), no cutout, all 50,000 training images
+# (main.py:219, num_valids=0); 96 channels (:44), dropout 0.5 before the classifier (:48, the network's
+# default). The reference restarts its cosine (T_0 10, T_mul 2, :52-53): ours anneals once.
+RECIPES.register("enas-macro")(Recipe(
+    name="enas-macro", epochs=310, batch_size=100, eval_batch_size=100, lr=0.05, lr_min=0.001,
+    schedule="cosine", schedule_unit="epoch", momentum=0.9, nesterov=True, weight_decay=4e-4, grad_clip=0.0,
+    crop_flip=True, cutout=0, valid_fraction=0.0, network={"C": 96},
+))
+
 #: the recipe a space's networks are trained with unless told otherwise
-DEFAULT_RECIPE_FOR_SPACE = {"nb201": "nb201", "darts": "darts", "nasnet": "nasnet"}
+DEFAULT_RECIPE_FOR_SPACE = {"nb201": "nb201", "darts": "darts", "nasnet": "nasnet", "enas-macro": "enas-macro"}
 
 
 def get_recipe(name: str | Recipe = "nb201", **overrides: Any) -> Recipe:

@@ -5,7 +5,8 @@ A proxy is a function ``probe -> float`` registered with ``@PROXIES.register(nam
 gradient for snip, grad_norm, fisher and grasp; the input Jacobian for jacob_cov and nwot) read it
 from the probe, which computes it once on its own copy of the network. Each pass runs on a fresh
 deep copy in training mode, as the zero-cost proxies code gives every measure its own copy of the
-same initial weights (Abdelfattah et al., 2021), so sharing passes changes no score.
+same initial weights (Abdelfattah et al., 2021), so sharing passes changes no score. That is the
+reference path; the fast path (fast.py) fills the same cache from one forward on the network itself.
 """
 
 from __future__ import annotations

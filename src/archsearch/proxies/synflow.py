@@ -16,15 +16,20 @@ import torch
 from archsearch.proxies.base import PROXIES, Probe, remove_batchnorm, weight_layers
 
 
-@PROXIES.register("synflow")
-def synflow(probe: Probe) -> float:
-    net = remove_batchnorm(probe.copy()).double()
+def synflow_of(net: torch.nn.Module, input_shape: tuple[int, ...], device: torch.device) -> float:
+    """synflow of ``net`` at its current weights; ``net`` is consumed (BatchNorm removed, |theta|, float64)."""
+    net = remove_batchnorm(net.train()).double()
     with torch.no_grad():
         for p in net.parameters():
             p.abs_()  # linearise: |theta|
     net.zero_grad(set_to_none=True)
-    ones = torch.ones((1, *probe.inputs.shape[1:]), dtype=torch.float64, device=probe.inputs.device)
+    ones = torch.ones((1, *input_shape), dtype=torch.float64, device=device)
     net(ones).sum().backward()  # R = sum of the outputs
     with torch.no_grad():
         return float(sum((layer.weight * layer.weight.grad).abs().sum()
                          for layer in weight_layers(net) if layer.weight.grad is not None))
+
+
+@PROXIES.register("synflow")
+def synflow(probe: Probe) -> float:
+    return synflow_of(probe.copy(), tuple(probe.inputs.shape[1:]), probe.inputs.device)

@@ -29,6 +29,13 @@ R = A + w H (w: ``entropy_weight``) and baseline decay d (``baseline_decay``):
         loss = -log p * (R - b)        H keeps its gradient (R - b = d (R - b_e), or w H in epoch one)
     rule "enas" (melodyguan/enas src/cifar10/micro_controller.py, build_trainer): H without gradient,
         b <- b - (1 - d) (b - R) per sample from b = 0, then loss = -log p * (R - b) with the new b.
+
+``kind``: "lstm" (the controller above, one categorical per alpha row; where the supernet states
+``choice_sizes`` the choices a row lacks get probability 0) or "macro" (ENAS' macro controller,
+relax/macro_controller.py: per layer an op, then skip bits by attention over earlier layers; the supernet's
+alpha has L (L + 1) / 2 rows in the reference's arc order, spaces/enas_macro_supernet.py). With "macro" the
+loss adds ``skip_weight`` times the sample's skip penalty, KL toward the skip rate ``skip_target``
+(general_controller.py:291-292). ``temperature`` / ``grad_clip`` None: no temperature / no clipping.
 """
 
 from __future__ import annotations
@@ -41,9 +48,11 @@ from archsearch.checks import integer, number
 from archsearch.errors import ConfigError, UnknownNameError
 from archsearch.relax.base import RELAXATIONS, Relaxation
 from archsearch.relax.controllers import LSTMController, choice_mask
+from archsearch.relax.macro_controller import MacroController
 from archsearch.spaces.supernet import one_hot_path
 
 RULES = ("xautodl", "enas")
+KINDS = ("lstm", "macro")
 
 
 @RELAXATIONS.register("controller")
@@ -53,16 +62,16 @@ class ControllerRelaxation(Relaxation):
     #: the architecture gradient this relaxation needs (search/estimators.py)
     estimator = "reinforce"
 
-    def __init__(self, hidden: int = 32, layers: int = 2, temperature: float | None = 5.0, tanh_constant: float = 2.5,
-                 init_range: float = 0.1, entropy_weight: float = 1e-4, baseline_decay: float = 0.99,
-                 aggregate: int = 20, grad_clip: float | None = 5.0, rule: str = "xautodl"):
+    def __init__(self, hidden: int = 32, layers: int = 2, temperature: float | None = 5.0,
+                 tanh_constant: float = 2.5, init_range: float = 0.1, entropy_weight: float = 1e-4,
+                 baseline_decay: float = 0.99, aggregate: int = 20, grad_clip: float | None = 5.0,
+                 rule: str = "xautodl", kind: str = "lstm", skip_target: float = 0.4, skip_weight: float = 0.8):
         # search_model_enas_utils.py:17-20 (lstm_size 32, 2 layers, tanh 2.5, T 5), :42 (U(-0.1, 0.1));
         # ENAS.sh:43-46 (entropy weight 1e-4, bl_dec 0.99, num_aggregate 20); ENAS.py:169 (clip 5)
         self.hidden = integer(hidden, "controller hidden", minimum=1, maximum=4096)
         self.layers = integer(layers, "controller layers", minimum=1, maximum=64)
-        # None: no temperature, no clipping (ENAS' micro search sets neither: melodyguan/enas main.py:75, :164)
         self.temperature = None if temperature is None else number(temperature, "controller temperature",
-                                                                   positive=True)
+                                                                    positive=True)
         self.tanh_constant = number(tanh_constant, "controller tanh_constant", positive=True)
         self.init_range = number(init_range, "controller init_range", minimum=0.0)
         self.entropy_weight = number(entropy_weight, "controller entropy_weight", minimum=0.0)
@@ -73,8 +82,17 @@ class ControllerRelaxation(Relaxation):
         self.grad_clip = None if grad_clip is None else number(grad_clip, "controller grad_clip", positive=True)
         if rule not in RULES:
             raise UnknownNameError("controller rule", rule, RULES)
-        self.rule = rule
-        self.controller: LSTMController | None = None
+        if kind not in KINDS:
+            raise UnknownNameError("controller kind", kind, KINDS)
+        self.rule, self.kind = rule, kind
+        # general_controller.py's macro search: --controller_skip_target=0.4, --controller_skip_weight=0.8
+        # (scripts/cifar10_macro_search.sh:38-39); read by kind "macro" only
+        self.skip_target = number(skip_target, "controller skip_target", minimum=0.0)
+        if not 0 < self.skip_target < 1:
+            raise ConfigError(f"controller skip_target must lie in (0, 1), got {skip_target}")
+        self.skip_weight = number(skip_weight, "controller skip_weight", minimum=0.0)
+        self._skip_penalty: torch.Tensor | None = None  # the last sample's, for its policy_loss
+        self.controller: LSTMController | MacroController | None = None
         self.space = None  #: the space whose decisions the controller samples (None: one per alpha row)
         #: the baseline: "xautodl" b_e (None before the first epoch ends) and the last b computed; "enas" b
         self.baseline: float | None = None if rule == "xautodl" else 0.0
@@ -90,22 +108,35 @@ class ControllerRelaxation(Relaxation):
         self._names, self._first = {id(a): name for name, a in alphas.items()}, next(iter(alphas))
         self._supernet_layout = ({name: tuple(a.shape) for name, a in alphas.items()}, supernet.op_names,
                                  supernet.alpha_columns)
+        self._drawn: dict[str, torch.Tensor] = {}
         shape = None if space is None else space.choice_shape
-        direct = len(alphas) == 1 and supernet.alpha_columns is None and (
-            space is None or (shape == tuple(next(iter(alphas.values())).shape) and space.choice_sizes() is None))
-        if direct:
-            (num_edges, num_ops), mask = next(iter(alphas.values())).shape, None
-        elif shape is None:
+        first = tuple(next(iter(alphas.values())).shape)
+        # one decision per alpha row (NB201, enas-macro), or the space's decisions mapped to rows (DARTS, NASNet)
+        direct = len(alphas) == 1 and supernet.alpha_columns is None and (space is None or shape == first)
+        if not direct and (shape is None or self.kind == "macro"):
             raise ConfigError("the controller relaxation needs a space of independent decisions (choice_shape: "
-                              "nb201, darts, nasnet-enas) or one cell type whose alpha has a column per op")
-        else:
-            (num_edges, num_ops), mask = shape, choice_mask(space, *shape)
+                              "nb201, darts, nasnet-enas, enas-macro) or one cell type whose alpha has a column "
+                              "per op")
         self.space = None if direct else space
-        self.controller = LSTMController(num_edges, num_ops, self.hidden, self.layers, mask=mask,
-                                         temperature=self.temperature, tanh_constant=self.tanh_constant)
+        num_edges, num_ops = first if direct else shape
+        if self.kind == "macro":
+            num_layers = int(round(((8 * num_edges + 1) ** 0.5 - 1) / 2))
+            layout = [n for layer in range(num_layers) for n in [num_ops] + [2] * layer]
+            if getattr(supernet, "choice_sizes", None) != layout:
+                raise ConfigError("controller kind 'macro' needs a supernet whose alpha has a row per macro "
+                                  "decision, L (L + 1) / 2 rows (the enas-macro space)")
+            self.controller = MacroController(num_layers, num_ops, self.hidden, self.layers, self.temperature,
+                                              self.tanh_constant, self.skip_target)
+        else:
+            if direct:
+                sizes = getattr(supernet, "choice_sizes", None)
+                mask = None if sizes is None else choice_mask(supernet, num_edges, num_ops)
+            else:
+                mask = choice_mask(space, num_edges, num_ops)
+            self.controller = LSTMController(num_edges, num_ops, self.hidden, self.layers, mask=mask,
+                                             temperature=self.temperature, tanh_constant=self.tanh_constant)
         if self.init_range:
             self.controller.uniform_init_(self.init_range)
-        self._drawn: dict[str, torch.Tensor] = {}
 
     def _bound(self) -> LSTMController:
         if self.controller is None:
@@ -117,7 +148,11 @@ class ControllerRelaxation(Relaxation):
 
     def sample(self, generator=None):
         """(actions, log p, H) of a cell drawn from the controller, with gradient."""
-        return self._bound()(generator=generator)
+        controller = self._bound()
+        actions, log_prob, entropy = controller(generator=generator)
+        if self.kind == "macro":
+            self._skip_penalty = controller.skip_penalty
+        return actions, log_prob, entropy
 
     def path_weights(self, actions) -> dict[str, torch.Tensor]:
         """Per cell type, the one-hot op weights (alpha rows x columns, on the host) of the cell ``actions``
@@ -190,7 +225,11 @@ class ControllerRelaxation(Relaxation):
         else:
             self.baseline = self.baseline - (1 - self.baseline_decay) * (self.baseline - float(reward))
             self.last_baseline, baseline = self.baseline, self.baseline
-        return -log_prob * (reward - baseline)
+        loss = -log_prob * (reward - baseline)
+        if self.kind == "macro" and self._skip_penalty is not None:  # general_controller.py:291-292
+            loss = loss + self.skip_weight * self._skip_penalty
+            self._skip_penalty = None
+        return loss
 
     def describe(self, view) -> dict:
         return {"controller_baseline": self.last_baseline}
@@ -204,4 +243,4 @@ class ControllerRelaxation(Relaxation):
         self.baseline, self.last_baseline = state["baseline"], state["last_baseline"]
 
 
-__all__ = ["ControllerRelaxation", "RULES"]
+__all__ = ["ControllerRelaxation", "KINDS", "RULES"]

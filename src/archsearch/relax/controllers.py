@@ -25,8 +25,9 @@ MASKED = -1e9
 
 
 def choice_mask(space, num_edges: int, num_ops: int) -> torch.Tensor | None:
-    """(decisions x choices) MASKED where a decision has fewer choices than the widest; None where none has."""
-    sizes = space.choice_sizes()
+    """(decisions x choices) MASKED where a decision has fewer choices than the widest; None where none has.
+    ``space``: anything with ``choice_sizes``, a method (a space) or a list (the enas-macro supernet)."""
+    sizes = space.choice_sizes() if callable(space.choice_sizes) else space.choice_sizes
     if sizes is None:
         return None
     mask = torch.zeros(num_edges, num_ops)

@@ -13,7 +13,7 @@ import torch
 
 from archsearch.settings import keyword_options
 from archsearch.errors import ConfigError
-from archsearch.proxies import PROXIES, score_all
+from archsearch.proxies import PROXIES, check_path, score_all
 from archsearch.spaces.base import SearchSpace
 
 #: the proxies of the zero-cost study, in its table's order, then the two size baselines
@@ -40,17 +40,19 @@ def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxi
                         num_classes: int = 10, network_options: dict | None = None, device=None,
                         progress: Callable[[int, int], None] | None = None,
                         batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = None,
-                        size_network_options: dict | None = None) -> list[dict]:
+                        size_network_options: dict | None = None, path: str = "fast") -> list[dict]:
     """One row per architecture: arch, index (where the space has a benchmark index), each proxy, seconds.
 
     By default every architecture is scored on ``batch_x, batch_y`` from initial weights drawn with ``seed``.
     With ``batches``, architecture i is scored on ``batches(i)`` from weights drawn with ``seed + i``: the
     zero-cost code's protocol, where each network is drawn in turn from one seeded generator and sees the
     next batch of the training loader (nasbench2_pred.py). ``size_network_options``, where given, are the
-    network options of the size baselines (``SIZE_BASELINES``) instead of ``network_options``.
+    network options of the size baselines (``SIZE_BASELINES``) instead of ``network_options``. ``path`` is
+    ``score_all``'s: "fast" (shared passes) or "reference" (a copy per pass); the scores are the same.
     """
     for name in proxies:
         PROXIES.get(name)
+    check_path(path)
     if batches is None and (batch_x is None or batch_y is None):
         raise ConfigError("score_architectures needs batch_x and batch_y, or batches")
     options = dict(network_options or {})
@@ -66,7 +68,7 @@ def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxi
         for names, opts in groups:
             if names:
                 values.update(score_all(names, lambda g=genotype, o=opts: space.network(g, num_classes, **o), x, y,
-                                        seed=seed if batches is None else seed + i, device=device))
+                                        seed=seed if batches is None else seed + i, device=device, path=path))
         values = {name: values[name] for name in proxies}
         row = {"arch": space.to_string(genotype), "index": _index(space, genotype)}
         row.update(values)

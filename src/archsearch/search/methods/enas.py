@@ -71,3 +71,39 @@ register_method(Method(
               # gradient: the reference trains without clipping, and so does this preset
               "grad_clip": None, "hessian_every": 0},
 ))
+
+# ENAS on its own macro space (spaces/enas_macro.py) with the macro controller (relax/macro_controller.py),
+# the values of melodyguan/enas scripts/cifar10_macro_search.sh and src/cifar10/main.py:
+# - child: 12 layers of 36 channels (search.sh:16-17), batch 128 (:11), 310 epochs (:12), dropout 0.1
+#   (keep_prob 0.9, :21); SGD with Nesterov momentum 0.9 (src/utils.py:212-214), lr 0.05 cosine to 5e-4
+#   (:23-25); the l2 term 2.5e-4 sum w^2 added to the loss (:18, utils.py:118-123) is weight decay 5e-4 on
+#   the gradient; no gradient clipping (utils.py:141-150 computes clipped gradients and applies the
+#   unclipped ones);
+# - controller: one LSTM layer of 64 (main.py:153-154), no temperature (main.py:75, not set by the script),
+#   tanh constant 1.5 (:36), entropy weight 1e-4 (:30), baseline decay 0.99 (main.py:72), 20 samples per
+#   step (:33), 50 steps after every epoch (:31, :34; main.py:276-280), skip target 0.4 and weight 0.8
+#   (:38-39); the baseline and reward of general_controller.py:270-292 (rule enas); Adam lr 1e-3 (:35),
+#   beta1 0, eps 1e-3 (utils.py:217-219), no l2 (main.py:71) and no clipping (general_controller.py:32);
+# - the final architecture: the best of 10 controller samples by shared-weight accuracy on one validation
+#   batch each (main.py:308-327 prints ten such per epoch; the paper's "Deriving Architectures", Sec. 2.2).
+# Differences: the reference's cosine restarts (T_0 10, T_mul 2: 10 + 20 + 40 + 80 + 160 = 310 epochs,
+# :26-27, utils.py:154-183); ours anneals once over the run.
+register_method(Method(
+    name="enas-macro",
+    summary="ENAS on its macro space: LSTM controller with skip attention, REINFORCE, shared weights",
+    paper="Pham, Guan, Zoph, Le & Dean, Efficient Neural Architecture Search via Parameter Sharing, ICML 2018",
+    settings={"space": "enas-macro", "C": 36, "layers": 12,
+              "relaxation": "controller",
+              "relaxation_options": {"kind": "macro", "hidden": 64, "layers": 1, "temperature": None,
+                                     "tanh_constant": 1.5, "entropy_weight": 1e-4, "baseline_decay": 0.99,
+                                     "aggregate": 20, "grad_clip": None, "rule": "enas", "skip_target": 0.4,
+                                     "skip_weight": 0.8},
+              "supernet_options": {"dropout": 0.1},
+              "arch_gradient": "reinforce", "arch_steps": 50, "order": 1,
+              "arch_optimizer": "adam", "arch_lr": 1e-3, "arch_betas": (0.0, 0.999), "arch_weight_decay": 0.0,
+              "arch_options": {"eps": 1e-3},
+              "selector": "shared-weights",
+              "selector_options": {"candidates": "sample", "n": 10, "batch_size": 128, "batches": 1},
+              "w_lr": 0.05, "w_lr_min": 5e-4, "w_momentum": 0.9, "w_nesterov": True, "w_weight_decay": 5e-4,
+              "grad_clip": None, "batch_size": 128, "epochs": 310, "hessian_every": 0},
+))

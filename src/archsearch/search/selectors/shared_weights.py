@@ -43,6 +43,16 @@ def path_weights(space, supernet, genotype) -> dict[str, torch.Tensor]:
     """Per cell type, the one-hot (edges, alpha columns) op weights of ``genotype``'s path: its op on each
     edge it keeps, ``none`` (computing nothing) on every other (``Supernet.path_weights``)."""
     edges = space.selected_edges(genotype)
+    alphas = supernet.named_arch_parameters()
+    if edges is None and space.choice_shape is not None and len(alphas) == 1 and supernet.alpha_columns is None:
+        # a space whose decisions are the rows of one alpha (enas-macro: ops and skip bits): its choices
+        ((name, alpha),) = alphas.items()
+        choices = torch.tensor(space.to_choices(genotype), device=alpha.device)
+        if choices.numel() != alpha.shape[0]:
+            raise ConfigError(f"a genotype of {choices.numel()} decisions cannot run on a supernet of "
+                              f"{alpha.shape[0]} (a space instance of another size drew it: with a supernet of "
+                              f"another size than the space's default, draw candidates from the relaxation)")
+        return {name: torch.nn.functional.one_hot(choices, alpha.shape[1]).to(torch.float32)}
     if edges is None:
         raise ConfigError(f"the {space.name} space does not map its genotypes to alpha rows: no path to score")
     try:

@@ -1,0 +1,217 @@
+"""Proxy scoring speed: the fast and the reference path side by side, on the proxy study's sample.
+
+    OMP_NUM_THREADS=1 python benchmarks/proxy_speed.py --cells 50 \
+        --data-dir ../shared/data/cifar10/cifar10-jpeg.tar.gz
+
+Scores the first ``--cells`` of the 1,000 cells the proxy study draws (``archsearch proxies --archs 1000
+--seed 0``: the zero-cost code's NB201 model for the proxies, the benchmark's network for params and
+flops, cell i from seed + i on batch i of the augmented loader; without ``--data-dir`` a seeded random
+batch per cell) with every proxy of the study, on one thread, each cell by both paths in alternating order
+(reference first on even cells, fast first on odd ones), and checks that both give the same scores.
+
+Prints cells per second of each path (data included: both read the same batch), then, on the first
+``--profile-cells`` cells: the reference path's time per phase (build, initialisation, data) and per proxy
+(a shared pass is charged to the first proxy that needs it), both paths' time per kind of operation
+(torch.profiler, self time, one thread), and the FLOPs each path executes (torch.utils.flop_counter's
+formulas: convolutions and matrix products of every forward and backward) against a peak of ``--peak`` GFLOP/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections import defaultdict
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from archsearch.diagnostics.flops import count_flops
+from archsearch.proxies import PROXIES, initialised_network
+from archsearch.proxies.base import Probe
+from archsearch.spaces import get_space
+from archsearch.studies.proxy_data import loader_batches, training_loader
+from archsearch.studies.proxy_scores import DEFAULT_PROXIES, SIZE_BASELINES, score_architectures
+from archsearch.studies.proxy_study import ZERO_COST_NB201_NETWORK, sample_architectures
+
+PATHS = ("reference", "fast")
+#: torch.profiler op names -> the kind of work they are
+KINDS = (("convolution", ("convolution", "conv2d")), ("average-pooling kernel", ("avg_pool",)),
+         ("batch norm", ("batch_norm",)), ("matrix products", ("aten::mm", "addmm", "bmm", "matmul")),
+         ("copies and conversions", ("copy_", "clone", "aten::to", "_to_copy")))
+OTHER = "other element-wise and reductions (the fast path's pooling additions too)"
+
+
+def same(a: dict, b: dict, names) -> bool:
+    return all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in names)
+
+
+class Study:
+    """The proxy study's setting for one cell: its networks, batch and seed."""
+
+    def __init__(self, args):
+        self.space = get_space("nb201")
+        self.cells = sample_architectures(self.space, args.sample, args.seed)[:args.cells]
+        self.proxies, self.seed = list(args.proxies.split(",")), args.seed
+        self.options = {**ZERO_COST_NB201_NETWORK, "in_channels": 3}
+        if args.data_dir:
+            loader, self.num_classes = training_loader("cifar10", args.data_dir, args.seed, 64, True, "cpu",
+                                                       augment=True)
+            self.batches = loader_batches(loader)
+        else:
+            self.num_classes = 10
+            self.batches = self.random_batch
+
+    def random_batch(self, i: int):
+        gen = torch.Generator().manual_seed(self.seed + i)
+        return torch.randn(64, 3, 32, 32, generator=gen), torch.randint(0, 10, (64,), generator=gen)
+
+    def factory(self, i: int, size: bool = False):
+        options = {} if size else self.options
+        return lambda: self.space.network(self.cells[i], self.num_classes, **options)
+
+    def score(self, i: int, batch, path: str) -> dict:
+        return score_architectures(self.space, [self.cells[i]], self.proxies, None, None, seed=self.seed + i,
+                                   num_classes=self.num_classes, network_options=self.options,
+                                   batches=lambda _: batch, size_network_options={}, path=path)[0]
+
+
+def timed_runs(study: Study) -> dict:
+    seconds, data, mismatches = defaultdict(float), 0.0, 0
+    per_cell = defaultdict(list)
+    for i in range(len(study.cells)):
+        start = time.perf_counter()
+        batch = study.batches(i)
+        data += time.perf_counter() - start
+        rows = {}
+        for path in (PATHS if i % 2 == 0 else PATHS[::-1]):
+            start = time.perf_counter()
+            rows[path] = study.score(i, batch, path)
+            per_cell[path].append(time.perf_counter() - start)
+            seconds[path] += per_cell[path][-1]
+        mismatches += not same(rows["reference"], rows["fast"], study.proxies)
+        n = i + 1
+        print(f"  cell {n}: " + ", ".join(f"{p} {n / (seconds[p] + data):.3f} cells/s" for p in PATHS)
+              + f", {mismatches} with different scores", flush=True)
+    return {"seconds": dict(seconds), "per_cell": dict(per_cell), "data": data, "mismatches": mismatches}
+
+
+def reference_breakdown(study: Study, cells: int) -> dict:
+    """Seconds per cell of the reference path, per phase and per proxy (as its score_all runs them)."""
+    spent = defaultdict(float)
+    for i in range(cells):
+        x, y = study.batches(i)
+        for size, names in ((False, [p for p in study.proxies if p not in SIZE_BASELINES]),
+                            (True, [p for p in study.proxies if p in SIZE_BASELINES])):
+            if not names:
+                continue
+            start = time.perf_counter()
+            net = initialised_network(study.factory(i, size), study.seed + i)
+            built = time.perf_counter()
+            with torch.random.fork_rng(devices=[]):  # the initialisation alone: every layer drawn again
+                for module in net.modules():
+                    if hasattr(module, "reset_parameters"):
+                        module.reset_parameters()
+            init = time.perf_counter() - built
+            spent["network build (modules, allocation)"] += built - start - init
+            spent["weight initialisation"] += init
+            net = initialised_network(study.factory(i, size), study.seed + i)
+            probe = Probe(net, x, y)
+            for name in names:
+                start = time.perf_counter()
+                PROXIES.get(name)(probe)
+                spent[f"proxy {name}"] += time.perf_counter() - start
+    return {k: v / cells for k, v in spent.items()}
+
+
+def op_kinds(study: Study, cells: int, path: str) -> dict:
+    """Seconds per cell per kind of operation (profiler self time); the rest is outside ATen's operators."""
+    batches = [study.batches(i) for i in range(cells)]
+    start = time.perf_counter()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for i in range(cells):
+            study.score(i, batches[i], path)
+    wall = time.perf_counter() - start
+    kinds = defaultdict(float)
+    for event in prof.key_averages():
+        if not event.key.startswith(("aten::", "prims::")):
+            continue
+        kind = next((k for k, words in KINDS if any(w in event.key for w in words)), OTHER)
+        kinds[kind] += event.self_cpu_time_total / 1e6
+    kinds["outside ATen operators (Python, autograd engine, profiler)"] = wall - sum(kinds.values())
+    return {k: v / cells for k, v in kinds.items()}
+
+
+class FlopCount(TorchDispatchMode):
+    """FLOPs of the ATen operators run inside it, by torch.utils.flop_counter's formulas (convolutions
+    and their backward, matrix products); FlopCounterMode itself tracks modules with autograd hooks that
+    refuse ``autograd.grad`` towards an input."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
+def executed_flops(study: Study, cells: int, path: str) -> float:
+    """FLOPs per cell that ``path`` executes in convolutions and matrix products, all passes."""
+    total = 0
+    for i in range(cells):
+        batch = study.batches(i)
+        with FlopCount() as counter:
+            study.score(i, batch, path)
+        total += counter.total
+    return total / cells
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", type=int, default=50, help="the first N cells of the sample (default 50)")
+    parser.add_argument("--sample", type=int, default=1000, help="the study's sample size (default 1000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--proxies", default=",".join(DEFAULT_PROXIES))
+    parser.add_argument("--data-dir", default=None, help="CIFAR-10 (else a seeded random batch per cell)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--profile-cells", type=int, default=3)
+    parser.add_argument("--peak", type=float, default=120.0, help="GFLOP/s per core taken as peak (default 120)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    study = Study(args)
+    study.score(0, study.batches(0), "fast")  # first calls: kernels loaded, meta device imported
+    print(f"{len(study.cells)} cells of the {args.sample}-cell sample (seed {args.seed}), proxies "
+          f"{','.join(study.proxies)}, {args.threads} thread(s)", flush=True)
+    runs = timed_runs(study)
+    n = len(study.cells)
+    print(f"\ncells/s (data included, {runs['data'] / n:.3f} s per cell):")
+    for path in PATHS:
+        print(f"  {path:9s} {n / (runs['seconds'][path] + runs['data']):.3f} cells/s "
+              f"({runs['seconds'][path] / n:.3f} s per cell scoring)")
+    print(f"  speed-up {(runs['seconds']['reference'] + runs['data']) / (runs['seconds']['fast'] + runs['data']):.2f}x;"
+          f" cells whose scores differ: {runs['mismatches']}")
+    cells = min(args.profile_cells, n)
+    print(f"\nreference path, seconds per cell by phase and proxy (first {cells} cells):")
+    for key, value in reference_breakdown(study, cells).items():
+        print(f"  {key:50s} {value:.3f}")
+    kinds = {path: op_kinds(study, cells, path) for path in PATHS}
+    print(f"\nseconds per cell by kind of operation (torch.profiler, first {cells} cells): reference / fast")
+    for key in kinds["reference"]:
+        print(f"  {key:60s} {kinds['reference'][key]:.3f} / {kinds['fast'].get(key, 0.0):.3f}")
+    forward = sum(count_flops(study.factory(i)(), (1, 3, 32, 32)) for i in range(cells)) / cells
+    print(f"\nFLOPs (first {cells} cells; forward of one image, diagnostics.flops: {forward / 1e6:.1f} MFLOPs):")
+    for path in PATHS:  # FLOPs counted in a run of their own, over the time the same cells took when timed
+        flops = executed_flops(study, cells, path)
+        rate = flops * cells / sum(runs["per_cell"][path][:cells]) / 1e9
+        print(f"  {path:9s} {flops / 1e9:.2f} GFLOP per cell executed, {rate:.1f} GFLOP/s "
+              f"({100 * rate / args.peak:.0f}% of {args.peak:.0f} GFLOP/s per core)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""3x3, stride-1 average pooling without padding counted, with the CPU kernel's numbers at a fraction of its cost.
+
+PyTorch's CPU ``avg_pool2d`` (contiguous input) computes each output on its own, a scalar loop; on the
+NAS-Bench-201 and DARTS cells (``AvgPool2d(3, 1, 1, count_include_pad=False)``) it and its backward take
+about as long as the convolutions. The same sums as whole-tensor shifted additions:
+
+    forward   y = S(x) / n           backward   dL/dx = S(g / n),  g = dL/dy
+    S(t)[i, j] = 0 + t[i-1, j-1] + t[i-1, j] + t[i-1, j+1] + t[i, j-1] + ... + t[i+1, j+1]
+
+over the in-image terms only, n the number of in-image positions of each window (4, 6 or 9). The kernel
+sums a window in this row-major order from zero in the input's dtype, divides by n, and its backward adds
+g / n into the input's gradient output by output in the same row-major order, so S gives the same bits.
+The backward of each is the other, as in autograd's formulas, so second derivatives (grasp) match too.
+``tests/test_proxy_fast.py`` checks all three against the kernel bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+#: images per block of shifted additions: a block stays in cache through its nine additions
+BLOCK = 8
+
+
+def window_counts(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """n: in-image positions of each 3x3 window, shape (H, W)."""
+    rows = torch.full((height,), 3.0, dtype=like.dtype, device=like.device)
+    cols = torch.full((width,), 3.0, dtype=like.dtype, device=like.device)
+    rows[0] = rows[-1] = 2.0 if height > 1 else 1.0
+    cols[0] = cols[-1] = 2.0 if width > 1 else 1.0
+    return rows[:, None] * cols[None, :]  # small integers: exact
+
+
+def box_sum(t: torch.Tensor) -> torch.Tensor:
+    """S(t): the in-image terms of each window added in row-major order, starting from zeros (the padded
+    terms, +0.0, are left out rather than added: the same bits, no padded copy)."""
+    height, width = t.shape[-2:]
+    out = torch.zeros_like(t)
+    for start in range(0, t.shape[0], BLOCK):
+        block, source = out[start:start + BLOCK], t[start:start + BLOCK]
+        for dh in (-1, 0, 1):
+            for dw in (-1, 0, 1):  # out[i, j] += t[i + dh, j + dw] where that lies in the image
+                top, bottom, left, right = max(0, -dh), min(height, height - dh), max(0, -dw), min(width, width - dw)
+                if top < bottom and left < right:
+                    block[..., top:bottom, left:right].add_(source[..., top + dh:bottom + dh, left + dw:right + dw])
+    return out
+
+
+class _Average(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return box_sum(x) / window_counts(*x.shape[-2:], x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _AverageBackward.apply(grad)
+
+
+class _AverageBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, grad):
+        return box_sum(grad / window_counts(*grad.shape[-2:], grad))
+
+    @staticmethod
+    def backward(ctx, grad_grad):
+        return _Average.apply(grad_grad)
+
+
+def box_average(x: torch.Tensor) -> torch.Tensor:
+    """``avg_pool2d(x, 3, 1, 1, count_include_pad=False)`` on a contiguous (N, C, H, W) CPU float tensor."""
+    return _Average.apply(x.contiguous())
+
+
+def replaceable(module: nn.Module) -> bool:
+    return (type(module) is nn.AvgPool2d and module.kernel_size in (3, (3, 3)) and module.stride in (1, (1, 1))
+            and module.padding in (1, (1, 1)) and not module.count_include_pad and not module.ceil_mode
+            and module.divisor_override is None)
+
+
+class BoxAverage3x3(nn.AvgPool2d):
+    """``AvgPool2d(3, 1, 1, count_include_pad=False)`` through ``box_average`` where it gives the kernel's
+    bits (CPU, contiguous float32/float64 images); anything else goes to the kernel."""
+
+    def __init__(self):
+        super().__init__(3, stride=1, padding=1, count_include_pad=False)
+
+    def forward(self, x):
+        if x.device.type == "cpu" and x.dim() == 4 and x.dtype in (torch.float32, torch.float64) \
+                and x.is_contiguous():
+            return box_average(x)
+        return super().forward(x)
+
+
+def use_box_average(net: nn.Module) -> int:
+    """Replace, in place, every ``AvgPool2d(3, 1, 1, count_include_pad=False)`` of ``net``; returns how many."""
+    replaced = 0
+    for parent in net.modules():
+        for name, child in list(parent.named_children()):
+            if replaceable(child):
+                parent._modules[name] = BoxAverage3x3()
+                replaced += 1
+    return replaced

@@ -106,8 +106,13 @@ def test_decisions_layout_fills_the_ungrown_decisions_with_the_first_choice():
     assert layout.tokens((2, 3)) == [[0, 3 + 2], [1, 3 + 3]]
     with pytest.raises(ConfigError):
         make_layout(ChoiceSpace(), "nodes")
+    without = ChoiceSpace()
+    without.choice_shape = None
     with pytest.raises(ConfigError):
-        make_layout(get_space("darts"), None)  # no choice_shape
+        make_layout(without, None)  # no choice_shape
+    darts = get_space("darts")  # DARTS' decisions: a node's inputs and ops, the second input among the others
+    grown = make_layout(darts, None).complete((1, 6))  # node 0: input 1 by op 6, then input 0 by op 0
+    assert set(grown.normal[:2]) == {(darts.searchable_ops[6], 1), (darts.searchable_ops[0], 0)}
     # decisions with fewer choices than the widest (NASNet's inputs) expand over their own choices only
     nasnet = get_space("nasnet")
     layout = make_layout(nasnet, None)

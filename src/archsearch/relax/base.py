@@ -41,8 +41,9 @@ class Relaxation(OpWeights):
     def attach(self, optimizer) -> None:
         """Called with the architecture optimizer once both exist (a relaxation may read its state)."""
 
-    def bind(self, supernet) -> None:
-        """Called with the supernet it weighs, once built (SNAS' resource costs read its ops)."""
+    def bind(self, supernet, space=None) -> None:
+        """Called with the supernet it weighs, once built, and its space (SNAS' resource costs read the
+        supernet's ops; ENAS' controller samples the space's decisions)."""
 
     def arch_parameters(self, supernet) -> list[torch.Tensor]:
         """What the architecture optimizer steps (after ``bind``): the supernet's alphas, or a relaxation's

@@ -14,6 +14,12 @@ hidden 32, 2 layers, logits <- 2.5 tanh(logits / 5), U(-0.1, 0.1) initialisation
 - Not sampling (logging, argmax): the controller's greedy path, each edge's probabilities given the most
   likely ops before it.
 
+Other spaces (ENAS' micro search, Sec. 2.3: DARTS', NASNet's): the controller samples the space's decisions
+(``choice_shape``, ``choice_sizes``: per node its inputs and their ops), one cell per forward for every cell
+type; ``path_weights`` hands each cell type the one-hot weights of the genotype they decode to, ``none`` on
+the rows it leaves out (``Supernet.path_weights``, the weights the shared-weights selector scores it with),
+and not sampling, the greedy path's cell in the same form.
+
 ``policy_loss`` of a sample with accuracy A (a fraction), log-probability log p and entropy H, with
 R = A + w H (w: ``entropy_weight``) and baseline decay d (``baseline_decay``):
 
@@ -36,12 +42,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from archsearch.checks import integer, number
 from archsearch.errors import ConfigError, UnknownNameError
 from archsearch.relax.base import RELAXATIONS, Relaxation
 from archsearch.relax.controllers import LSTMController, choice_mask
 from archsearch.relax.macro_controller import MacroController
+from archsearch.spaces.supernet import one_hot_path
 
 RULES = ("xautodl", "enas")
 KINDS = ("lstm", "macro")
@@ -85,17 +93,32 @@ class ControllerRelaxation(Relaxation):
         self.skip_weight = number(skip_weight, "controller skip_weight", minimum=0.0)
         self._skip_penalty: torch.Tensor | None = None  # the last sample's, for its policy_loss
         self.controller: LSTMController | MacroController | None = None
+        self.space = None  #: the space whose decisions the controller samples (None: one per alpha row)
         #: the baseline: "xautodl" b_e (None before the first epoch ends) and the last b computed; "enas" b
         self.baseline: float | None = None if rule == "xautodl" else 0.0
         self.last_baseline: float | None = self.baseline
 
     # -- the controller ------------------------------------------------------------------------
-    def bind(self, supernet) -> None:
+    def bind(self, supernet, space=None) -> None:
+        """One decision per alpha row (NAS-Bench-201; ``space`` None or its decisions the rows of one alpha),
+        or the space's decisions (``choice_shape``: DARTS', NASNet's inputs and ops) mapped to alpha rows
+        through the genotype they make (``from_choices``, ``selected_edges``)."""
         alphas = supernet.named_arch_parameters()
-        if len(alphas) != 1 or getattr(supernet, "alpha_columns", None) is not None:
-            raise ConfigError("the controller relaxation needs one cell type whose alpha has a column per op "
-                              "(the nb201 space without exclude_ops, or enas-macro)")
-        num_edges, num_ops = next(iter(alphas.values())).shape
+        # the supernet asks for each cell type's weights in this order, by its alpha (FixedPath's rule)
+        self._names, self._first = {id(a): name for name, a in alphas.items()}, next(iter(alphas))
+        self._supernet_layout = ({name: tuple(a.shape) for name, a in alphas.items()}, supernet.op_names,
+                                 supernet.alpha_columns)
+        self._drawn: dict[str, torch.Tensor] = {}
+        shape = None if space is None else space.choice_shape
+        first = tuple(next(iter(alphas.values())).shape)
+        # one decision per alpha row (NB201, enas-macro), or the space's decisions mapped to rows (DARTS, NASNet)
+        direct = len(alphas) == 1 and supernet.alpha_columns is None and (space is None or shape == first)
+        if not direct and (shape is None or self.kind == "macro"):
+            raise ConfigError("the controller relaxation needs a space of independent decisions (choice_shape: "
+                              "nb201, darts, nasnet-enas, enas-macro) or one cell type whose alpha has a column "
+                              "per op")
+        self.space = None if direct else space
+        num_edges, num_ops = first if direct else shape
         if self.kind == "macro":
             num_layers = int(round(((8 * num_edges + 1) ** 0.5 - 1) / 2))
             layout = [n for layer in range(num_layers) for n in [num_ops] + [2] * layer]
@@ -105,8 +128,11 @@ class ControllerRelaxation(Relaxation):
             self.controller = MacroController(num_layers, num_ops, self.hidden, self.layers, self.temperature,
                                               self.tanh_constant, self.skip_target)
         else:
-            sizes = getattr(supernet, "choice_sizes", None)
-            mask = None if sizes is None else choice_mask(supernet, num_edges, num_ops)
+            if direct:
+                sizes = getattr(supernet, "choice_sizes", None)
+                mask = None if sizes is None else choice_mask(supernet, num_edges, num_ops)
+            else:
+                mask = choice_mask(space, num_edges, num_ops)
             self.controller = LSTMController(num_edges, num_ops, self.hidden, self.layers, mask=mask,
                                              temperature=self.temperature, tanh_constant=self.tanh_constant)
         if self.init_range:
@@ -128,6 +154,16 @@ class ControllerRelaxation(Relaxation):
             self._skip_penalty = controller.skip_penalty
         return actions, log_prob, entropy
 
+    def path_weights(self, actions) -> dict[str, torch.Tensor]:
+        """Per cell type, the one-hot op weights (alpha rows x columns, on the host) of the cell ``actions``
+        describe: its op on each edge it keeps, ``none`` (never computed) on every other."""
+        shapes, op_names, columns = self._supernet_layout
+        if self.space is None:
+            ((name, (_, num_ops)),) = shapes.items()
+            return {name: F.one_hot(torch.as_tensor(actions).cpu(), num_ops).float()}
+        genotype = self.space.from_choices([int(a) for a in actions])
+        return one_hot_path(self.space.selected_edges(genotype), shapes, op_names, columns)
+
     # -- op weights ----------------------------------------------------------------------------
     @property
     def hard(self) -> bool:  # one-hot while sampling; the greedy path's probabilities weigh every op
@@ -136,12 +172,29 @@ class ControllerRelaxation(Relaxation):
     def __call__(self, alpha: torch.Tensor) -> torch.Tensor:
         if not self.sampling:
             return self.deterministic_weights(alpha)
-        with torch.no_grad():
-            actions, _, _ = self._bound()()
-        return torch.nn.functional.one_hot(actions, alpha.shape[-1]).to(alpha)
+        name = self._name(alpha)
+        if name == self._first:  # one cell drawn per forward, its weights for every cell type
+            with torch.no_grad():
+                actions, _, _ = self._bound()()
+            self._drawn = self.path_weights(actions)
+        return self._drawn[name].to(alpha)
 
     def deterministic_weights(self, alpha: torch.Tensor) -> torch.Tensor:
-        return self._bound().greedy_probabilities().to(alpha)
+        if self.space is None:
+            return self._bound().greedy_probabilities().to(alpha)
+        with torch.no_grad():  # the greedy path's cell, one-hot: what the space's argmax rule reads back
+            actions, _, _ = self._bound()(greedy=True)
+        return self.path_weights(actions)[self._name(alpha)].to(alpha)
+
+    def _name(self, alpha: torch.Tensor) -> str:
+        """The cell type ``alpha`` stands for (one: whatever alpha is handed)."""
+        if len(self._names) == 1:
+            return self._first
+        try:
+            return self._names[id(alpha)]
+        except KeyError:
+            raise ConfigError("the controller relaxation was handed an alpha of another supernet than the one "
+                              "it is bound to") from None
 
     def sampler(self, view):
         """rng -> genotype drawn from the controller."""

@@ -133,7 +133,7 @@ class GumbelSoft(_Gumbel):
         progress = min(1.0, (epoch + 1) / max(1, total_epochs))
         self.tau = max(self.tau_min, self.tau_min + (self.tau_max - self.tau_min) * (1.0 - progress))
 
-    def bind(self, model) -> None:
+    def bind(self, model, space=None) -> None:
         """C_{edge, op}: parameters of each candidate, summed over the cells that read the alpha row."""
         self.costs = {}
         for name, alpha in model.named_arch_parameters().items():

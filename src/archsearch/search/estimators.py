@@ -28,13 +28,14 @@ ESTIMATORS = ("pathwise", "reinforce")
 
 
 @torch.no_grad()
-def path_logits(supernet, actions: list[int], x: torch.Tensor) -> torch.Tensor:
-    """The supernet's logits on ``x`` computing only the cell of ``actions`` (one op index per alpha row of its
-    one cell type), in eval mode (ENAS.py:123, :139-141); its relaxation and mode restored after."""
-    ((name, alpha),) = supernet.named_arch_parameters().items()
-    one_hot = F.one_hot(torch.as_tensor(actions, device=alpha.device), alpha.shape[-1]).to(alpha.dtype)
+def path_logits(supernet, weights: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The supernet's logits on ``x`` computing only the path of the one-hot op ``weights`` per cell type
+    (the relaxation's ``path_weights`` of a sampled cell), in eval mode (ENAS.py:123, :139-141); its
+    relaxation and mode restored after."""
+    alphas = supernet.named_arch_parameters()
+    weights = {name: w.to(alphas[name].device, alphas[name].dtype) for name, w in weights.items()}
     relaxation, training = supernet.relaxation, supernet.training
-    supernet.set_relaxation(FixedPath(supernet, {name: one_hot}))
+    supernet.set_relaxation(FixedPath(supernet, weights))
     supernet.eval()
     try:
         return supernet(x)
@@ -60,7 +61,7 @@ def reinforce_arch_grads(relaxation, supernet, batches: Iterator, params: Sequen
     for _ in range(k):
         x, y = next(batches)
         actions, log_prob, entropy = relaxation.sample()  # a ~ pi_theta, with log pi_theta(a) and H
-        logits = path_logits(supernet, actions.tolist(), x)  # only a's path, no gradient
+        logits = path_logits(supernet, relaxation.path_weights(actions), x)  # only a's path, no gradient
         if meter is not None:
             meter.update(F.cross_entropy(logits, y), logits, y)
         accuracy = float((logits.argmax(dim=-1) == y).float().mean())  # top-1 as a fraction (ENAS.py:142-143)
@@ -68,9 +69,8 @@ def reinforce_arch_grads(relaxation, supernet, batches: Iterator, params: Sequen
         for g, d in zip(total, _grads(loss / k, params)):  # the mean over the K samples
             g += d
         loss_sum += float(loss.detach())
-    if relaxation.grad_clip is not None:  # None: no clipping (ENAS' macro controller, clip_mode None)
-        total = clip_by_total_norm(total, relaxation.grad_clip)
-    return total, torch.tensor(loss_sum / k)
+    clipped = total if relaxation.grad_clip is None else clip_by_total_norm(total, relaxation.grad_clip)
+    return clipped, torch.tensor(loss_sum / k)
 
 
 __all__ = ["ESTIMATORS", "clip_by_total_norm", "path_logits", "reinforce_arch_grads"]

@@ -74,7 +74,7 @@ class DifferentiableSearch(Checkpointed):
         self.dataset = self.task.dataset
         self.model = build_supernet(self.space, config, self.relaxation, self.task.supernet_inputs, self.device)
         self.model.set_path(config.supernet_path)  # "fast" (fused kernels where exact) or "reference"
-        self.relaxation.bind(self.model)  # a relaxation may read the network it weighs (SNAS' resource costs)
+        self.relaxation.bind(self.model, self.space)  # SNAS' resource costs read the network, ENAS' the space
         self.alphas = self.relaxation.arch_parameters(self.model)  # ENAS: its controller's parameters
         self.weights = self.model.weight_parameters()
         # data-parallel search (search/distributed.py): DDP averages the weights' gradients, `average` alpha's

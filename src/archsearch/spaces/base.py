@@ -42,8 +42,8 @@ class SearchSpace(ABC):
     #: the type of the space's genotypes, where it has one: ``parse`` refuses anything else
     genotype_type: type | None = None
     #: (decisions, choices per decision) where a genotype is one independent choice per decision, as a
-    #: controller samples it (NAS-Bench-201: an op per edge); None where choices depend on each other
-    #: (DARTS: which two inputs a node takes decides which edges have an op)
+    #: controller samples it (NAS-Bench-201: an op per edge; DARTS, NASNet: per node its inputs and their
+    #: ops, ENAS' micro decisions); None where the space has no such form
     choice_shape: tuple[int, int] | None = None
 
     # -- genotypes ------------------------------------------------------------------------------

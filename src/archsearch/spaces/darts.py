@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 import torch
 
-from archsearch.errors import ConfigError, ShapeError, shown
+from archsearch.errors import ConfigError, InvalidGenotypeError, ShapeError, shown
 from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng
 from archsearch.spaces.darts_genotypes import (
     CELL_TYPES,
@@ -59,6 +60,9 @@ class DartsSpace(SearchSpace):
     network_defaults = {"C": 36, "layers": 20}
     searchable_ops = SEARCHABLE_OPS
     published_genotypes = dict(PUBLISHED)
+    #: per cell and node: input a, op a, input b, op b (ENAS' micro arc order, melodyguan/enas
+    #: micro_controller.py), 2 x 4 x 4 decisions of at most 7 choices (the ops without ``none``)
+    choice_shape = (len(CELL_TYPES) * STEPS * 4, len(SEARCHABLE_OPS))
 
     @staticmethod
     def named(name: str) -> DartsGenotype:
@@ -117,6 +121,55 @@ class DartsSpace(SearchSpace):
             for i, (op, source) in enumerate(genotype.cell(cell)):
                 onehot[c, ROW_OF[(i // 2, source)], OPS.index(op)] = 1.0
         return onehot.flatten()
+
+    # -- decisions (controllers) --------------------------------------------------------------
+    def choice_sizes(self) -> list[int]:
+        """Node k's first input takes one of its k + 2 inputs, its second one of the k + 1 others (a
+        DARTS node's inputs are distinct; ENAS' may repeat), each op one of the 7 without ``none``."""
+        return [n for _ in CELL_TYPES for node in range(STEPS)
+                for n in (node + 2, len(SEARCHABLE_OPS), node + 1, len(SEARCHABLE_OPS))]
+
+    def from_choices(self, choices: Sequence[int]) -> DartsGenotype:
+        """Decisions in ``choice_sizes`` order; the second input counts the node's inputs without the first.
+        Edges are listed by input (``canonical``), as the space's own genotypes."""
+        choices, sizes = list(choices), self.choice_sizes()
+        if len(choices) != len(sizes):
+            raise InvalidGenotypeError(f"expected {len(sizes)} choices (2 cells x {STEPS} nodes x 4), "
+                                       f"got {len(choices)}")
+        for k, (c, n) in enumerate(zip(choices, sizes)):
+            if isinstance(c, bool) or not isinstance(c, Integral) or not 0 <= c < n:
+                raise InvalidGenotypeError(f"choice {k} is {shown(c)}; that decision takes 0..{n - 1}")
+        cells, k = {}, 0
+        for cell in CELL_TYPES:
+            edges = []
+            for node in range(STEPS):
+                a, op_a, b, op_b = (int(c) for c in choices[k: k + 4])
+                others = [s for s in node_inputs(node) if s != a]
+                edges += [(SEARCHABLE_OPS[op_a], a), (SEARCHABLE_OPS[op_b], others[b])]
+                k += 4
+            cells[cell] = tuple(edges)
+        concat = tuple(range(2, STEPS + 2))
+        return DartsGenotype(cells["normal"], concat, cells["reduce"], concat).canonical()
+
+    def to_choices(self, genotype) -> list[int]:
+        """The decisions of a genotype of the space, each node's edges taken in the order listed (a genotype
+        with ``none`` or another concat than [2, 3, 4, 5] is not one a controller samples)."""
+        genotype = self.parse(genotype)
+        out = []
+        for cell in CELL_TYPES:
+            if tuple(genotype.concat(cell)) != tuple(range(2, STEPS + 2)):
+                raise InvalidGenotypeError(f"the {cell} cell concatenates {list(genotype.concat(cell))}; "
+                                           "a controller's cells concatenate [2, 3, 4, 5]")
+            edges = genotype.cell(cell)
+            for node in range(STEPS):
+                (op_a, a), (op_b, b) = edges[2 * node: 2 * node + 2]
+                for op in (op_a, op_b):
+                    if op not in SEARCHABLE_OPS:
+                        raise InvalidGenotypeError(f"op '{op}' is not among the controller's ops "
+                                                   f"({', '.join(SEARCHABLE_OPS)})")
+                others = [s for s in node_inputs(node) if s != a]
+                out += [a, SEARCHABLE_OPS.index(op_a), others.index(b), SEARCHABLE_OPS.index(op_b)]
+        return out
 
     def to_string(self, genotype) -> str:
         return to_genotype_str(self.parse(genotype))

@@ -49,11 +49,18 @@ class SearchCell(nn.Module):
     def forward(self, s0, s1, weights: torch.Tensor, hard: list[int] | None = None,
                 edge_weights: torch.Tensor | None = None) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
+        # a one-hot path without gradient (ENAS' controller, a scored candidate) leaves out the edges whose
+        # op is ``none``: their term is exactly zero (with gradient, GDAS' straight-through terms are kept)
+        skip = hard is not None and not weights.requires_grad
         row = 0
         for _ in range(self.steps):
             total = None
-            for h in states:  # node = sum over every earlier state of its mixed edge
-                term = self.edges[row](h, weights[row], None if hard is None else hard[row])
+            for i, h in enumerate(states):  # node = sum over every earlier state of its mixed edge
+                edge = self.edges[row]
+                if skip and edge.op_names[hard[row]] == "none" and (total is not None or i < len(states) - 1):
+                    row += 1
+                    continue
+                term = edge(h, weights[row], None if hard is None else hard[row])
                 if edge_weights is not None:  # PC-DARTS: node = sum_j softmax(beta)_j * edge_j
                     term = term * edge_weights[row]
                 total = term if total is None else total + term

@@ -6,8 +6,9 @@ The space's options choose the paper's space or one of its descendants': ``ops``
 default; ``nasnet_ops.PNASNET_OPS`` or ``ENAS_OPS`` for those spaces), ``combines`` (``add`` and ``concat``,
 NASNet's step 5; PNASNet, AmoebaNet and ENAS add only) and ``blocks`` (B = 5, as all four papers).
 Genotypes and their text are in nasnet_genotypes.py, the network in nasnet_network.py, the ops in
-nasnet_ops.py; see docs/spaces-nasnet.md. There is no supernet: the space is searched by black-box
-strategies (and, where its decisions are sampled one by one, by a controller through ``to_choices``).
+nasnet_ops.py; see docs/spaces-nasnet.md. A space that only adds has ENAS' supernet
+(nasnet_supernet.py), driven by ENAS' controller through ``choice_shape`` / ``from_choices``; ``nasnet-enas``
+is ENAS' micro space (its five ops, add). The others are searched by black-box strategies.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from numbers import Integral
 import torch
 
 from archsearch.checks import integer
-from archsearch.errors import ConfigError, InvalidGenotypeError, shown
+from archsearch.errors import ConfigError, InvalidGenotypeError, ShapeError, shown
 from archsearch.spaces.base import SPACES, RandomSource, SearchSpace, as_rng
 from archsearch.spaces.nasnet_genotypes import (
     CELL_TYPES, MAX_BLOCKS, PUBLISHED, PUBLISHED_SETTINGS, NasnetGenotype, derived_concat, parse_genotype_str,
     published, published_name, to_genotype_str,
 )
 from archsearch.spaces.nasnet_network import NASNetCIFAR
-from archsearch.spaces.nasnet_ops import COMBINES, OPS
+from archsearch.spaces.nasnet_ops import COMBINES, ENAS_OPS, OPS
+from archsearch.spaces.nasnet_supernet import EnasMicroSupernet, row_of, slot_rows
 
 
 def _subset(name: str, given, universe: tuple[str, ...]) -> tuple[str, ...]:
@@ -234,15 +236,50 @@ class NasnetSpace(SearchSpace):
                            num_classes, auxiliary, drop_path_prob, in_channels,
                            settings["skeleton"] if skeleton is None else skeleton)
 
-    def supernet(self, num_classes: int = 10, **options):
-        raise ConfigError("the nasnet space has no supernet: search it with a black-box strategy "
-                          "(random, evolution, reinforce, ...)")
+    def _check_supernet(self) -> None:
+        if tuple(self.combines) != ("add",):
+            raise ConfigError(f"the {self.name} space with combines {', '.join(self.combines)} has no supernet: "
+                              "ENAS' supernet adds (combines=[add]; the nasnet-enas space is ENAS' micro space)")
+
+    def supernet(self, num_classes: int = 10, relaxation=None, C: int = 20, N: int = 2, in_channels: int = 3,
+                 dropout: float = 0.1) -> EnasMicroSupernet:
+        """ENAS' micro search network (nasnet_supernet.py); defaults: melodyguan/enas
+        scripts/cifar10_micro_search.sh, --child_out_filters=20, --child_num_layers=6 (N = 6 // 3 = 2),
+        --child_keep_prob=0.90. Spaces that add only (combines=[add])."""
+        self._check_supernet()
+        return EnasMicroSupernet(self.ops, self.blocks, C, N, num_classes, relaxation, in_channels, dropout)
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
-        return {}
+        """The supernet's alphas (a row per block, slot and input; ``none`` then the ops), where it has one."""
+        if tuple(self.combines) != ("add",):
+            return {}
+        return {cell: (len(slot_rows(self.blocks)), 1 + len(self.ops)) for cell in CELL_TYPES}
+
+    def selected_edges(self, genotype) -> dict[str, list[tuple[int, str]]] | None:
+        """Edge i of a cell (block i // 2, slot i % 2) on the row of its input."""
+        genotype = self._in_space(genotype)
+        return {cell: [(row_of(i // 2, i % 2, source), op) for i, (op, source) in enumerate(genotype.cell(cell))]
+                for cell in CELL_TYPES}
 
     def genotype_from_weights(self, weights, exclude: Sequence[str] = ("none",)) -> NasnetGenotype:
-        raise ConfigError("the nasnet space has no architecture weights (no supernet)")
+        """Per block and slot the (input, op) of largest weight outside ``exclude`` among the slot's rows
+        (ties: the lower input, then the lower op); ``concat`` by the output rule."""
+        self._check_supernet()
+        names = ("none", *self.ops)
+        keep = [k for k, op in enumerate(names) if op not in exclude]
+        rows, cells = slot_rows(self.blocks), {}
+        for cell in CELL_TYPES:
+            w = torch.as_tensor(weights[cell]).detach().cpu().double()
+            if tuple(w.shape) != (len(rows), len(names)):
+                raise ShapeError(f"weights['{cell}'] has shape {tuple(w.shape)}; this space's supernet has "
+                                 f"{(len(rows), len(names))}")
+            edges = []
+            for b in range(self.blocks):
+                for slot in (0, 1):
+                    best = max(((float(w[row_of(b, slot, j), k]), -j, -k) for j in range(b + 2) for k in keep))
+                    edges.append((names[-best[2]], -best[1]))
+            cells[cell] = (edges, ["add"] * self.blocks)
+        return self._build(cells)
 
     # -- drawing -----------------------------------------------------------------------------
     def cell_edges(self, genotype) -> dict[str, list[tuple[str, str, str]]]:
@@ -274,3 +311,15 @@ def _replace_cell(genotype: NasnetGenotype, cell: str, edges: list, combine: lis
     if rule:
         fields[f"{cell}_concat"] = derived_concat(tuple(edges))
     return NasnetGenotype(**fields)
+
+
+@SPACES.register("nasnet-enas")
+class NasnetEnasSpace(NasnetSpace):
+    """ENAS' micro space (Pham et al. 2018, Sec. 2.3): the NASNet space with ENAS' five ops, in its op-id order
+    (micro_child.py ``_enas_cell``: sep 3x3, sep 5x5, avg 3x3, max 3x3, identity), blocks that add, B = 5."""
+
+    name = "nasnet-enas"
+    choice_shape = (40, 6)
+
+    def __init__(self, ops: Sequence[str] = ENAS_OPS, combines: Sequence[str] = ("add",), blocks: int = 5):
+        super().__init__(ops, combines, blocks)

@@ -85,6 +85,27 @@ class MixedOp(nn.Module):
         return out
 
 
+def one_hot_path(edges: dict[str, list[tuple[int, str]]], shapes: dict[str, tuple[int, int]],
+                 op_names: Sequence[str], alpha_columns: Sequence[int] | None) -> dict[str, torch.Tensor]:
+    """Per cell type, the one-hot (rows, alpha columns) op weights of a path: ``edges[cell]`` lists the
+    (alpha row, op) pairs the path keeps, every other row weighs ``none`` (which no supernet computes).
+    Raises ConfigError naming the ops alpha has no column for."""
+    ops = list(op_names)
+    columns = list(range(len(ops))) if alpha_columns is None else list(alpha_columns)
+    out = {}
+    for name, (rows, _) in shapes.items():
+        chosen = ["none"] * rows
+        for row, op in edges[name]:
+            chosen[row] = op
+        missing = sorted({op for op in chosen if op not in ops or ops.index(op) not in columns})
+        if missing:
+            raise ConfigError(f"the supernet's alpha has no column for {', '.join(missing)}")
+        w = torch.zeros(shapes[name])
+        w[torch.arange(rows), torch.tensor([columns.index(ops.index(op)) for op in chosen])] = 1.0
+        out[name] = w
+    return out
+
+
 def node_softmax(beta: torch.Tensor, in_degrees: Sequence[int]) -> torch.Tensor:
     """beta (edges,) split into consecutive groups of each node's incoming edges, softmax within each."""
     return torch.cat([torch.softmax(group, dim=-1) for group in torch.split(beta, list(in_degrees))])
@@ -135,6 +156,13 @@ class Supernet(nn.Module):
         self.in_degrees = tuple(int(d) for d in in_degrees)
         self.betas = nn.ParameterDict({name: nn.Parameter(1e-3 * torch.randn(alpha.shape[0], device=alpha.device))
                                        for name, alpha in self.alphas.items()})
+
+    def path_weights(self, edges: dict[str, list[tuple[int, str]]]) -> dict[str, torch.Tensor]:
+        """The one-hot op weights of the path that keeps ``edges`` (a space's ``selected_edges``): its op on
+        each kept (alpha row, op), ``none`` on every other row (``one_hot_path``), on the alphas' device."""
+        shapes = {name: tuple(alpha.shape) for name, alpha in self.alphas.items()}
+        weights = one_hot_path(edges, shapes, self.op_names, self.alpha_columns)
+        return {name: w.to(self.alphas[name].device) for name, w in weights.items()}
 
     def edge_weights(self) -> dict[str, torch.Tensor | None]:
         """Per cell type, each edge's factor in its node's sum (None: no edge normalisation)."""

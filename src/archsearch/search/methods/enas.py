@@ -37,6 +37,41 @@ register_method(Method(
               "grad_clip": 5.0, "batch_size": 128, "epochs": 250, "hessian_every": 0},
 ))
 
+# ENAS' micro search (Pham et al., Sec. 2.3 and 3.2), as the authors' script runs it on CIFAR-10:
+# melodyguan/enas scripts/cifar10_micro_search.sh (4bcfd73; line numbers below) with src/cifar10/main.py's
+# defaults for what it leaves out. Its space is nasnet-enas (ENAS' supernet, spaces/nasnet_supernet.py);
+# `--space darts` runs the same search on the DARTS space (C and layers as DARTS' search: 8 cells).
+register_method(Method(
+    name="enas-micro",
+    summary="ENAS' micro search: LSTM controller, REINFORCE, shared weights, melodyguan/enas micro_search",
+    paper="Pham, Guan, Zoph, Le & Dean, Efficient Neural Architecture Search via Parameter Sharing, ICML 2018",
+    settings={"space": "nasnet-enas", "relaxation": "controller",
+              # controller: main.py:153-154 (lstm_size 64, 1 layer); sh:36 (tanh constant 1.10); no temperature
+              # (main.py:75, not set); sh:30 (entropy weight 1e-4); main.py:72 (bl_dec 0.99); sh:33
+              # (num_aggregate 10); micro_controller.py:86 (U(-0.1, 0.1)), :231-248 (the baseline rule);
+              # no gradient clipping (MicroController's clip_mode None, main.py passes none)
+              "relaxation_options": {"hidden": 64, "layers": 1, "temperature": None, "tanh_constant": 1.10,
+                                     "entropy_weight": 1e-4, "baseline_decay": 0.99, "aggregate": 10,
+                                     "grad_clip": None, "rule": "enas"},
+              # sh:34 (--controller_train_steps=30), sh:31 (after every epoch)
+              "arch_gradient": "reinforce", "arch_steps": 30, "order": 1,
+              # sh:35 (lr 0.0035); src/utils.py:218 (Adam, beta1 0, epsilon 1e-3); main.py:71 (l2 0)
+              "arch_optimizer": "adam", "arch_lr": 0.0035, "arch_betas": (0.0, 0.999), "arch_weight_decay": 0.0,
+              "arch_options": {"eps": 1e-3},
+              # main.py:308-309: each epoch prints 10 controller samples with their accuracy on one
+              # valid batch of 160 (build_valid_rl); the paper takes the best of "several" (Sec. 2.3)
+              "selector": "shared-weights",
+              "selector_options": {"candidates": "sample", "n": 10, "batch_size": 160, "batches": 1},
+              # child: sh:24-25 (lr 0.05 cosine to 5e-4; the reference restarts it, T_0 10, T_mul 2);
+              # src/utils.py:213 (momentum 0.9, Nesterov); sh:18 (l2 1e-4 on sum w^2: a decay of 2e-4 of w);
+              # sh:11-12 (batch 160, 150 epochs); sh:16-17 (6 layers: N = 6 // 3 = 2 per stage, F = 20)
+              "w_lr": 0.05, "w_lr_min": 5e-4, "w_momentum": 0.9, "w_nesterov": True, "w_weight_decay": 2e-4,
+              "batch_size": 160, "epochs": 150, "C": 20, "N": 2, "layers": 8,
+              # main.py:127-128 ask for clipping at norm 5, but src/utils.py:149 appends the unclipped
+              # gradient: the reference trains without clipping, and so does this preset
+              "grad_clip": None, "hessian_every": 0},
+))
+
 # ENAS on its own macro space (spaces/enas_macro.py) with the macro controller (relax/macro_controller.py),
 # the values of melodyguan/enas scripts/cifar10_macro_search.sh and src/cifar10/main.py:
 # - child: 12 layers of 36 channels (search.sh:16-17), batch 128 (:11), 310 epochs (:12), dropout 0.1

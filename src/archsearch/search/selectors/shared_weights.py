@@ -41,7 +41,7 @@ CANDIDATES = ("uniform", "top", "sample")
 
 def path_weights(space, supernet, genotype) -> dict[str, torch.Tensor]:
     """Per cell type, the one-hot (edges, alpha columns) op weights of ``genotype``'s path: its op on each
-    edge it keeps, ``none`` (computing nothing) on every other."""
+    edge it keeps, ``none`` (computing nothing) on every other (``Supernet.path_weights``)."""
     edges = space.selected_edges(genotype)
     alphas = supernet.named_arch_parameters()
     if edges is None and space.choice_shape is not None and len(alphas) == 1 and supernet.alpha_columns is None:
@@ -55,21 +55,10 @@ def path_weights(space, supernet, genotype) -> dict[str, torch.Tensor]:
         return {name: torch.nn.functional.one_hot(choices, alpha.shape[1]).to(torch.float32)}
     if edges is None:
         raise ConfigError(f"the {space.name} space does not map its genotypes to alpha rows: no path to score")
-    ops = list(supernet.op_names)
-    columns = supernet.alpha_columns or tuple(range(len(ops)))
-    out = {}
-    for name, alpha in supernet.named_arch_parameters().items():
-        chosen = ["none"] * alpha.shape[0]
-        for row, op in edges[name]:
-            chosen[row] = op
-        missing = sorted({op for op in chosen if ops.index(op) not in columns})
-        if missing:
-            raise ConfigError(f"the supernet's alpha has no column for {', '.join(missing)}: "
-                              f"{space.to_string(genotype)} cannot be run on it")
-        w = torch.zeros(alpha.shape, device=alpha.device)
-        w[torch.arange(alpha.shape[0]), torch.tensor([columns.index(ops.index(op)) for op in chosen])] = 1.0
-        out[name] = w
-    return out
+    try:
+        return supernet.path_weights(edges)
+    except ConfigError as error:
+        raise ConfigError(f"{error}: {space.to_string(genotype)} cannot be run on it") from None
 
 
 class FixedPath(OpWeights):

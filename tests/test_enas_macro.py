@@ -332,7 +332,7 @@ def test_preset_has_the_search_script_values():
 
 def test_cli_searches_the_macro_space(tmp_path):
     code, _, err = run_cli(["search", "--method", "enas-macro", "--data", "digits", "epochs=1", "C=4", "layers=3",
-                            "limit_train=128", "batch_size=32", "arch_steps=1", "relaxation_options={aggregate: 2}",
+                            "limit_train=128", "batch_size=32", "arch_steps=1", "relaxation_options={kind: macro, aggregate: 2}",
                             "selector_options={candidates: sample, n: 3, batch_size: 32}",
                             "--out", str(tmp_path / "run"), "--quiet"])
     assert code == 0, err
@@ -347,7 +347,7 @@ def test_resumed_macro_search_continues_as_the_whole_one(tmp_path):
     from archsearch.search.loop import DifferentiableSearch
 
     tiny = {"data": "digits", "C": 4, "layers": 3, "limit_train": 128, "batch_size": 32, "arch_steps": 1,
-            "relaxation_options": {"aggregate": 2}, "selector_options": {"candidates": "sample", "n": 2,
+            "relaxation_options": {"kind": "macro", "aggregate": 2}, "selector_options": {"candidates": "sample", "n": 2,
                                                                          "batch_size": 32}}
     whole = DifferentiableSearch(resolve_config("enas-macro", overrides={**tiny, "epochs": 2}), tmp_path / "whole",
                                  quiet=True)

@@ -112,7 +112,9 @@ class ControllerRelaxation(Relaxation):
         shape = None if space is None else space.choice_shape
         first = tuple(next(iter(alphas.values())).shape)
         # one decision per alpha row (NB201, enas-macro), or the space's decisions mapped to rows (DARTS, NASNet)
-        direct = len(alphas) == 1 and supernet.alpha_columns is None and (space is None or shape == first)
+        # (a supernet that lists its own decisions, enas-macro's at any depth, is read directly)
+        direct = len(alphas) == 1 and supernet.alpha_columns is None and (
+            space is None or shape == first or getattr(supernet, "choice_sizes", None) is not None)
         if not direct and (shape is None or self.kind == "macro"):
             raise ConfigError("the controller relaxation needs a space of independent decisions (choice_shape: "
                               "nb201, darts, nasnet-enas, enas-macro) or one cell type whose alpha has a column "

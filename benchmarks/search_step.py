@@ -2,6 +2,7 @@
 
     python benchmarks/search_step.py --method darts --C 16 --N 5 --batch 64 --steps 10 --warmup 3
     python benchmarks/search_step.py --method darts --reference     # the plain per-op path
+    python benchmarks/search_step.py --space darts --method darts2 --steps 3 --warmup 1  # DARTS space, 8 cells
 
 Methods: darts (first order), darts2 (second order), gdas, balenas, pcdarts, xnas, or any other preset;
 ``--method all`` runs the six, each in a fresh process so that each peak RSS is its own.
@@ -44,9 +45,11 @@ def random_dataset(batch: int, steps: int, classes: int = 10) -> ImageDataset:
 METHODS = ("darts", "darts2", "gdas", "balenas", "pcdarts", "xnas")
 
 
-def make_search(method: str, C: int, N: int, batch: int, steps: int, reference: bool = False) -> DifferentiableSearch:
+def make_search(method: str, C: int, N: int, batch: int, steps: int, reference: bool = False,
+                space: str = "nb201", layers: int = 8) -> DifferentiableSearch:
     """A search of ``method`` on random data with ``steps`` batches in each half, ready to step."""
-    config = resolve_config(method, overrides={"C": C, "N": N, "batch_size": batch, "epochs": 1,
+    config = resolve_config(method, overrides={"space": space, "C": C, "N": N, "layers": layers,
+                                               "batch_size": batch, "epochs": 1,
                                                "hessian_every": 0, "arch_warmup_epochs": 0,
                                                "supernet_path": "reference" if reference else "fast"})
     search = DifferentiableSearch(config, quiet=True, dataset=random_dataset(batch, steps))
@@ -56,8 +59,9 @@ def make_search(method: str, C: int, N: int, batch: int, steps: int, reference: 
     return search
 
 
-def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int, reference: bool = False) -> dict:
-    search = make_search(method, C, N, batch, steps + warmup, reference)
+def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int, reference: bool = False,
+                space: str = "nb201", layers: int = 8) -> dict:
+    search = make_search(method, C, N, batch, steps + warmup, reference, space, layers)
     from archsearch.search.meter import Meter
 
     times, cpu = [], []
@@ -70,8 +74,8 @@ def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int
         if i >= warmup:
             times.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)  # all threads' CPU seconds: steadier on a busy machine
-    return {"method": method, "path": "reference" if reference else "fast",
-            "C": C, "N": N, "batch": batch, "steps": len(times),
+    return {"method": method, "space": space, "path": "reference" if reference else "fast",
+            "C": C, "N": N, "layers": layers, "batch": batch, "steps": len(times),
             "median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
             "median_cpu_s": round(statistics.median(cpu), 4),
             "peak_rss_mb": round(peak_rss_mb(), 1), "threads": torch.get_num_threads()}
@@ -81,7 +85,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="darts", help="one preset or a comma-separated list")
     parser.add_argument("--C", type=int, default=16)
-    parser.add_argument("--N", type=int, default=5)
+    parser.add_argument("--N", type=int, default=5, help="NB201 cells per stage")
+    parser.add_argument("--space", default="nb201", help="nb201 or darts (the DARTS CNN space)")
+    parser.add_argument("--layers", type=int, default=8, help="DARTS cells")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
@@ -101,7 +107,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(json.dumps(time_method(methods[0], args.C, args.N, args.batch, args.steps, args.warmup,
-                                 args.reference)), flush=True)
+                                 args.reference, args.space, args.layers)), flush=True)
 
 
 if __name__ == "__main__":

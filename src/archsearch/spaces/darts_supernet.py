@@ -50,7 +50,9 @@ class SearchCell(nn.Module):
 
     def forward(self, s0, s1, weights: torch.Tensor, hard: list[int] | None = None,
                 edge_weights: torch.Tensor | None = None) -> torch.Tensor:
-        if self.fused and can_fuse(self):
+        # a one-hot path without gradient (ENAS, a scored candidate) runs its chosen edges alone, per op
+        gradient_free_path = hard is not None and not weights.requires_grad
+        if self.fused and can_fuse(self) and not gradient_free_path:
             return fused_cell(self, s0, s1, weights, hard, edge_weights)
         return self.forward_per_op(s0, s1, weights, hard, edge_weights)
 

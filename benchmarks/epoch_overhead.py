@@ -80,7 +80,7 @@ def timed(timings: Timings, key: str, function):
     return wrapper
 
 
-def instrument(search: DifferentiableSearch, timings: Timings, steps: int, epochs: int):
+def instrument(search: DifferentiableSearch, timings: Timings, steps: int, epochs: int, scale: float):
     """Wrap the search's parts; each loader pass yields its first ``steps`` batches. Returns an undo."""
     arch_step, weight_step = search.arch_step, search.weight_step
 
@@ -144,6 +144,8 @@ def instrument(search: DifferentiableSearch, timings: Timings, steps: int, epoch
         timings.add("watch", end - start)
         parts = sum(timings.current[k] for k in (*PER_STEP, *PER_EPOCH) if k != "epoch_rest")
         timings.current["epoch_rest"] = end - timings.current.pop("_start") - parts
+        print(json.dumps({"epoch": len(timings.epochs), **summarise(timings.current, scale)}), file=sys.stderr,
+              flush=True)  # as it goes: a protocol epoch is long
         if len(timings.epochs) >= epochs:
             raise Stop
     SearchWatch.epoch_end = epoch_end_timed
@@ -183,7 +185,7 @@ def run(method: str, args, dataset) -> dict:
         k = max(1, math.ceil(args.fraction * total_steps))
         epochs = args.epochs or max(1, search.hessian_every)
         timings = Timings()
-        undo = instrument(search, timings, k, epochs)
+        undo = instrument(search, timings, k, epochs, total_steps / k)
         start = time.perf_counter()
         try:
             search.run()

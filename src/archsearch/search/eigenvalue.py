@@ -41,9 +41,9 @@ HVP_COST_IN_STEPS = 4.0
 #: about 5.6 on a shared machine (docs/early-stopping.md), planned at 6
 UNROLLED_HVP_FACTOR = 6.0
 #: the same in the steps of a search that computes one op per edge (a hard relaxation: GDAS, ENAS'
-#: controller), while the product, at the relaxation's mean, still computes every op of every edge:
-#: measured at NB201's protocol (CIFAR-10, C=16, N=5, batch 64) on a shared machine at HARD_HVP_MEASURED
-#: GDAS steps (benchmarks/epoch_overhead.py, docs/performance.md "A whole search epoch"), planned at 16
+#: controller), while the product, at the relaxation's mean, still computes every op of every edge: a
+#: GDAS step on the fast path costs 0.23-0.27 of a DARTS step at NB201's C=16, N=5, batch 64
+#: (docs/performance.md, one and two threads), so the dearest product, 4 DARTS steps, is ~16 GDAS steps
 HARD_HVP_COST_IN_STEPS = 16.0
 #: the share of a search's time the "auto" cadence gives the eigenvalue (our choice)
 AUTO_BUDGET = 0.1

@@ -40,17 +40,25 @@ HVP_COST_IN_STEPS = 4.0
 #: triple backward, batch norm from separate ops, instead of one forward and a double backward; measured at
 #: about 5.6 on a shared machine (docs/early-stopping.md), planned at 6
 UNROLLED_HVP_FACTOR = 6.0
+#: the same in the steps of a search that computes one op per edge (a hard relaxation: GDAS, ENAS'
+#: controller), while the product, at the relaxation's mean, still computes every op of every edge: a
+#: GDAS step on the fast path costs 0.23-0.27 of a DARTS step at NB201's C=16, N=5, batch 64
+#: (docs/performance.md, one and two threads), so the dearest product, 4 DARTS steps, is ~16 GDAS steps
+HARD_HVP_COST_IN_STEPS = 16.0
 #: the share of a search's time the "auto" cadence gives the eigenvalue (our choice)
 AUTO_BUDGET = 0.1
 
 
-def eigenvalue_every(setting: int | str, iters: int, steps_per_epoch: int, order: int = 1) -> int:
+def eigenvalue_every(setting: int | str, iters: int, steps_per_epoch: int, order: int = 1,
+                     hard: bool = False) -> int:
     """The epochs between two eigenvalues (0: never). ``"auto"``: the most often the budget allows when
     every estimate takes all ``iters`` products (Lanczos usually stops earlier), so that the diagnostic
-    costs at most AUTO_BUDGET of the search."""
+    costs at most AUTO_BUDGET of the search. ``hard``: the search's steps compute one op per edge, so a
+    product costs more of them (HARD_HVP_COST_IN_STEPS)."""
     if setting != "auto":
         return int(setting)
-    cost = HVP_COST_IN_STEPS * (UNROLLED_HVP_FACTOR if order == 2 else 1.0)
+    per_step = HARD_HVP_COST_IN_STEPS if hard else HVP_COST_IN_STEPS
+    cost = per_step * (UNROLLED_HVP_FACTOR if order == 2 else 1.0)
     return max(1, math.ceil(iters * cost / (AUTO_BUDGET * max(1, steps_per_epoch))))
 
 

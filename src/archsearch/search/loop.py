@@ -100,7 +100,7 @@ class DifferentiableSearch(Checkpointed):
         self.a_optimizer.plan_rounds(config.epochs * min(len(self.train_loader), len(self.valid_loader)))
         self.relaxation.attach(self.a_optimizer)
         self.hessian_every = eigenvalue_every(config.hessian_every, config.hessian_iters, min(
-            len(self.train_loader), len(self.valid_loader)), config.hessian_order)
+            len(self.train_loader), len(self.valid_loader)), config.hessian_order, hard=self.relaxation.hard)
         self.epoch = 0
         self.stop_reason: str | None = None
         self.history: list[dict] = []

@@ -27,8 +27,8 @@ having to concatenate the E upstream gradients.
 Which ops an edge computes is given per call (``SourcePlan.active``): with soft weights every live op
 (XNAS' wipeout removes some); with GDAS' hard weights the one sampled op, whose weight carries the
 straight-through gradient, while the other (numerically zero) weights are added as a constant, as the
-per-op path does: SourceMix takes each edge's as a ``shift`` (a conv's BN beta, so no pass of its own),
-the cell adds those of edges that compute nothing. Partial channels (PC-DARTS), drop-path and replaced candidate modules take the per-op
+per-op path does: only their sum per target node matters, which the supernet hands one conv edge into
+that node as a ``shift`` (its BN's beta, so no pass of its own), else adds to the node's sum. Partial channels (PC-DARTS), drop-path and replaced candidate modules take the per-op
 path. Backward is first order only (it raises under ``create_graph=True``): a Hessian through the
 supernet (diagnostics) uses the per-op path.
 """
@@ -70,20 +70,40 @@ class SourcePlan:
     active: tuple[tuple[int, ...], ...]
     convs: tuple[ConvEdge, ...]
     training: bool
+    #: the positions whose term adds the call's ``shift`` (one entry each, in this order); a conv edge
+    #: takes it as its BN's beta
+    shifted: tuple[int, ...] = ()
 
     @cached_property
     def edges(self) -> tuple[int, ...]:
         """The positions of the edges that compute at least one op, in order (one output each)."""
         return tuple(sorted(set().union(*self.active)))
 
+    @cached_property
+    def convs_of(self) -> dict[int, list[tuple[int, ConvEdge]]]:
+        """position -> its (index in ``convs``, conv) pairs."""
+        out: dict[int, list[tuple[int, ConvEdge]]] = {}
+        for i, conv in enumerate(self.convs):
+            out.setdefault(conv.position, []).append((i, conv))
+        return out
+
+    @cached_property
+    def param_slots(self) -> tuple[tuple[int, int | None], ...]:
+        """Per conv, where its weight (and bias) lie among the call's parameters."""
+        slots, k = [], 0
+        for conv in self.convs:
+            slots.append((k, k + 1 if conv.has_bias else None))
+            k += 2 if conv.has_bias else 1
+        return tuple(slots)
+
 
 class SourceMix(torch.autograd.Function):
     """The edge terms leaving one source node: one tensor, shaped like x, per edge of ``plan.edges``.
 
-    Inputs: x, w (E, 4) the (skip, conv1, conv3, pool) weights of the E edges, shift (E,) or None: a
-    constant added to each edge's term (the hard path's straight-through weights of the ops not run; a
-    conv takes it as its BN's beta), the plan, then each conv's weight (and bias, where it has one) in
-    ``plan.convs`` order.
+    Inputs: x, w (E, 4) the (skip, conv1, conv3, pool) weights of the E edges, shift (S,) or None: a
+    constant added to the term of each edge of ``plan.shifted`` (the hard path's straight-through
+    constants; a conv takes it as its BN's beta), the plan, then each conv's weight (and bias, where it
+    has one) in ``plan.convs`` order.
     """
 
     @staticmethod
@@ -94,23 +114,22 @@ class SourceMix(torch.autograd.Function):
         gammas = _gammas(w, x.shape[1]) if plan.convs else None
         n = len(plan.convs)
         weights, zs, means, invstds, train_stats = [None] * n, [None] * n, [None] * n, [None] * n, [None] * n
-        convs_of: dict[int, list[tuple[int, ConvEdge, torch.Tensor, torch.Tensor | None]]] = {}
-        it = iter(params)
-        for i, conv in enumerate(plan.convs):
-            weight = next(it)
-            convs_of.setdefault(conv.position, []).append((i, conv, weight, next(it) if conv.has_bias else None))
+        shift_of = dict(zip(plan.shifted, range(len(plan.shifted)))) if shift is not None else {}
+        convs_of, slots = plan.convs_of, plan.param_slots
         p = _avg_pool(x) if pool else None
         terms = []
         for e in plan.edges:
             # t_e = w_conv1 BN(z1_e) + w_conv3 BN(z3_e) + w_skip x + w_pool pool(x) (+ shift_e), accumulated
             # in the edge's first BN output, edge by edge while its tensors are in cache
             t = None
-            for i, conv, weight, bias in convs_of.get(e, ()):
+            for i, conv in convs_of.get(e, ()):
+                weight_slot, bias_slot = slots[i]
+                weight, bias = params[weight_slot], None if bias_slot is None else params[bias_slot]
                 z = F.conv2d(r, weight, bias, padding=conv.padding)
                 # w_e * BN(z_e) (+ shift_e) as BN with gamma = w_e (and beta = shift_e): one kernel
                 beta = None
-                if shift is not None and t is None:
-                    beta = shift[e].expand(x.shape[1]).contiguous()  # strided: a slow BN kernel
+                if e in shift_of and t is None:
+                    beta = shift[shift_of[e]].expand(x.shape[1]).contiguous()  # strided: a slow BN kernel
                 y, (mean, invstd, train) = _batch_norm(z, gammas[e, conv.column - 1], beta, conv.bn, plan.training)
                 t = y if t is None else t.add_(y)
                 weights[i], zs[i], means[i], invstds[i], train_stats[i] = weight, z, mean, invstd, train
@@ -118,14 +137,17 @@ class SourceMix(torch.autograd.Function):
             for op, source, column in ((skip, x, 0), (pool, p, 3)):
                 if e in op:
                     t = source * w[e, column] if t is None else t.addcmul_(source, w[e, column])
-            if shift is not None and not shifted:
-                t.add_(shift[e])  # in place: addcmul(shift, x, w) is 3x slower than this second pass
+            if e in shift_of and not shifted:
+                t.add_(shift[shift_of[e]])  # in place: addcmul(shift, x, w) is 3x slower than this second pass
             terms.append(t)
         del r
         # the pool output is kept for dL/dw_pool (an architecture step) rather than recomputed
         kept_pool = p if need_w and pool else None
         ctx.save_for_backward(x, w, kept_pool, *weights, *zs, *means, *invstds)
-        ctx.plan, ctx.train_stats, ctx.has_shift = plan, train_stats, shift is not None
+        ctx.plan, ctx.train_stats, ctx.shift_of = plan, train_stats, shift_of
+        # a term that does not reach the loss (a node no sampled op reads) gets no gradient: None, not a
+        # tensor of zeros, so that backward skips its edge
+        ctx.set_materialize_grads(False)
         return tuple(terms)
 
     @staticmethod
@@ -140,8 +162,10 @@ class SourceMix(torch.autograd.Function):
         skip, _, _, pool = plan.active
         need_x, need_w, need_shift = ctx.needs_input_grad[:3]
         need_params = iter(ctx.needs_input_grad[4:])
-        # g_e = dL/dt_e (an unused term has none: zero)
-        g = {e: torch.zeros_like(x) if grad is None else grad for e, grad in zip(plan.edges, grads)}
+        # g_e = dL/dt_e; a term that reaches no loss has none, and every gradient through it is exactly 0:
+        # its edge is skipped below (its conv's weight gradient is 0, as the BN and conv backward of 0 give)
+        g = {e: grad for e, grad in zip(plan.edges, grads) if grad is not None}
+        skip, pool = tuple(e for e in skip if e in g), tuple(e for e in pool if e in g)
 
         grad_w = torch.zeros_like(w) if need_w else None
         if need_w:
@@ -150,7 +174,8 @@ class SourceMix(torch.autograd.Function):
             for e in pool:
                 grad_w[e, 3] = _dot(g[e], p)  # dL/dw_pool,e = <g_e, pool x>
         # dL/dshift_e = sum of g_e: from the BN backward of the conv that carried it, else one sum
-        grad_shift = w.new_zeros(w.shape[0]) if ctx.has_shift and need_shift else None
+        shift_of = ctx.shift_of
+        grad_shift = w.new_zeros(len(shift_of)) if shift_of and need_shift else None
         summed = set()
         # relu(x) is recomputed, and only where a conv's weight gradient reads it: the input gradient of a
         # conv reads only its input's shape (x's)
@@ -161,12 +186,18 @@ class SourceMix(torch.autograd.Function):
         for conv, weight, z, mean, invstd, train in zip(plan.convs, weights, zs, means, invstds, ctx.train_stats):
             need_weight = next(need_params)
             need_bias = next(need_params) if conv.has_bias else False
+            if conv.position not in g:  # no gradient reaches this edge
+                grad_params.append(torch.zeros_like(weight) if need_weight else None)
+                if conv.has_bias:
+                    grad_params.append(torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device)
+                                       if need_bias else None)
+                continue
             # BN backward with gamma = w_e and upstream g_e: one kernel gives dL/dz and, per channel,
             # sum_nhw g_e * BN(z) (gamma's gradient), whose sum over the channels is dL/dw_conv,e =
             # <g_e, BN(z_e)>. The normalised output is recomputed inside from the saved statistics (train)
             # or the running ones (eval).
             gamma = gammas[conv.position, conv.column - 1]
-            want_beta = grad_shift is not None and conv.position not in summed
+            want_beta = grad_shift is not None and conv.position in shift_of and conv.position not in summed
             mask = [True, need_w, want_beta]
             if train:
                 dz, dgamma, dbeta = aten.native_batch_norm_backward(g[conv.position], z, gamma, None, None, mean,
@@ -177,7 +208,7 @@ class SourceMix(torch.autograd.Function):
             if need_w:
                 grad_w[conv.position, conv.column] = dgamma.sum()
             if want_beta:
-                grad_shift[conv.position] = dbeta.sum()
+                grad_shift[shift_of[conv.position]] = dbeta.sum()
                 summed.add(conv.position)
             gi, gw, gb = aten.convolution_backward(
                 dz, r, weight, [weight.shape[0]] if conv.has_bias else None, [1, 1], [conv.padding] * 2, [1, 1],
@@ -191,9 +222,9 @@ class SourceMix(torch.autograd.Function):
                 grad_r = gi if grad_r is None else grad_r.add_(gi)
 
         if grad_shift is not None:
-            for e in plan.edges:
-                if e not in summed:
-                    grad_shift[e] = g[e].sum()
+            for e, slot in shift_of.items():
+                if e not in summed and e in g:
+                    grad_shift[slot] = g[e].sum()
 
         grad_x = None
         if need_x:

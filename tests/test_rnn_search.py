@@ -256,8 +256,8 @@ def test_the_space_brings_the_references_recipe():
     ({"space": "darts-rnn", "task_options": {"bptt": 1}}, "bptt"),
     ({"space": "darts-rnn", "task_options": {"bpt": 5}}, "bpt"),
     ({"task_options": {"bptt": 5}}, "task_options"),
-    ({"space": "darts-rnn", "selector": "sample_and_rank"}, "selector=argmax"),
-    ({"space": "darts-rnn", "method": "enas"}, "arch_steps"),
+    ({"space": "darts-rnn", "selector": "sample_and_rank"}, "selector=argmax or shared-weights"),
+    ({"space": "darts-rnn", "selector": "shared-weights", "selector_options": {"candidates": "top"}}, "candidates=top"),
 ])
 def test_options_that_do_not_fit_the_task_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -252,7 +252,7 @@ def test_the_space_brings_the_references_recipe():
     ({"space": "darts-rnn", "data": "digits"}, "token stream"),
     ({"space": "nb201", "data": "ptb"}, "token stream"),
     ({"space": "darts-rnn", "limit_train": 100}, "limit_train"),
-    ({"space": "darts-rnn", "hessian_every": 1}, "hessian_every"),
+    ({"space": "darts-rnn", "hessian_every": 1, "hessian_order": 2}, "hessian_order must be 1"),
     ({"space": "darts-rnn", "task_options": {"bptt": 1}}, "bptt"),
     ({"space": "darts-rnn", "task_options": {"bpt": 5}}, "bpt"),
     ({"task_options": {"bptt": 5}}, "task_options"),

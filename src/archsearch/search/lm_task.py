@@ -21,6 +21,10 @@ rnn/train_search.py), behind search/tasks.py's seam.
   (our choice: a fixed start, so that a cell's reward does not depend on the previous sample) and carries
   nothing either. The shared-weights selector's ``score`` is minus the perplexity over its windows, by
   tokens, each window from a zero hidden state as the reward's.
+- The Hessian diagnostic (``diagnostic_loss``): the NLL of the fixed search-valid window (the stream's first,
+  bptt long) from a zero hidden state, the model in its search mode (training: batch-statistics BN and the
+  dropouts) with the dropout masks drawn from a fixed seed, so that every Hessian-vector product
+  differentiates the same function of alpha (our choice; DARTS' RNN search has no such diagnostic).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from archsearch.settings import build
 
 #: a stream's name, as its hidden state is kept
 TRAIN, VALID = "train", "valid"
+#: the seed of the dropout masks in the Hessian diagnostic's loss (any fixed value)
+DIAGNOSTIC_SEED = 0
 
 
 class Window(NamedTuple):
@@ -192,6 +198,13 @@ class LanguageModelling(SearchTask):
         if meter is not None:
             meter.update(loss, log_prob, targets)
         return loss
+
+    def diagnostic_loss(self, model, batch: Window) -> torch.Tensor:
+        """The NLL of ``batch`` from a zero hidden state, dropout masks from the fixed seed (module docstring)."""
+        device = batch.x.device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(DIAGNOSTIC_SEED)
+            return self._nll(model, batch)
 
     def reward(self, model, batch: Window, meter: Meter | None = None) -> float:
         """R = c / ppl on ``batch`` (ptb_enas_controller.py:178-181; see the module docstring)."""

@@ -241,7 +241,8 @@ class DifferentiableSearch(Checkpointed):
         with self.console.task("hessian eigenvalue", self.config.hessian_iters) as progress:
             return supernet_eigenvalue(self.model, self.relaxation, self.hessian_batch, self.config.hessian_iters,
                                        generator, progress, l2=coupled_weight_decay(self.a_optimizer),
-                                       unroll=unroll_for(self.config, self.w_optimizer, self.train_loader))
+                                       unroll=unroll_for(self.config, self.w_optimizer, self.train_loader),
+                                       loss_of=self.task.diagnostic_loss)
 
     def epoch_record(self, stats: dict, seconds: float) -> dict:
         view = self.view()

@@ -35,12 +35,14 @@ def check_task(config, explicit=()) -> None:
     for key, why in refused.items():
         if getattr(config, key) and (key in explicit or key != "limit_train"):
             raise ConfigError(f"'{key}' does not apply to language modelling: {why}")
-    if config.hessian_every != 0:
-        raise ConfigError("hessian_every must be 0 with language modelling: the Hessian diagnostic is for "
-                          "image searches")
+    if config.hessian_every != 0 and config.hessian_order != 1:
+        raise ConfigError("hessian_order must be 1 with language modelling: the unrolled Hessian's virtual step "
+                          "is written for image batches")
     # what reads image batches or the image supernets' structure: proxies (selectors), P-DARTS' stages
-    # (driver), the early-stopping rules' diagnostics; shared-weights ranks through the task's score
-    for key, allowed in (("selector", ("argmax", "shared-weights")), ("driver", (None,)), ("early_stop", (None,))):
+    # (driver), DARTS+' skip counts; shared-weights ranks through the task's score, rdarts reads the
+    # Hessian diagnostic, which takes the task's loss
+    for key, allowed in (("selector", ("argmax", "shared-weights")), ("driver", (None,)),
+                         ("early_stop", (None, "rdarts"))):
         if getattr(config, key) not in allowed:
             names = " or ".join(a or "null" for a in allowed)
             raise ConfigError(f"language modelling takes {key}={names}, not {getattr(config, key)}: "

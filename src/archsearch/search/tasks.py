@@ -61,6 +61,11 @@ class SearchTask:
         (train_loss, train_acc), (valid_loss, valid_acc) = train.result(), valid.result()
         return {"train_loss": train_loss, "train_acc": train_acc, "valid_loss": valid_loss, "valid_acc": valid_acc}
 
+    def diagnostic_loss(self, model: torch.nn.Module, batch) -> torch.Tensor:
+        """L_val on ``batch`` as a fixed function of the architecture (the Hessian diagnostic's,
+        search/eigenvalue.py): every call on the same batch computes the same function."""
+        raise NotImplementedError
+
     def reward(self, model: torch.nn.Module, batch, meter: Meter | None = None) -> float:
         """ENAS' reward of the cell ``model`` computes now (a fixed one-hot path, eval mode, no gradient) on
         ``batch``, the loss added to ``meter`` where one is handed (search/estimators.py)."""
@@ -127,6 +132,10 @@ class ImageClassification(SearchTask):
         if meter is not None:
             meter.update(loss.detach(), logits.detach(), y)
         return loss
+
+    def diagnostic_loss(self, model, batch):
+        x, y = batch
+        return F.cross_entropy(model(x), y)
 
     def reward(self, model, batch, meter=None):
         x, y = batch

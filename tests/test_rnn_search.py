@@ -252,12 +252,12 @@ def test_the_space_brings_the_references_recipe():
     ({"space": "darts-rnn", "data": "digits"}, "token stream"),
     ({"space": "nb201", "data": "ptb"}, "token stream"),
     ({"space": "darts-rnn", "limit_train": 100}, "limit_train"),
-    ({"space": "darts-rnn", "hessian_every": 1}, "hessian_every"),
+    ({"space": "darts-rnn", "hessian_every": 1, "hessian_order": 2}, "hessian_order must be 1"),
     ({"space": "darts-rnn", "task_options": {"bptt": 1}}, "bptt"),
     ({"space": "darts-rnn", "task_options": {"bpt": 5}}, "bpt"),
     ({"task_options": {"bptt": 5}}, "task_options"),
-    ({"space": "darts-rnn", "selector": "sample_and_rank"}, "selector=argmax"),
-    ({"space": "darts-rnn", "method": "enas"}, "arch_steps"),
+    ({"space": "darts-rnn", "selector": "sample_and_rank"}, "selector=argmax or shared-weights"),
+    ({"space": "darts-rnn", "selector": "shared-weights", "selector_options": {"candidates": "top"}}, "candidates=top"),
 ])
 def test_options_that_do_not_fit_the_task_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -226,7 +226,7 @@ def layered_config(method: str | None = None, config_file: str | Path | None = N
     The method is the one named by the argument, else by the overrides, else by the file, else the default.
     """
     from archsearch.search.methods import METHODS
-    from archsearch.search.methods.spaces import SPACE_SETTINGS
+    from archsearch.search.methods.spaces import space_settings
 
     from_file = read_config_file(config_file) if config_file is not None else {}
     overrides = dict(overrides or {})
@@ -238,7 +238,7 @@ def layered_config(method: str | None = None, config_file: str | Path | None = N
     config = apply_overrides(SearchConfig(), {**preset.settings, "method": name})
     # a space searched on other data than images brings its task's recipe, over the method's (search/methods/spaces.py)
     space = overrides.get("space", from_file.get("space", config.space))
-    config = apply_overrides(config, SPACE_SETTINGS.get(space, {}) if isinstance(space, str) else {})
+    config = apply_overrides(config, space_settings(name, space) if isinstance(space, str) else {})
     config = apply_overrides(config, from_file)
     return apply_overrides(config, {**overrides, "method": name})
 

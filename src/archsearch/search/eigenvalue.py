@@ -138,14 +138,21 @@ def unrolled_loss(supernet: torch.nn.Module, batch, unroll: Unroll) -> torch.Ten
     return F.cross_entropy(functional_call(supernet, w_prime, (x,)), y)  # L_val(w', alpha)
 
 
-def supernet_eigenvalue(supernet: torch.nn.Module, relaxation, batch: tuple[torch.Tensor, torch.Tensor],
-                        iters: int, generator: torch.Generator, progress=None, *, l2: float = 0.0,
-                        unroll: Unroll | None = None) -> float:
+def cross_entropy_loss(supernet: torch.nn.Module, batch) -> torch.Tensor:
+    """An image batch's loss: cross entropy of the supernet's logits (the default ``loss_of``)."""
+    x, y = batch
+    return F.cross_entropy(supernet(x), y)
+
+
+def supernet_eigenvalue(supernet: torch.nn.Module, relaxation, batch, iters: int, generator: torch.Generator,
+                        progress=None, *, l2: float = 0.0, unroll: Unroll | None = None,
+                        loss_of=cross_entropy_loss) -> float:
     """Largest eigenvalue of the Hessian of L_val(w, alpha) + (l2 / 2) |alpha|^2 w.r.t. the supernet's
     architecture parameters on ``batch``, at the relaxation's mean; of L_val(w'(alpha), alpha) + ... with
     ``unroll``. BN buffers are restored afterwards so that the estimate leaves the search untouched.
-    ``progress(k, iters)``: after each Lanczos step."""
-    x, y = batch
+    ``progress(k, iters)``: after each Lanczos step. ``loss_of(supernet, batch)``: L_val, a fixed function of
+    alpha (the task's ``diagnostic_loss``: a language model's from a zero hidden state, its dropout masks
+    fixed); ``unroll`` takes image batches only."""
     alphas = supernet.arch_parameters()
     buffers = {k: v.clone() for k, v in supernet.named_buffers()}
     drop = supernet.drop_path_prob
@@ -153,7 +160,7 @@ def supernet_eigenvalue(supernet: torch.nn.Module, relaxation, batch: tuple[torc
         supernet.set_drop_path_prob(0.0)
 
     def loss() -> torch.Tensor:
-        value = F.cross_entropy(supernet(x), y) if unroll is None else unrolled_loss(supernet, batch, unroll)
+        value = loss_of(supernet, batch) if unroll is None else unrolled_loss(supernet, batch, unroll)
         if l2:  # RobustDARTS analyze.py:174: grad + arch_weight_decay * alpha, i.e. H + l2 I
             value = value + 0.5 * l2 * sum((a * a).sum() for a in alphas)
         return value

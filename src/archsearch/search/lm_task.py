@@ -14,6 +14,17 @@ rnn/train_search.py), behind search/tasks.py's seam.
 - Loss: NLL per token; the weight step adds the activation regularisers (:219-224): AR alpha * mean(h_d^2)
   on the last layer's dropped outputs (alpha 0 in the reference) and TAR beta * mean((h_t+1 - h_t)^2),
   beta 1e-3. The meter weighs by tokens; the epoch's record adds perplexity exp(loss).
+- ENAS' reward (``reward``): R = c / ppl, ppl = exp(mean NLL per token) of the sampled cell on the
+  search-valid window, c = 80 (melodyguan/enas src/ptb/ptb_enas_controller.py:178-181). Hidden state: the
+  reference's valid-RL forward carries nothing on (ptb_enas_child.py:251-252, ``should_carry=False``) and
+  starts from the shared ``start_h`` of whatever forward ran last (:410, :496-503); ours starts from zero
+  (our choice: a fixed start, so that a cell's reward does not depend on the previous sample) and carries
+  nothing either. The shared-weights selector's ``score`` is minus the perplexity over its windows, by
+  tokens, each window from a zero hidden state as the reward's.
+- The Hessian diagnostic (``diagnostic_loss``): the NLL of the fixed search-valid window (the stream's first,
+  bptt long) from a zero hidden state, the model in its search mode (training: batch-statistics BN and the
+  dropouts) with the dropout masks drawn from a fixed seed, so that every Hessian-vector product
+  differentiates the same function of alpha (our choice; DARTS' RNN search has no such diagnostic).
 """
 
 from __future__ import annotations
@@ -34,6 +45,8 @@ from archsearch.settings import build
 
 #: a stream's name, as its hidden state is kept
 TRAIN, VALID = "train", "valid"
+#: the seed of the dropout masks in the Hessian diagnostic's loss (any fixed value)
+DIAGNOSTIC_SEED = 0
 
 
 class Window(NamedTuple):
@@ -88,7 +101,12 @@ class StreamLoader:
 class TaskOptions:
     """``task_options`` of the language-modelling task (train_search.py's defaults)."""
 
-    def __init__(self, bptt: int = 35, ar: float = 0.0, tar: float = 1e-3, batches: int | None = None):
+    def __init__(self, bptt: int = 35, ar: float = 0.0, tar: float = 1e-3, batches: int | None = None,
+                 reward_c: float = 80.0):
+        # reward_c: ENAS' reward numerator, ptb_enas_controller.py:181 (read by arch_gradient=reinforce only)
+        if not (math.isfinite(reward_c) and reward_c > 0):
+            raise ConfigError(f"reward_c must be a finite number > 0, got {reward_c}")
+        self.reward_c = float(reward_c)
         if bptt < 2:
             raise ConfigError(f"bptt must be at least 2, got {bptt}")
         if not all(math.isfinite(v) and v >= 0 for v in (ar, tar)):
@@ -105,9 +123,12 @@ def task_options(options: dict) -> TaskOptions:
 class LanguageModelling(SearchTask):
     """Next-token NLL on batchified token streams (see the module docstring)."""
 
+    score_name = "minus shared-weight valid perplexity"
+
     def __init__(self, config, corpus=None, device: torch.device | str = "cpu", quiet: bool = False):
         options = task_options(config.task_options)
         self.bptt, self.ar, self.tar, self.batches = options.bptt, options.ar, options.tar, options.batches
+        self.reward_c = options.reward_c
         self.dataset = corpus if corpus is not None else load_ptb(config.data_dir)
         self.seed = config.seed
         train = batchify(self.dataset.train, config.batch_size).to(device)
@@ -121,6 +142,7 @@ class LanguageModelling(SearchTask):
         self.supernet_inputs = {"num_classes": self.num_classes}
         self.unrolled_clip = config.grad_clip  # rnn/architect.py clips the virtual step (search/bilevel.py)
         self.fixed_batch = Window(*get_batch(valid, 0, self.bptt), VALID)
+        self._valid_tokens = self.dataset.valid
         self.hidden: dict[str, object] = {TRAIN: None, VALID: None}
 
     def steps(self, epoch: int) -> list[tuple[int, int]]:
@@ -166,6 +188,45 @@ class LanguageModelling(SearchTask):
             yield
         finally:
             group["lr"] = lr  # :240
+
+    def _nll(self, model, batch: Window, meter: Meter | None = None) -> torch.Tensor:
+        """Mean NLL per token of ``batch`` from a zero hidden state, nothing carried on."""
+        log_prob, _ = model(batch.x, model.init_hidden(batch.x.shape[1]))
+        log_prob = log_prob.reshape(-1, log_prob.shape[-1])
+        targets = batch.y.reshape(-1)
+        loss = F.nll_loss(log_prob, targets)
+        if meter is not None:
+            meter.update(loss, log_prob, targets)
+        return loss
+
+    def diagnostic_loss(self, model, batch: Window) -> torch.Tensor:
+        """The NLL of ``batch`` from a zero hidden state, dropout masks from the fixed seed (module docstring)."""
+        device = batch.x.device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(DIAGNOSTIC_SEED)
+            return self._nll(model, batch)
+
+    def reward(self, model, batch: Window, meter: Meter | None = None) -> float:
+        """R = c / ppl on ``batch`` (ptb_enas_controller.py:178-181; see the module docstring)."""
+        return self.reward_c / perplexity(float(self._nll(model, batch, meter)))
+
+    def score(self, model, batches) -> float:
+        """Minus the perplexity over ``batches`` (NLL weighed by tokens), each from a zero hidden state."""
+        total = tokens = 0.0
+        for batch in batches:
+            n = batch.y.numel()
+            total += float(self._nll(model, batch)) * n
+            tokens += n
+        if not tokens:
+            raise ConfigError("no window to score the candidate on")
+        return -perplexity(total / tokens)
+
+    def score_loader(self, size: int):
+        """batch size -> the search-valid stream batchified to ``size`` columns, its bptt windows in order."""
+        source = batchify(self._valid_tokens, size).to(self.fixed_batch.x.device)
+        if len(source) < 2:
+            raise ConfigError(f"a score batch of {size} columns leaves fewer than 2 rows of search-valid")
+        return [Window(*get_batch(source, i, self.bptt), VALID) for i in range(0, len(source) - 1, self.bptt)]
 
     def epoch_stats(self, train: Meter, valid: Meter) -> dict:
         stats = super().epoch_stats(train, valid)

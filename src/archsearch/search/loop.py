@@ -111,7 +111,7 @@ class DifferentiableSearch(Checkpointed):
             space=self.space, supernet=self.model, relaxation=self.relaxation, arch_optimizer=self.a_optimizer,
             config=self.config, epoch=self.epoch, device=self.device, score_batch=self.hessian_batch,
             num_classes=self.task.num_classes, in_channels=self.task.in_channels, out_dir=self.out_dir,
-            valid_batches=self.task.score_loader)
+            valid_batches=self.task.score_loader, score=self.task.score, score_name=self.task.score_name)
 
     # -- losses -------------------------------------------------------------------------------
     def _loss(self, batch, meter: Meter | None = None, with_extra: bool = False, model=None,
@@ -146,7 +146,8 @@ class DifferentiableSearch(Checkpointed):
             self.a_optimizer.zero_grad(set_to_none=True)
             if self.config.arch_gradient == "reinforce":  # score function: ENAS' controller
                 batches = itertools.chain([valid_batch], itertools.repeat(valid_batch) if more is None else more)
-                grads, loss = reinforce_arch_grads(self.relaxation, self.model, batches, self.alphas, meter)
+                grads, loss = reinforce_arch_grads(self.relaxation, self.model, batches, self.alphas, meter,
+                                                   self.task)
             elif self.config.order == 1:
                 grads, loss = first_order_arch_grads(val_loss, self.alphas, self.weights, self._average)
             else:
@@ -226,7 +227,8 @@ class DifferentiableSearch(Checkpointed):
         batches, the loader restarted when it runs out (ENAS.py:387-422, :127-133)."""
         epoch = f"search epoch {self.epoch + 1}/{self.config.epochs}"
         for step, batch in enumerate(self.console.bar(self.train_loader, len(self.train_loader), epoch)):
-            self._check_finite(self.weight_step(batch, train_meter), "training", step)
+            with self.task.step_scope(self.w_optimizer, batch):  # PTB: the lr scaled to the window
+                self._check_finite(self.weight_step(batch, train_meter), "training", step)
         valid = itertools.chain.from_iterable(iter(self.valid_loader) for _ in itertools.count())
         for step in range(self.config.arch_steps if train_arch else 0):
             self._check_finite(self.arch_step(None, next(valid), valid_meter, more=valid), "validation", step)
@@ -239,7 +241,8 @@ class DifferentiableSearch(Checkpointed):
         with self.console.task("hessian eigenvalue", self.config.hessian_iters) as progress:
             return supernet_eigenvalue(self.model, self.relaxation, self.hessian_batch, self.config.hessian_iters,
                                        generator, progress, l2=coupled_weight_decay(self.a_optimizer),
-                                       unroll=unroll_for(self.config, self.w_optimizer, self.train_loader))
+                                       unroll=unroll_for(self.config, self.w_optimizer, self.train_loader),
+                                       loss_of=self.task.diagnostic_loss)
 
     def epoch_record(self, stats: dict, seconds: float) -> dict:
         view = self.view()

@@ -31,22 +31,25 @@ def check_task(config, explicit=()) -> None:
 
     task_options(config.task_options)
     refused = {"limit_train": "an image dataset's subset (a token stream takes task_options {batches: N})",
-               "distributed": "image searches only", "drop_path_prob": "the image supernets' mixed edges",
-               "arch_steps": "arch-steps-after-epoch (ENAS) is for image searches only"}
+               "distributed": "image searches only", "drop_path_prob": "the image supernets' mixed edges"}
     for key, why in refused.items():
         if getattr(config, key) and (key in explicit or key != "limit_train"):
             raise ConfigError(f"'{key}' does not apply to language modelling: {why}")
-    if config.hessian_every != 0:
-        raise ConfigError("hessian_every must be 0 with language modelling: the Hessian diagnostic is for "
-                          "image searches")
-    if config.arch_gradient != "pathwise":
-        raise ConfigError("language modelling searches with arch_gradient=pathwise only")
-    # what reads image batches or the image supernets' structure: proxies and shared-weight accuracy
-    # (selectors), P-DARTS' stages (driver), the early-stopping rules' diagnostics
-    for key, allowed in (("selector", "argmax"), ("driver", None), ("early_stop", None)):
-        if getattr(config, key) != allowed:
-            raise ConfigError(f"language modelling takes {key}={allowed or 'null'}, not {getattr(config, key)}: "
+    if config.hessian_every != 0 and config.hessian_order != 1:
+        raise ConfigError("hessian_order must be 1 with language modelling: the unrolled Hessian's virtual step "
+                          "is written for image batches")
+    # what reads image batches or the image supernets' structure: proxies (selectors), P-DARTS' stages
+    # (driver), DARTS+' skip counts; shared-weights ranks through the task's score, rdarts reads the
+    # Hessian diagnostic, which takes the task's loss
+    for key, allowed in (("selector", ("argmax", "shared-weights")), ("driver", (None,)),
+                         ("early_stop", (None, "rdarts"))):
+        if getattr(config, key) not in allowed:
+            names = " or ".join(a or "null" for a in allowed)
+            raise ConfigError(f"language modelling takes {key}={names}, not {getattr(config, key)}: "
                               "the others read image batches or the image supernets")
+    if config.selector == "shared-weights" and config.selector_options.get("candidates", "uniform") == "top":
+        raise ConfigError("shared-weights candidates=top enumerates the space; the darts-rnn space is too "
+                          "large: use candidates=sample or uniform")
 
 
 def build_task(config, dataset=None, device: torch.device | str = "cpu", quiet: bool = False) -> SearchTask:

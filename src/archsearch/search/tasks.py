@@ -28,6 +28,8 @@ class SearchTask:
     supernet_inputs: dict
     #: a fixed search-valid batch: the Hessian's, the one proxies score candidates on
     fixed_batch: object
+    #: what ``score`` ranks candidates by (the shared-weights selector's record)
+    score_name: str = "shared-weight accuracy"
     #: the search-valid examples (architecture optimizers that scale with the dataset's size)
     valid_size: int
     #: the virtual weight step of the unrolled gradient clips its gradient to this norm (None: no clip)
@@ -59,12 +61,45 @@ class SearchTask:
         (train_loss, train_acc), (valid_loss, valid_acc) = train.result(), valid.result()
         return {"train_loss": train_loss, "train_acc": train_acc, "valid_loss": valid_loss, "valid_acc": valid_acc}
 
+    def diagnostic_loss(self, model: torch.nn.Module, batch) -> torch.Tensor:
+        """L_val on ``batch`` as a fixed function of the architecture (the Hessian diagnostic's,
+        search/eigenvalue.py): every call on the same batch computes the same function."""
+        raise NotImplementedError
+
+    def reward(self, model: torch.nn.Module, batch, meter: Meter | None = None) -> float:
+        """ENAS' reward of the cell ``model`` computes now (a fixed one-hot path, eval mode, no gradient) on
+        ``batch``, the loss added to ``meter`` where one is handed (search/estimators.py)."""
+        raise NotImplementedError
+
+    def score(self, model: torch.nn.Module, batches: Iterable) -> float:
+        """A candidate's shared-weight score over ``batches`` (higher is better): the shared-weights
+        selector's ranking (search/selectors/shared_weights.py)."""
+        raise NotImplementedError
+
     def score_loader(self, size: int) -> Iterable:
         """batch size -> a seeded loader over search-valid (one-shot ranking: SearchView.valid_batches)."""
         raise ConfigError("this task has no loader of search-valid batches for ranking")
 
     def check(self, config) -> None:
         """Refuse settings the task cannot honour (one-line ConfigError)."""
+
+
+def accuracy_reward(logits: torch.Tensor, y: torch.Tensor, meter: Meter | None = None) -> float:
+    """ENAS' reward on images: top-1 accuracy as a fraction (ENAS.py:142-143)."""
+    if meter is not None:
+        meter.update(F.cross_entropy(logits, y), logits, y)
+    return float((logits.argmax(dim=-1) == y).float().mean())
+
+
+def top1_percent(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Top-1 accuracy in % over ``batches`` (RANDOM-NAS.py:107-131, SETN.py:117-140)."""
+    correct = total = 0
+    for x, y in batches:
+        correct += int((model(x).argmax(dim=1) == y).sum())
+        total += int(y.shape[0])
+    if not total:
+        raise ConfigError("no batch to score the candidate on")
+    return 100.0 * correct / total
 
 
 class ImageClassification(SearchTask):
@@ -97,6 +132,17 @@ class ImageClassification(SearchTask):
         if meter is not None:
             meter.update(loss.detach(), logits.detach(), y)
         return loss
+
+    def diagnostic_loss(self, model, batch):
+        x, y = batch
+        return F.cross_entropy(model(x), y)
+
+    def reward(self, model, batch, meter=None):
+        x, y = batch
+        return accuracy_reward(model(x), y, meter)
+
+    def score(self, model, batches):
+        return top1_percent(model, batches)
 
     def score_loader(self, size):
         return self._score(size)

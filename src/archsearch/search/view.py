@@ -38,6 +38,9 @@ class SearchView:
     out_dir: Path | None = None
     #: batch_size -> a seeded, shuffled, unaugmented loader over the search-valid split (one-shot ranking)
     valid_batches: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]] | None = None
+    #: (model, batches) -> a candidate's score, higher better (the task's: None, top-1 accuracy in %)
+    score: Callable[[torch.nn.Module, Iterable], float] | None = None
+    score_name: str = "shared-weight accuracy"
 
     @property
     def alphas(self) -> list[torch.Tensor]:

@@ -1,4 +1,5 @@
-"""One-shot ranking: candidates scored by their accuracy with the supernet's shared weights.
+"""One-shot ranking: candidates scored by their accuracy with the supernet's shared weights (on a language
+model, by minus their valid perplexity: the task's ``score``, search/tasks.py).
 
 A candidate genotype is run through the supernet with only its own path computed (each edge's chosen
 op, the others not at all: the one-hot ``FixedPath``), in eval mode, on batches of the search-valid split
@@ -33,6 +34,7 @@ import torch
 from archsearch.errors import ConfigError, shown
 from archsearch.search.selectors.base import SELECTORS, Selector
 from archsearch.search.selectors.rank import Ranked
+from archsearch.search.tasks import top1_percent
 from archsearch.spaces.base import as_rng
 from archsearch.spaces.supernet import OpWeights
 
@@ -85,21 +87,17 @@ def fixed_path(supernet, space, genotype) -> Iterator[None]:
 
 
 @torch.no_grad()
-def shared_weight_accuracy(supernet, space, genotype, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Top-1 accuracy (%) of ``genotype`` with the supernet's weights, in eval mode, over ``batches``."""
+def shared_weight_accuracy(supernet, space, genotype, batches: Iterable, score=top1_percent) -> float:
+    """``score(supernet, batches)`` of ``genotype`` with the supernet's weights, in eval mode: top-1
+    accuracy (%) by default, a task's own score where handed (``SearchTask.score``: minus a language
+    model's perplexity)."""
     was_training = supernet.training
     supernet.eval()
-    correct = total = 0
     try:
         with fixed_path(supernet, space, genotype):
-            for x, y in batches:
-                correct += int((supernet(x).argmax(dim=1) == y).sum())
-                total += int(y.shape[0])
+            return score(supernet, batches)
     finally:
         supernet.train(was_training)
-    if not total:
-        raise ConfigError("no batch to score the candidate on")
-    return 100.0 * correct / total
 
 
 def check_enumerable(space) -> None:
@@ -167,7 +165,8 @@ class SharedWeightSelector(Selector):
             def next_batches():
                 return [next(stream) for _ in range(self.batches)]
         space, supernet = view.space, view.supernet
-        ranked = [Ranked(g, space.to_string(g), shared_weight_accuracy(supernet, space, g, next_batches()))
+        score = top1_percent if view.score is None else view.score  # the task's (a language model's: -ppl)
+        ranked = [Ranked(g, space.to_string(g), shared_weight_accuracy(supernet, space, g, next_batches(), score))
                   for g in genotypes]
         return sorted(ranked, key=lambda r: -r.score)  # stable: ties keep the order drawn (np.argmax's first)
 
@@ -177,7 +176,7 @@ class SharedWeightSelector(Selector):
         ranking = self.rank(view, self.draw(view))
         if view.out_dir is not None:
             write_json_atomic(view.out_dir / "selection.json", {
-                "selector": "shared-weights", "candidates": self.candidates, "proxy": "shared-weight accuracy",
+                "selector": "shared-weights", "candidates": self.candidates, "proxy": view.score_name,
                 "batch_size": self.batch_size, "batches": self.batches, "same_batches": self.same_batches,
                 "ranking": [{"genotype": r.arch, "score": r.score} for r in ranking]})
         return ranking[0].genotype

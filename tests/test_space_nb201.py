@@ -184,4 +184,5 @@ def test_choices_are_one_op_index_per_edge():
         choices = SPACE.to_choices(genotype)
         assert choices == [OPS.index(op) for op in genotype.ops]
         assert SPACE.from_choices(choices) == genotype
-    assert get_space("darts").choice_shape is None  # inputs and ops of a node are chosen together
+    # DARTS: per node two inputs, then an op for each (ENAS' micro decisions), at most 7 choices
+    assert get_space("darts").choice_shape == (32, 7)

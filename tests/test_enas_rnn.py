@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -18,7 +17,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archsearch.data.ptb import PTBChecksumWarning
 from archsearch.errors import ConfigError, InvalidGenotypeError
 from archsearch.relax import build_relaxation
 from archsearch.search.estimators import on_path
@@ -28,27 +26,15 @@ from archsearch.spaces import get_space
 from archsearch.spaces.darts_rnn_genotypes import EDGE_ROWS, OPS, ROW_OF, STEPS
 from archsearch.spaces.darts_rnn_network import language_model
 from cli_contract import run_cli
+from tiny_corpus import no_checksum_warnings, write_corpus  # noqa: F401  (an autouse fixture)
 
 SPACE = get_space("darts-rnn")
-WORDS = [f"w{i}" for i in range(25)]
 VOCAB = 17
-
-
-@pytest.fixture(autouse=True)
-def _no_checksum_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBChecksumWarning)
-        yield
 
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
-    rng = np.random.default_rng(1)
-    folder = tmp_path_factory.mktemp("corpus")
-    for split, lines in (("train", 60), ("valid", 30), ("test", 10)):
-        text = "".join(" " + " ".join(rng.choice(WORDS, rng.integers(3, 9))) + " \n" for _ in range(lines))
-        (folder / f"{split}.txt").write_text(text)
-    return folder
+    return write_corpus(tmp_path_factory.mktemp("corpus"), words=25, seed=1, lines=(60, 30, 10), longest=9)
 
 
 def bound(batch_norm=True, **options):

@@ -6,7 +6,6 @@ search with ``hessian_every`` and RobustDARTS' early stopping on PTB."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -14,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from archsearch.data.ptb import PTBChecksumWarning
 from archsearch.errors import ConfigError
 from archsearch.relax import build_relaxation
 from archsearch.search.eigenvalue import supernet_eigenvalue
@@ -22,25 +20,13 @@ from archsearch.search.lm_task import DIAGNOSTIC_SEED, VALID, LanguageModelling
 from archsearch.search.resolve import resolve_config
 from archsearch.spaces import get_space
 from cli_contract import run_cli
+from tiny_corpus import no_checksum_warnings, write_corpus  # noqa: F401  (an autouse fixture)
 
-WORDS = [f"w{i}" for i in range(12)]
-
-
-@pytest.fixture(autouse=True)
-def _no_checksum_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBChecksumWarning)
-        yield
 
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
-    rng = np.random.default_rng(2)
-    folder = tmp_path_factory.mktemp("corpus")
-    for split, lines in (("train", 40), ("valid", 20), ("test", 5)):
-        text = "".join(" " + " ".join(rng.choice(WORDS, rng.integers(3, 9))) + " \n" for _ in range(lines))
-        (folder / f"{split}.txt").write_text(text)
-    return folder
+    return write_corpus(tmp_path_factory.mktemp("corpus"), words=12, seed=2, lines=(40, 20, 5), longest=9)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -6,37 +6,24 @@ from __future__ import annotations
 
 import copy
 import json
-import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from archsearch.data.ptb import PTBChecksumWarning, batchify, get_batch, load_ptb
+from archsearch.data.ptb import batchify, get_batch, load_ptb
 from archsearch.errors import ConfigError, NonFiniteLossError
 from archsearch.evaluate import get_recipe, train
 from archsearch.evaluate.lm_train import LMTrainer, switch_to_asgd, train_language_model
 from cli_contract import assert_one_line_error, run_cli
+from tiny_corpus import no_checksum_warnings, write_corpus  # noqa: F401  (an autouse fixture)
 
-WORDS = [f"w{i}" for i in range(30)]
-
-
-@pytest.fixture(autouse=True)
-def _no_checksum_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBChecksumWarning)
-        yield
 
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    folder = tmp_path_factory.mktemp("corpus")
-    for split, lines in (("train", 150), ("valid", 30), ("test", 30)):
-        text = "".join(" " + " ".join(rng.choice(WORDS, rng.integers(3, 12))) + " \n" for _ in range(lines))
-        (folder / f"{split}.txt").write_text(text)
-    return folder
+    return write_corpus(tmp_path_factory.mktemp("corpus"), words=30, seed=0, lines=(150, 30, 30), longest=12)
 
 
 TINY = dict(epochs=2, emsize=8, batch_size=4, eval_batch_size=2, test_batch_size=1, bptt=6, max_seq_len_delta=3)

@@ -6,7 +6,6 @@ the per-stream hidden states, the configuration's checks and tiny searches end t
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archsearch.data.ptb import PTBChecksumWarning, load_ptb
+from archsearch.data.ptb import load_ptb
 from archsearch.errors import ConfigError
 from archsearch.relax import build_relaxation
 from archsearch.search.bilevel import first_order_arch_grads, second_order_arch_grads
@@ -27,27 +26,15 @@ from archsearch.spaces.darts_rnn_genotypes import EDGE_ROWS, OPS, ROW_OF, STEPS
 from archsearch.spaces.darts_rnn_network import DartsRnnCell
 from archsearch.spaces.darts_rnn_supernet import DartsRnnSearchCell, DartsRnnSupernet
 from cli_contract import assert_one_line_error, run_cli
+from tiny_corpus import no_checksum_warnings, write_corpus  # noqa: F401  (an autouse fixture)
 
-WORDS = [f"w{i}" for i in range(25)]
 TINY = {"space": "darts-rnn", "data": "ptb", "epochs": 2, "batch_size": 4,
         "supernet_options": {"emsize": 6}, "task_options": {"batches": 3, "bptt": 5}}
 
 
-@pytest.fixture(autouse=True)
-def _no_checksum_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBChecksumWarning)
-        yield
-
-
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
-    rng = np.random.default_rng(1)
-    folder = tmp_path_factory.mktemp("corpus")
-    for split, lines in (("train", 60), ("valid", 30), ("test", 10)):
-        text = "".join(" " + " ".join(rng.choice(WORDS, rng.integers(3, 9))) + " \n" for _ in range(lines))
-        (folder / f"{split}.txt").write_text(text)
-    return folder
+    return write_corpus(tmp_path_factory.mktemp("corpus"), words=25, seed=1, lines=(60, 30, 10), longest=9)
 
 
 # -- the cell -----------------------------------------------------------------------------------------

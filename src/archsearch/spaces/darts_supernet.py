@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from archsearch.checks import integer
-from archsearch.errors import ConfigError, ShapeError
+from archsearch.errors import ConfigError
 from archsearch.spaces.base import positive_sizes
 from archsearch.spaces.darts_fused import can_fuse, fused_cell
 from archsearch.spaces.darts_genotypes import CELL_TYPES, STEPS, edge_rows, node_inputs
 from archsearch.spaces.darts_ops import OPS, FactorizedReduce, check_channels, cell_plan, make_search_op
-from archsearch.spaces.ops import ReLUConvBN
+from archsearch.spaces.ops import ReLUConvBN, check_images
 from archsearch.spaces.partial import (
     build_mixed_op,
     check_partial_channels,
@@ -144,8 +144,7 @@ class DartsSupernet(Supernet):
         return "reduce" if cell.reduction else "normal"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ShapeError(f"expected images of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        check_images(x, self.in_channels)
         weights = self.op_weights()
         hard = self.hard_indices(weights)
         edges = self.edge_weights()

@@ -42,12 +42,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from archsearch.checks import number
-from archsearch.errors import ConfigError, ShapeError
+from archsearch.errors import ConfigError
 from archsearch.spaces.base import positive_sizes
 from archsearch.spaces.darts_ops import FactorizedReduce
 from archsearch.spaces.nasnet_genotypes import CELL_TYPES
 from archsearch.spaces.nasnet_ops import ReLUConvBN, bn, make_op
-from archsearch.spaces.ops import Zero
+from archsearch.spaces.ops import Zero, check_images
 from archsearch.spaces.supernet import MixedOp, Supernet
 
 
@@ -172,8 +172,7 @@ class EnasMicroSupernet(Supernet):
         return "reduce" if cell.reduction else "normal"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ShapeError(f"expected images of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        check_images(x, self.in_channels)
         weights = self.op_weights()
         hard = self.hard_indices(weights)
         s0 = s1 = self.stem(x)

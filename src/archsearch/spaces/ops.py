@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from archsearch.errors import ShapeError
+
 
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv(kernel, stride) -> BN.
@@ -49,3 +51,9 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     keep_prob = 1.0 - drop_prob
     mask = torch.empty(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device).bernoulli_(keep_prob)
     return x / keep_prob * mask
+
+
+def check_images(x: torch.Tensor, in_channels: int) -> None:
+    """Raise ShapeError unless ``x`` is a batch of images with ``in_channels`` channels, (N, C, H, W)."""
+    if x.dim() != 4 or x.shape[1] != in_channels:
+        raise ShapeError(f"expected images of shape (N, {in_channels}, H, W), got {tuple(x.shape)}")

@@ -46,12 +46,14 @@ METHODS = ("darts", "darts2", "gdas", "balenas", "pcdarts", "xnas")
 
 
 def make_search(method: str, C: int, N: int, batch: int, steps: int, reference: bool = False,
-                space: str = "nb201", layers: int = 8) -> DifferentiableSearch:
-    """A search of ``method`` on random data with ``steps`` batches in each half, ready to step."""
-    config = resolve_config(method, overrides={"space": space, "C": C, "N": N, "layers": layers,
-                                               "batch_size": batch, "epochs": 1,
-                                               "hessian_every": 0, "arch_warmup_epochs": 0,
-                                               "supernet_path": "reference" if reference else "fast"})
+                space: str = "nb201", layers: int = 8, hvp: str | None = None) -> DifferentiableSearch:
+    """A search of ``method`` on random data with ``steps`` batches in each half, ready to step; ``hvp``: the
+    second-order step's Hessian-vector product (default: the preset's)."""
+    overrides = {"space": space, "C": C, "N": N, "layers": layers, "batch_size": batch, "epochs": 1,
+                 "hessian_every": 0, "arch_warmup_epochs": 0, "supernet_path": "reference" if reference else "fast"}
+    if hvp is not None:
+        overrides["hvp"] = hvp
+    config = resolve_config(method, overrides=overrides)
     search = DifferentiableSearch(config, quiet=True, dataset=random_dataset(batch, steps))
     search.model.train()
     search.train_loader.set_epoch(0)
@@ -60,8 +62,8 @@ def make_search(method: str, C: int, N: int, batch: int, steps: int, reference: 
 
 
 def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int, reference: bool = False,
-                space: str = "nb201", layers: int = 8) -> dict:
-    search = make_search(method, C, N, batch, steps + warmup, reference, space, layers)
+                space: str = "nb201", layers: int = 8, hvp: str | None = None) -> dict:
+    search = make_search(method, C, N, batch, steps + warmup, reference, space, layers, hvp)
     from archsearch.search.meter import Meter
 
     times, cpu = [], []
@@ -74,7 +76,7 @@ def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int
         if i >= warmup:
             times.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)  # all threads' CPU seconds: steadier on a busy machine
-    return {"method": method, "space": space, "path": "reference" if reference else "fast",
+    return {"method": method, "space": space, "path": "reference" if reference else "fast", "hvp": search.config.hvp,
             "C": C, "N": N, "layers": layers, "batch": batch, "steps": len(times),
             "median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
             "median_cpu_s": round(statistics.median(cpu), 4),
@@ -93,6 +95,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reference", action="store_true", help="time the plain per-op supernet path")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
+    parser.add_argument("--hvp", choices=("exact", "finite-difference"), default=None,
+                        help="second order's Hessian-vector product (default: the preset's, exact)")
     args = parser.parse_args()
     methods = METHODS if args.method == "all" else tuple(args.method.split(","))
     if len(methods) > 1:  # one fresh process per method: peak RSS is process-wide
@@ -107,7 +111,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(json.dumps(time_method(methods[0], args.C, args.N, args.batch, args.steps, args.warmup,
-                                 args.reference, args.space, args.layers)), flush=True)
+                                 args.reference, args.space, args.layers, args.hvp)), flush=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from archsearch.errors import ConfigError
 from archsearch.relax import build_relaxation
 from archsearch.relax.base import Relaxation
 from archsearch.spaces import darts_supernet
@@ -179,3 +180,74 @@ def test_random_alphas_and_seeds(seed, scale, size, partial, train):
     if not train:
         fast.eval(), reference.eval()
     _assert_same(fast, reference, *_batch(n=2, size=size, seed=seed), steps=1)
+
+
+def _split(model):
+    alphas = list(model.arch_parameters())
+    ids = {id(a) for a in alphas}
+    return alphas, [p for p in model.parameters() if id(p) not in ids]
+
+
+def test_half_steps_with_one_side_frozen():
+    """The search loop's two half-steps: the architecture step builds its graph with the weights frozen,
+    the weight step with alpha frozen (search/bilevel.py ``frozen``); the recomputed convs then rebuild
+    the graph they were built with, whatever the flags are by backward."""
+    from archsearch.search.bilevel import frozen
+
+    fast, reference = _pair(build_relaxation("softmax"))
+    x, y = _batch()
+    for side in (0, 1):
+        grads = []
+        for model in (fast, reference):
+            alphas, weights = _split(model)
+            wanted, constant = (alphas, weights) if side == 0 else (weights, alphas)
+            with frozen(constant):
+                loss = F.cross_entropy(model(x), y)
+            grads.append(torch.autograd.grad(loss, wanted))
+        for g_fast, g_reference in zip(*grads):
+            torch.testing.assert_close(g_fast, g_reference, **TOL)
+
+
+def _mixed_hvp(model, x, y, vector):
+    """grad_alpha [grad_w L . v] (search/bilevel.py exact_hvp), inside the model's twice-differentiable context."""
+    alphas, weights = _split(model)
+    with model.twice_differentiable():
+        grads = torch.autograd.grad(F.cross_entropy(model(x), y), weights, create_graph=True, allow_unused=True)
+        dot = sum((g * v).sum() for g, v in zip(grads, vector) if g is not None)
+        return torch.autograd.grad(dot, alphas)
+
+
+def test_exact_hessian_vector_product_on_the_fused_path():
+    """darts2's mixed second derivative runs on the fused cell (recomputation off) and equals the per-op
+    path's, in float64; with recomputation on, a graph for second derivatives is refused, never silently
+    wrong (the recomputation's backward is first order)."""
+    fast, reference = _pair(build_relaxation("softmax"))
+    x, y = _batch()
+    _, weights = _split(fast)
+    g = torch.Generator().manual_seed(5)
+    vector = [torch.randn(w.shape, generator=g, dtype=w.dtype) for w in weights]
+    for got, expected in zip(_mixed_hvp(fast, x, y, vector), _mixed_hvp(reference, x, y, vector)):
+        torch.testing.assert_close(got, expected, **TOL)
+    assert all(cell.recompute for cell in fast.cells)  # restored
+    with pytest.raises(ConfigError, match="twice_differentiable"):
+        torch.autograd.grad(F.cross_entropy(fast(x), y), weights, create_graph=True, allow_unused=True)
+
+
+@pytest.mark.parametrize("kernel,dilation", [(3, 1), (5, 1), (3, 2), (5, 2)])
+@pytest.mark.parametrize("size", [1, 4, 7])
+def test_depthwise_conv_gradients(kernel, dilation, size):
+    """The depthwise conv whose input gradient is a forward conv with the flipped kernel: gradcheck against
+    finite differences, and equal to F.conv2d's own gradients."""
+    from archsearch.spaces.darts_fused import _DepthwiseConv
+
+    padding = dilation * (kernel - 1) // 2
+    g = torch.Generator().manual_seed(kernel * 10 + dilation + size)
+    x = torch.randn(2, 3, size, size + 1, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 1, kernel, kernel, generator=g, dtype=torch.float64, requires_grad=True)
+    args = ((padding, padding), (dilation, dilation))
+    assert torch.autograd.gradcheck(lambda x, w: _DepthwiseConv.apply(x, w, *args), (x, w))
+    grad = torch.randn(2, 3, size, size + 1, generator=g, dtype=torch.float64)
+    ours = torch.autograd.grad(_DepthwiseConv.apply(x, w, *args), (x, w), grad)
+    theirs = torch.autograd.grad(F.conv2d(x, w, None, 1, padding, dilation, 3), (x, w), grad)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, **TOL)

@@ -153,7 +153,7 @@ class DifferentiableSearch(Checkpointed):
             else:
                 xi = self.config.unrolled_lr or self.w_optimizer.param_groups[0]["lr"]
                 grads, loss = second_order_arch_grads(train_loss, val_loss, self.weights, self.alphas, self.w_optimizer, xi,
-                    self._average, hvp=self.config.hvp, second_derivatives=lambda: self.model.using_path("reference"),
+                    self._average, hvp=self.config.hvp, second_derivatives=self.model.twice_differentiable,
                     clip=self.task.unrolled_clip)
             for alpha, grad in zip(self.alphas, grads):
                 alpha.grad = grad

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archsearch.errors import ConfigError
 from archsearch.spaces.darts_ops import DilConv, FactorizedReduce, SepConv
 from archsearch.spaces.ops import Zero
 from archsearch.spaces.partial import PartialChannelMixedOp, channel_shuffle
@@ -82,26 +83,140 @@ def _standard(name: str, op: nn.Module) -> bool:
     return False
 
 
-def _bn(z: torch.Tensor, bn: nn.BatchNorm2d, gamma: torch.Tensor | None) -> torch.Tensor:
-    """gamma * BN(z), BN without affine as ``bn`` computes it (its buffers updated, its batch counted)."""
-    if bn.training and bn.track_running_stats:
+def _bn(z: torch.Tensor, bn: nn.BatchNorm2d, gamma: torch.Tensor | None, update: bool = True) -> torch.Tensor:
+    """gamma * BN(z), BN without affine as ``bn`` computes it (its buffers updated, its batch counted, unless
+    ``update`` is False: a recomputation in backward, which normalises with the batch's statistics)."""
+    if bn.training and bn.track_running_stats and update:
         bn.num_batches_tracked.add_(1)
     # gamma as a dense (C,) tensor: the channels-last BN backward kernel misreads a stride-0 (expanded)
     # weight (wrong, run-to-run varying input gradients, measured in float64), and runs slower on it
     weight = None if gamma is None else gamma.expand(z.shape[1]).contiguous()
-    return F.batch_norm(z, bn.running_mean, bn.running_var, weight, None, bn.training or bn.running_mean is None,
+    running_mean, running_var = bn.running_mean, bn.running_var
+    if not update and running_mean is not None:  # scratch buffers: the same call (and saved tensors), no update
+        running_mean, running_var = torch.zeros_like(running_mean), torch.ones_like(running_var)
+    return F.batch_norm(z, running_mean, running_var, weight, None, bn.training or running_mean is None,
                         bn.momentum, bn.eps)
 
 
-def _conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    return F.conv2d(x, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+def _conv_blocks(y: torch.Tensor, blocks, w: torch.Tensor, kernels=None, update: bool = True,
+                 first_order: bool = False) -> torch.Tensor:
+    """w * op(h) for a sep conv (two blocks) or dil conv (one): each block ReLU -> depthwise -> pointwise ->
+    BN; ``y`` is ReLU(h), the first block's ReLU, shared by the source's edges. ``kernels``: per block the
+    (depthwise, pointwise) weights to use (default: the modules' own). ``first_order``: stride-1 depthwise
+    convs through _DepthwiseConv (its backward is not differentiable)."""
+    for index, block in enumerate(blocks):
+        if index:
+            y = torch.relu(y)
+        depthwise, pointwise = (block[1].weight, block[2].weight) if kernels is None else kernels[index]
+        if first_order and _same_padding(block[1]):  # a strided conv is the stride-1 conv subsampled
+            y = _DepthwiseConv.apply(y, depthwise, block[1].padding, block[1].dilation)
+            if block[1].stride != (1, 1):  # kept channels-last: a strided view would run the pointwise conv in NCHW
+                y = y[:, :, ::block[1].stride[0], ::block[1].stride[1]].contiguous(memory_format=_format(y))
+        else:
+            y = _conv(y, block[1], depthwise)
+        z = _conv(y, block[2], pointwise)
+        y = _bn(z, block[3], w if index == len(blocks) - 1 else None, update)
+    return y
+
+
+def _first_order_only() -> None:
+    if torch.is_grad_enabled():  # create_graph=True: the backward below is not differentiable
+        raise ConfigError("second derivatives through the fused DARTS cell's recomputed convs are not supported: "
+                          "compute them inside `with supernet.twice_differentiable():`")
+
+
+def _format(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+
+
+def _same_padding(conv: nn.Conv2d) -> bool:
+    """Padding d (k - 1) / 2 (every DARTS depthwise conv): at stride 1 the output has the input's size, and at
+    stride s it is that output at every s-th pixel, output i reading input s i - p + d t."""
+    return all(2 * p == d * (k - 1) for p, d, k in zip(conv.padding, conv.dilation, conv.kernel_size))
+
+
+class _DepthwiseConv(torch.autograd.Function):
+    """A stride-1, same-size depthwise conv whose input gradient is computed as a forward conv: the
+    transposed conv of a stride-1 conv with padding p = d (k - 1) / 2 is the conv with the flipped kernel
+    and the same padding and dilation. oneDNN runs a depthwise forward with its depthwise kernels at any
+    size and dilation, but the input gradient of a dilated depthwise conv with its generic grouped one:
+    2-5x slower (64x16x32x32, channels-last: dil 3x3 1.2 against 0.24 ms, dil 5x5 2.3-5.8 against
+    1.3 ms; ONEDNN_VERBOSE names the kernels). The reduction cells' strided depthwise convs run as this
+    conv subsampled: their backward (data and weights) was the slowest kernel of the step, 13-19 ms a call
+    at 64x32x32x32 against 1-3 ms for the stride-1 conv's, for 4x the forward's (fast) work. First order
+    only."""
+
+    @staticmethod
+    def forward(ctx, x, weight, padding, dilation):
+        ctx.save_for_backward(x, weight)
+        ctx.padding, ctx.dilation = padding, dilation
+        return F.conv2d(x, weight, None, 1, padding, dilation, x.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        _first_order_only()
+        x, weight = ctx.saved_tensors
+        grad = grad.contiguous(memory_format=_format(x))  # a subsampled output's gradient comes back in NCHW
+        grad_x = grad_weight = None
+        if ctx.needs_input_grad[0]:  # dL/dx = conv(dL/dy, flip(W)): the transposed conv of stride 1
+            grad_x = F.conv2d(grad, weight.flip(-1, -2), None, 1, ctx.padding, ctx.dilation, x.shape[1])
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, [1, 1], list(ctx.padding), list(ctx.dilation), False, [0, 0], x.shape[1],
+                [False, True, False])[1]
+        return grad_x, grad_weight, None, None
+
+
+class _RecomputedConvBlocks(torch.autograd.Function):
+    """_conv_blocks keeping only its inputs: the inner tensors are recomputed in backward.
+
+    Per stride-1 edge this drops 14 activation-sized tensors (a sep conv's depthwise, pointwise and ReLU
+    outputs in each of its two blocks, a dil conv's two) for one more forward of those convs in backward.
+    The forward updates the BN buffers; the recomputation normalises with the same batch statistics and
+    leaves them alone. First order only: a second derivative runs the cell with ``recompute`` off
+    (``DartsSupernet.twice_differentiable``)."""
+
+    @staticmethod
+    def forward(ctx, r, w, blocks, *kernels):
+        ctx.blocks = blocks
+        ctx.save_for_backward(r, w, *kernels)
+        pairs = list(zip(kernels[::2], kernels[1::2]))
+        return _conv_blocks(r, blocks, w, pairs, first_order=True)  # the sums the recomputation repeats
+
+    @staticmethod
+    def backward(ctx, grad):
+        _first_order_only()
+        r, w, *kernels = ctx.saved_tensors
+        wanted = [ctx.needs_input_grad[0], ctx.needs_input_grad[1]] + list(ctx.needs_input_grad[3:])
+        inputs = [t.detach().requires_grad_(need) for t, need in zip([r, w, *kernels], wanted)]
+        with torch.enable_grad():
+            out = _conv_blocks(inputs[0], ctx.blocks, inputs[1], list(zip(inputs[2::2], inputs[3::2])), update=False,
+                               first_order=True)  # as the forward computed it
+        asked = [t for t, need in zip(inputs, wanted) if need]
+        grads = iter(torch.autograd.grad(out, asked, grad, allow_unused=True) if asked else [])
+        r_grad, w_grad, *kernel_grads = [next(grads) if need else None for need in wanted]
+        return (r_grad, w_grad, None, *kernel_grads)
+
+
+def _recomputed_conv_blocks(r: torch.Tensor, blocks, w: torch.Tensor, recompute: bool) -> torch.Tensor:
+    """w * op(h) of a sep/dil conv, recomputed in backward (``_RecomputedConvBlocks``) where a graph is built in
+    training mode and ``recompute`` is on."""
+    if not (recompute and torch.is_grad_enabled() and blocks[-1][3].training):
+        return _conv_blocks(r, blocks, w)
+    kernels = [p for block in blocks for p in (block[1].weight, block[2].weight)]
+    return _RecomputedConvBlocks.apply(r, w, blocks, *kernels)
+
+
+def _conv(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor | None = None) -> torch.Tensor:
+    return F.conv2d(x, conv.weight if weight is None else weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 class _Source:
     """What the edges leaving one state share: ReLU(h) and, per pool and stride, the (normalised) pool."""
 
-    def __init__(self, x: torch.Tensor):
+    def __init__(self, x: torch.Tensor, recompute: bool = True):
         self.x = x
+        self.recompute = recompute  # the convs' inner tensors recomputed in backward (first order only)
         self._relu: torch.Tensor | None = None
         self._pools: dict[tuple, torch.Tensor] = {}
         self._normalised: dict[tuple, torch.Tensor] = {}
@@ -156,14 +271,14 @@ def _op_term(src: _Source, name: str, op: nn.Module, w: torch.Tensor) -> torch.T
         height, width = r.shape[-2:]
         if height % 2 or width % 2:
             shifted = F.pad(shifted, (0, width % 2, 0, height % 2))
-        z = torch.cat([_conv(r[:, :, ::2, ::2], op.conv_1), _conv(shifted[:, :, ::2, ::2], op.conv_2)], dim=1)
+        memory_format = _format(r)  # subsampled views made dense in the input's format (NCHW convs are slower)
+        z = torch.cat([_conv(r[:, :, ::2, ::2].contiguous(memory_format=memory_format), op.conv_1),
+                       _conv(shifted[:, :, ::2, ::2].contiguous(memory_format=memory_format), op.conv_2)], dim=1)
         return _bn(z, op.bn, w)
     if name.startswith("sep_conv"):
-        first, second = op
-        y = torch.relu(_bn(_conv(_conv(src.relu(), first[1]), first[2]), first[3], None))
-        return _bn(_conv(_conv(y, second[1]), second[2]), second[3], w)
+        return _recomputed_conv_blocks(src.relu(), list(op), w, src.recompute)
     if name.startswith("dil_conv"):
-        return _bn(_conv(_conv(src.relu(), op[1]), op[2]), op[3], w)
+        return _recomputed_conv_blocks(src.relu(), [op], w, src.recompute)
     return op(src.x) * w  # none (a hard choice of it: zeros of the op's output shape)
 
 
@@ -197,7 +312,7 @@ def fused_cell(cell: nn.Module, s0: torch.Tensor, s1: torch.Tensor, weights: tor
             states.append(_node(incoming[source]))
         h = states[source]
         partial = isinstance(cell.edges[rows[source][0][0]], PartialChannelMixedOp)
-        src = _Source(h[:, :h.shape[1] // cell.edges[rows[source][0][0]].k] if partial else h)
+        src = _Source(h[:, :h.shape[1] // cell.edges[rows[source][0][0]].k] if partial else h, cell.recompute)
         for r, target in rows[source]:
             edge, w = cell.edges[r], weights[r]
             scale = None if edge_weights is None else edge_weights[r]

@@ -82,7 +82,10 @@ class FactorizedReduce(nn.Module):
         height, width = x.shape[-2:]
         if height % 2 or width % 2:
             shifted = F.pad(shifted, (0, width % 2, 0, height % 2))
-        return self.bn(torch.cat([self.conv_1(x[:, :, ::2, ::2]), self.conv_2(shifted[:, :, ::2, ::2])], dim=1))
+        # the subsampled views made dense in the input's memory format: a strided view runs the conv in NCHW
+        memory_format = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        return self.bn(torch.cat([self.conv_1(x[:, :, ::2, ::2].contiguous(memory_format=memory_format)),
+                                  self.conv_2(shifted[:, :, ::2, ::2].contiguous(memory_format=memory_format))], dim=1))
 
 
 def check_channels(C: int) -> int:

@@ -5,7 +5,9 @@ subsets and skip dropout (P-DARTS).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -47,6 +49,7 @@ class SearchCell(nn.Module):
             for row, (_, source) in enumerate(edge_rows(steps))
         )
         self.fused = True  # the supernet's path (Supernet.set_path): see darts_fused.py
+        self.recompute = True  # the fused convs' inner tensors recomputed in backward (first order only)
 
     def forward(self, s0, s1, weights: torch.Tensor, hard: list[int] | None = None,
                 edge_weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -139,6 +142,19 @@ class DartsSupernet(Supernet):
         if self.op_subsets is not None:
             weights = {name: expand_columns(w, self.op_subsets[name], OPS) for name, w in weights.items()}
         return super().selection_weights(weights)
+
+    @contextlib.contextmanager
+    def twice_differentiable(self) -> Iterator[None]:
+        """The fused cell is plain autograd but for the recomputed convs (first order only): with them off it
+        is twice differentiable, at the fused path's cost rather than the per-op path's."""
+        previous = [(cell, cell.recompute) for cell in self.cells]
+        for cell, _ in previous:
+            cell.recompute = False
+        try:
+            yield
+        finally:
+            for cell, flag in previous:
+                cell.recompute = flag
 
     def cell_arch_name(self, cell: nn.Module) -> str:
         return "reduce" if cell.reduction else "normal"

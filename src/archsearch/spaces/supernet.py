@@ -204,6 +204,11 @@ class Supernet(nn.Module):
         finally:
             self.set_path(previous)
 
+    def twice_differentiable(self) -> contextlib.AbstractContextManager:
+        """The context in which a graph can be differentiated twice (a Hessian-vector product): the
+        reference path, as the fused NB201 cell's backward is first order only."""
+        return self.using_path("reference")
+
     def set_relaxation(self, relaxation: OpWeights) -> None:
         if not isinstance(relaxation, OpWeights):
             raise ConfigError(f"a supernet's relaxation is an OpWeights (archsearch.relax builds them), "

@@ -1,8 +1,14 @@
 """The fast proxy scoring path against the reference path and against scores stored before it existed.
 
-Every comparison is exact (bit for bit, NaN equal to NaN): the fast path shares passes and asks autograd
-for fewer gradients, but each number it reads comes from the same kernels in the same order as on the
-reference path (see archsearch/proxies/fast.py and box_pool.py), so no tolerance is needed anywhere.
+Fast against reference on the same machine is exact (bit for bit, NaN equal to NaN): the fast path shares
+passes and asks autograd for fewer gradients, but each number it reads comes from the same kernels in the
+same order as on the reference path (see archsearch/proxies/fast.py and box_pool.py).
+
+The stored table was written on one CPU; another CPU (oneDNN and MKL pick kernels by instruction set and
+vendor, and the thread count changes reduction order) moves float32 scores in their trailing digits, and
+a deep network's GraSP or Jacobian score by up to ~3e-3 relative (measured across AVX-512, AVX2 and SSE4.1
+kernels at one and two threads). Against the table the check is therefore ``STORED_TOLERANCE``; a changed
+formula, a missed term or a wrong gradient moves a score by far more.
 """
 
 from __future__ import annotations
@@ -32,8 +38,27 @@ ORACLE = json.loads((DATA / "proxy_oracle.json").read_text())
 ZERO_COST = {"affine": False, "track_running_stats": False}
 
 
+#: relative tolerance against the stored table: ~3x the largest drift between CPUs measured (see above)
+STORED_TOLERANCE = 1e-2
+
+
 def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+
+def close_to_stored(a: dict, stored: dict) -> bool:
+    b = {k: float(v) for k, v in stored.items()}
+    return a.keys() == b.keys() and all(
+        math.isclose(a[k], b[k], rel_tol=STORED_TOLERANCE) or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+
+def case_scores(case: int, path: str = "fast") -> dict:
+    space_name, cell, options, shape, seed = CASES[case]
+    space = get_space(space_name)
+    genotype = space.parse(cell) if space_name == "nb201" else cell
+    x, y = case_batch(*shape, seed)
+    return score_all(ALL, lambda: space.network(genotype, shape[3], in_channels=shape[1], **options), x, y,
+                     seed=seed, path=path)
 
 
 def batch(n=8, shape=(3, 16, 16), classes=10, seed=0):
@@ -43,25 +68,24 @@ def batch(n=8, shape=(3, 16, 16), classes=10, seed=0):
 
 # -- against the stored table (written by the scoring code before the fast path) --------------------------
 @pytest.mark.parametrize("case", range(len(CASES)))
-def test_fast_path_gives_the_stored_scores(case):
-    space_name, cell, options, shape, seed = CASES[case]
+def test_fast_path_gives_the_stored_scores_and_the_reference_paths_bits(case):
+    space_name, cell, _, _, seed = CASES[case]
     row = ORACLE[case]
     assert (row["space"], row["cell"], row["seed"]) == (space_name, cell, seed)  # the table is these cases
-    space = get_space(space_name)
-    genotype = space.parse(cell) if space_name == "nb201" else cell
-    x, y = case_batch(*shape, seed)
-    values = score_all(ALL, lambda: space.network(genotype, shape[3], in_channels=shape[1], **options), x, y,
-                       seed=seed)
-    assert same(values, {k: float(v) for k, v in row["scores"].items()})
+    values = case_scores(case)
+    assert close_to_stored(values, row["scores"])
+    assert same(values, case_scores(case, path="reference"))
 
 
 def test_reference_path_still_gives_the_stored_scores():
-    space_name, cell, options, shape, seed = CASES[0]
-    space = get_space(space_name)
-    x, y = case_batch(*shape, seed)
-    values = score_all(ALL, lambda: space.network(space.parse(cell), 10, **options), x, y, seed=seed,
-                       path="reference")
-    assert same(values, {k: float(v) for k, v in ORACLE[0]["scores"].items()})
+    assert close_to_stored(case_scores(0, path="reference"), ORACLE[0]["scores"])
+
+
+def test_the_stored_table_tells_a_wrong_score():
+    """The tolerance still sees a real error: SNIP 5% off, GraSP with its sign flipped."""
+    values = case_scores(0)
+    assert not close_to_stored({**values, "snip": values["snip"] * 1.05}, ORACLE[0]["scores"])
+    assert not close_to_stored({**values, "grasp": -values["grasp"]}, ORACLE[0]["scores"])
 
 
 # -- against the reference path on random cells ---------------------------------------------------------

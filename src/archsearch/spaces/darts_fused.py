@@ -13,9 +13,13 @@ weights w (edges, ops), the edge term is t_e = sum_k w_ek op_k(h_j) and node i =
 * the pools once per source and stride; in training their BN normalises with the batch's statistics, the
   same for every edge's BN on the same input, so the normalised pool is computed once and each edge's
   running buffers are updated with those statistics (as its own BN would update them);
-* channels-last (the supernet's fast path converts the input): oneDNN's convs run 2x faster in it on CPU.
+* channels-last (the supernet's fast path converts the input): oneDNN's convs run 2x faster in it on CPU;
+* in training, a sep/dil conv keeps only ReLU(h_j), its weight and its kernels for backward and recomputes
+  its inner tensors there (``_RecomputedConvBlocks``); its depthwise convs' input gradients run as forward
+  convs, and a strided depthwise conv as the stride-1 conv subsampled (``_DepthwiseConv``).
 
-It is plain autograd (twice differentiable), with the same parameters, BN buffers and state_dict as the
+The recomputing backward is first order; with ``recompute`` off (``DartsSupernet.twice_differentiable``)
+the cell is plain autograd and twice differentiable. Same parameters, BN buffers and state_dict as the
 per-op path, which the cell falls back to where this would not hold: drop-path, a replaced or changed
 candidate module, BN without momentum (cumulative average), P-DARTS' skip dropout.
 With partial channels (PC-DARTS) the ops run on the first C/K channels of h_j, as the reference; the

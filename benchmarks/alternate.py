@@ -10,6 +10,10 @@ from round to round, and the ratios are taken within a round. A side's output is
 seconds per step and its peak memory, in either format: search_step.py's JSON (``median_s``,
 ``peak_rss_mb``) or the peer scripts' text (``median s/search-step = X``, ``peak RSS ... Y MiB``). The
 first side is compared with each of the others. Prints one JSON line per run, then a summary line.
+
+A process started right after a large one (xautodl's DARTS step peaks at 9 GB) runs 10-25% slower for a
+while, as the host takes the freed memory back; with rotation that penalises whichever side follows the
+largest. ``--pause S`` sleeps S seconds before every run, for every side alike.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import time
 
 _SECONDS = (re.compile(r'"median_s":\s*([0-9.]+)'), re.compile(r"median s/search-step = ([0-9.]+)"))
 _MEMORY = (re.compile(r'"peak_rss_mb":\s*([0-9.]+)'), re.compile(r"peak RSS[^0-9]*([0-9.]+) MiB"))
@@ -48,6 +53,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--side", action="append", required=True, metavar="NAME=COMMAND",
                         help="a name and the command that times it (two or more; the first is compared)")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds slept before every run")
     args = parser.parse_args()
     sides = dict(side.split("=", 1) for side in args.side)
     if len(sides) < 2:
@@ -57,6 +63,7 @@ def main() -> None:
     for round_ in range(args.rounds):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
+            time.sleep(args.pause)
             result = run(sides[name])
             results[name].append(result)
             print(json.dumps({"round": round_ + 1, "side": name, **result}), flush=True)

@@ -235,19 +235,27 @@ def test_exact_hessian_vector_product_on_the_fused_path():
 
 @pytest.mark.parametrize("kernel,dilation", [(3, 1), (5, 1), (3, 2), (5, 2)])
 @pytest.mark.parametrize("size", [1, 4, 7])
-def test_depthwise_conv_gradients(kernel, dilation, size):
-    """The depthwise conv whose input gradient is a forward conv with the flipped kernel: gradcheck against
-    finite differences, and equal to F.conv2d's own gradients."""
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_conv_gradients(kernel, dilation, size, stride):
+    """The depthwise conv whose input gradient is a forward conv with the flipped kernel (strided: the
+    stride-1 conv subsampled): gradcheck against finite differences, and equal to F.conv2d's own outputs
+    and gradients, in NCHW and channels-last."""
     from archsearch.spaces.darts_fused import _DepthwiseConv
 
     padding = dilation * (kernel - 1) // 2
-    g = torch.Generator().manual_seed(kernel * 10 + dilation + size)
-    x = torch.randn(2, 3, size, size + 1, generator=g, dtype=torch.float64, requires_grad=True)
+    g = torch.Generator().manual_seed(kernel * 10 + dilation + size + 100 * stride)
     w = torch.randn(3, 1, kernel, kernel, generator=g, dtype=torch.float64, requires_grad=True)
-    args = ((padding, padding), (dilation, dilation))
-    assert torch.autograd.gradcheck(lambda x, w: _DepthwiseConv.apply(x, w, *args), (x, w))
-    grad = torch.randn(2, 3, size, size + 1, generator=g, dtype=torch.float64)
-    ours = torch.autograd.grad(_DepthwiseConv.apply(x, w, *args), (x, w), grad)
-    theirs = torch.autograd.grad(F.conv2d(x, w, None, 1, padding, dilation, 3), (x, w), grad)
-    for a, b in zip(ours, theirs):
-        torch.testing.assert_close(a, b, **TOL)
+    args = ((padding, padding), (dilation, dilation), (stride, stride))
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(2, 3, size, size + 1, generator=g, dtype=torch.float64).contiguous(
+            memory_format=memory_format).requires_grad_(True)
+        assert torch.autograd.gradcheck(lambda x, w: _DepthwiseConv.apply(x, w, *args), (x, w))
+        out = _DepthwiseConv.apply(x, w, *args)
+        expected = F.conv2d(x, w, None, stride, padding, dilation, 3)
+        assert out.shape == expected.shape and out.is_contiguous(memory_format=memory_format)
+        grad = torch.randn(expected.shape, generator=g, dtype=torch.float64)
+        ours = torch.autograd.grad(out, (x, w), grad)
+        theirs = torch.autograd.grad(expected, (x, w), grad)
+        torch.testing.assert_close(out, expected, **TOL)
+        for a, b in zip(ours, theirs):
+            torch.testing.assert_close(a, b, **TOL)

@@ -113,9 +113,7 @@ def _conv_blocks(y: torch.Tensor, blocks, w: torch.Tensor, kernels=None, update:
             y = torch.relu(y)
         depthwise, pointwise = (block[1].weight, block[2].weight) if kernels is None else kernels[index]
         if first_order and _same_padding(block[1]):  # a strided conv is the stride-1 conv subsampled
-            y = _DepthwiseConv.apply(y, depthwise, block[1].padding, block[1].dilation)
-            if block[1].stride != (1, 1):  # kept channels-last: a strided view would run the pointwise conv in NCHW
-                y = y[:, :, ::block[1].stride[0], ::block[1].stride[1]].contiguous(memory_format=_format(y))
+            y = _DepthwiseConv.apply(y, depthwise, block[1].padding, block[1].dilation, block[1].stride)
         else:
             y = _conv(y, block[1], depthwise)
         z = _conv(y, block[2], pointwise)
@@ -147,20 +145,31 @@ class _DepthwiseConv(torch.autograd.Function):
     2-5x slower (64x16x32x32, channels-last: dil 3x3 1.2 against 0.24 ms, dil 5x5 2.3-5.8 against
     1.3 ms; ONEDNN_VERBOSE names the kernels). The reduction cells' strided depthwise convs run as this
     conv subsampled: their backward (data and weights) was the slowest kernel of the step, 13-19 ms a call
-    at 64x32x32x32 against 1-3 ms for the stride-1 conv's, for 4x the forward's (fast) work. First order
+    at 64x32x32x32 against 1-3 ms for the stride-1 conv's, for 4x the forward's (fast) work. The
+    subsampling is inside this Function: autograd's own backward of a strided slice zero-fills the full
+    gradient in NCHW, which then has to be copied to channels-last (~1 s a DARTS search step). First order
     only."""
 
     @staticmethod
-    def forward(ctx, x, weight, padding, dilation):
+    def forward(ctx, x, weight, padding, dilation, stride):
         ctx.save_for_backward(x, weight)
-        ctx.padding, ctx.dilation = padding, dilation
-        return F.conv2d(x, weight, None, 1, padding, dilation, x.shape[1])
+        ctx.padding, ctx.dilation, ctx.stride = padding, dilation, stride
+        y = F.conv2d(x, weight, None, 1, padding, dilation, x.shape[1])
+        if stride == (1, 1):
+            return y
+        # kept in the input's format: a strided view would run the pointwise conv after it in NCHW
+        return y[:, :, ::stride[0], ::stride[1]].contiguous(memory_format=_format(x))
 
     @staticmethod
     def backward(ctx, grad):
         _first_order_only()
         x, weight = ctx.saved_tensors
-        grad = grad.contiguous(memory_format=_format(x))  # a subsampled output's gradient comes back in NCHW
+        if ctx.stride == (1, 1):
+            grad = grad.contiguous(memory_format=_format(x))
+        else:  # the stride-1 output's gradient: the incoming one at every stride-th pixel, zero elsewhere
+            full = torch.zeros_like(x, dtype=grad.dtype, memory_format=_format(x))
+            full[:, :, ::ctx.stride[0], ::ctx.stride[1]] = grad
+            grad = full
         grad_x = grad_weight = None
         if ctx.needs_input_grad[0]:  # dL/dx = conv(dL/dy, flip(W)): the transposed conv of stride 1
             grad_x = F.conv2d(grad, weight.flip(-1, -2), None, 1, ctx.padding, ctx.dilation, x.shape[1])
@@ -168,7 +177,7 @@ class _DepthwiseConv(torch.autograd.Function):
             grad_weight = torch.ops.aten.convolution_backward(
                 grad, x, weight, None, [1, 1], list(ctx.padding), list(ctx.dilation), False, [0, 0], x.shape[1],
                 [False, True, False])[1]
-        return grad_x, grad_weight, None, None
+        return grad_x, grad_weight, None, None, None
 
 
 class _RecomputedConvBlocks(torch.autograd.Function):

@@ -9,9 +9,9 @@ step of each side, the order rotating from round to round; the medians and the m
 ratios are printed. The peer's step is benchmarks/xautodl_darts_step.py's ``Step`` (its second order is
 quark0/darts' unrolled step with the finite-difference Hessian-vector product, written there in plain
 torch: xautodl has none); ours is the search loop's ``darts`` (order 1) or ``darts2`` (order 2, our default
-exact Hessian-vector product, second derivatives on the reference path). Only xautodl is imported from
-the peer's environment. Peak memory is process-wide: measure it with search_step.py and the peer script
-in a process each.
+exact Hessian-vector product, second derivatives inside ``twice_differentiable()``: the fused cell
+without recomputation). Only xautodl is imported from the peer's environment. Peak memory is
+process-wide: measure it with search_step.py and the peer script in a process each.
 """
 
 from __future__ import annotations

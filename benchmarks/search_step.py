@@ -9,6 +9,10 @@ Methods: darts (first order), darts2 (second order), gdas, balenas, pcdarts, xna
 Random 32x32 input, as the reference peer's script (../shared/peers); prints one JSON line per
 method with the median seconds per step after warm-up and the process's peak RSS so far. Run one
 method per process when comparing peak memory (the peak is process-wide).
+
+``--flops B`` adds the step's model FLOPs and the achieved GFLOP/s: one step on the per-op reference
+path at batch B counted by torch's FlopCounterMode (convolutions and matrix products, 2 per
+multiply-add; what the fast path recomputes in backward is not counted as work), scaled to --batch.
 """
 
 from __future__ import annotations
@@ -83,6 +87,22 @@ def time_method(method: str, C: int, N: int, batch: int, steps: int, warmup: int
             "peak_rss_mb": round(peak_rss_mb(), 1), "threads": torch.get_num_threads()}
 
 
+def step_gflop(method: str, C: int, N: int, batch: int, counted_batch: int, space: str, layers: int,
+               hvp: str | None) -> float:
+    """Model GFLOP of one step at ``batch``, counted at ``counted_batch`` on the reference path (FLOPs are
+    linear in the batch)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archsearch.search.meter import Meter
+
+    search = make_search(method, C, N, counted_batch, 1, True, space, layers, hvp)
+    train_batch, valid_batch = next(iter(zip(search.train_loader, search.valid_loader)))
+    with FlopCounterMode(display=False) as counter:
+        search.arch_step(train_batch, valid_batch, Meter())
+        search.weight_step(train_batch, Meter())
+    return counter.get_total_flops() / 1e9 * batch / counted_batch
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="darts", help="one preset or a comma-separated list")
@@ -97,6 +117,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
     parser.add_argument("--hvp", choices=("exact", "finite-difference"), default=None,
                         help="second order's Hessian-vector product (default: the preset's, exact)")
+    parser.add_argument("--flops", type=int, default=None, metavar="B",
+                        help="also count the step's model FLOPs at batch B (reference path) and give GFLOP/s")
     args = parser.parse_args()
     methods = METHODS if args.method == "all" else tuple(args.method.split(","))
     if len(methods) > 1:  # one fresh process per method: peak RSS is process-wide
@@ -110,8 +132,12 @@ def main() -> None:
         sys.exit(rc)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(json.dumps(time_method(methods[0], args.C, args.N, args.batch, args.steps, args.warmup,
-                                 args.reference, args.space, args.layers, args.hvp)), flush=True)
+    result = time_method(methods[0], args.C, args.N, args.batch, args.steps, args.warmup, args.reference,
+                         args.space, args.layers, args.hvp)
+    if args.flops:
+        gflop = step_gflop(methods[0], args.C, args.N, args.batch, args.flops, args.space, args.layers, args.hvp)
+        result.update(step_gflop=round(gflop, 1), gflop_per_s=round(gflop / result["median_s"], 1))
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

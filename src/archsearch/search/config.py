@@ -94,7 +94,7 @@ class SearchConfig:
     driver_options: dict = setting({}, "options of the driver")
     # -- diagnostics
     hessian_every: int | str = setting("auto", "epochs between estimates of the Hessian's largest eigenvalue; 0 "
-                                       "turns it off; auto: as often as keeps it within 10% of the search's "
+                                       "turns it off; auto: as often as keeps it within 5% of the search's "
                                        "time (search/eigenvalue.py)")
     # our choice: the top Ritz value settles in about 8 steps on both spaces (benchmarks/diagnostic_cost.py)
     hessian_iters: int = setting(10, "Lanczos steps at most per Hessian eigenvalue estimate")

@@ -23,8 +23,8 @@ from torch.func import functional_call
 from archsearch.errors import ConfigError
 from archsearch.relax import build_relaxation
 from archsearch.search.config import SearchConfig
-from archsearch.search.eigenvalue import (Unroll, coupled_weight_decay, eigenvalue_every, supernet_eigenvalue,
-                                          unrolled_loss)
+from archsearch.search.eigenvalue import (AUTO_BUDGET, Unroll, coupled_weight_decay, eigenvalue_every,
+                                          supernet_eigenvalue, unrolled_loss)
 from archsearch.spaces import get_space
 
 
@@ -216,4 +216,4 @@ def test_auto_cadence_plans_the_unrolled_products_as_dearer(steps):
     first, second = eigenvalue_every("auto", 10, steps, 1), eigenvalue_every("auto", 10, steps, 2)
     assert second >= first
     share = lambda e: 10 * 4 * 6 / (e * steps)  # noqa: E731  products 6 times dearer, as the cadence plans
-    assert share(second) <= 0.1 + 1e-12 and (second == 1 or share(second - 1) > 0.1)
+    assert share(second) <= AUTO_BUDGET + 1e-12 and (second == 1 or share(second - 1) > AUTO_BUDGET)

@@ -91,16 +91,10 @@ def step_gflop(method: str, C: int, N: int, batch: int, counted_batch: int, spac
                hvp: str | None) -> float:
     """Model GFLOP of one step at ``batch``, counted at ``counted_batch`` on the reference path (FLOPs are
     linear in the batch)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from archsearch.search.meter import Meter
+    from epoch_overhead import count_step_flops  # beside this script
 
     search = make_search(method, C, N, counted_batch, 1, True, space, layers, hvp)
-    train_batch, valid_batch = next(iter(zip(search.train_loader, search.valid_loader)))
-    with FlopCounterMode(display=False) as counter:
-        search.arch_step(train_batch, valid_batch, Meter())
-        search.weight_step(train_batch, Meter())
-    return counter.get_total_flops() / 1e9 * batch / counted_batch
+    return count_step_flops(search, 1) / 1e9 * batch / counted_batch
 
 
 def main() -> None:

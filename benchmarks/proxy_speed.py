@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--proxies", default=",".join(DEFAULT_PROXIES))
     parser.add_argument("--data-dir", default=None, help="CIFAR-10 (else a seeded random batch per cell)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--profile-cells", type=int, default=3)
+    parser.add_argument("--profile-cells", type=int, default=3, help="profile the first N cells (0: none)")
     parser.add_argument("--peak", type=float, default=120.0, help="GFLOP/s per core taken as peak (default 120)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -197,6 +197,8 @@ def main() -> None:
     print(f"  speed-up {(runs['seconds']['reference'] + runs['data']) / (runs['seconds']['fast'] + runs['data']):.2f}x;"
           f" cells whose scores differ: {runs['mismatches']}")
     cells = min(args.profile_cells, n)
+    if cells < 1:
+        return  # --profile-cells 0: the timing alone
     print(f"\nreference path, seconds per cell by phase and proxy (first {cells} cells):")
     for key, value in reference_breakdown(study, cells).items():
         print(f"  {key:50s} {value:.3f}")

@@ -19,10 +19,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: images per block of shifted additions: a block stays in cache through its nine additions
-BLOCK = 8
-
-
 def window_counts(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
     """n: in-image positions of each 3x3 window, shape (H, W)."""
     rows = torch.full((height,), 3.0, dtype=like.dtype, device=like.device)
@@ -33,18 +29,27 @@ def window_counts(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def box_sum(t: torch.Tensor) -> torch.Tensor:
-    """S(t): the in-image terms of each window added in row-major order, starting from zeros (the padded
-    terms, +0.0, are left out rather than added: the same bits, no padded copy)."""
+    """S(t): each window's terms added in row-major order, starting from zeros.
+
+    The images are laid out with a border of zeros, (H + 2) x (W + 2), and read as one flat vector: there
+    a window's term (dh, dw) lies a fixed distance dh (W + 2) + dw away from its centre, for every position
+    of every image, so each of the nine terms is one contiguous addition over the whole batch. A border
+    term adds +0.0, which changes no sum: the running sum starts at +0.0 and can never become -0.0 (in
+    round-to-nearest x + y is -0.0 only when both are), and s + 0.0 = s for every other s. Positions on
+    the border collect terms of neighbouring images and are dropped.
+    """
     height, width = t.shape[-2:]
-    out = torch.zeros_like(t)
-    for start in range(0, t.shape[0], BLOCK):
-        block, source = out[start:start + BLOCK], t[start:start + BLOCK]
-        for dh in (-1, 0, 1):
-            for dw in (-1, 0, 1):  # out[i, j] += t[i + dh, j + dw] where that lies in the image
-                top, bottom, left, right = max(0, -dh), min(height, height - dh), max(0, -dw), min(width, width - dw)
-                if top < bottom and left < right:
-                    block[..., top:bottom, left:right].add_(source[..., top + dh:bottom + dh, left + dw:right + dw])
-    return out
+    padded = t.new_zeros(*t.shape[:-2], height + 2, width + 2)
+    padded[..., 1:-1, 1:-1] = t
+    flat = padded.view(-1)
+    total = torch.zeros_like(flat)
+    row = width + 2
+    first, last = row + 1, flat.numel() - row - 1  # the first image's first centre, past the last one's last
+    for dh in (-1, 0, 1):
+        for dw in (-1, 0, 1):
+            shift = dh * row + dw
+            total[first:last].add_(flat[first + shift:last + shift])
+    return total.view_as(padded)[..., 1:-1, 1:-1].contiguous()
 
 
 class _Average(torch.autograd.Function):

@@ -14,7 +14,7 @@ no gradient is computed that nobody reads; the gradients asked for meet the same
 as on the reference path, so the scores are bit-identical (``tests/test_proxy_fast.py``). nwot's kernel
 K = sum over ReLUs of c c^T + (1 - c)(1 - c)^T is a matrix of integers, computed exactly (see
 ``agreement_kernel``) with one matrix product per ReLU instead of two float64 ones. The FLOPs baseline
-counts shapes only, so it runs on a network built on the meta device (no weights, no arithmetic). The
+counts shapes only, so it runs on a network built on the meta device (no initialisation) and given zeros. The
 cells' 3x3 average pooling runs as shifted additions in the kernel's order (``box_pool.py``).
 
 Where the input pass cannot be restricted to the input without changing nwot (a ReLU that the reference's
@@ -133,6 +133,14 @@ class SharedPass:
 
             output.register_hook(on_grad)
 
+    def release(self) -> None:
+        """Drop every tensor of the pass. The hooks on the graph's tensors hold this object, which held the
+        graph: a cycle through autograd's C++ nodes that Python's collector cannot see, so without this the
+        whole retained graph (~200 MB a cell) outlived every scoring."""
+        self.out = self.x = None
+        self.relu_outputs.clear()
+        self.codes.clear()
+
     def loss_gradients(self, loss: torch.Tensor, create_graph: bool, keep: bool) -> list[torch.Tensor | None]:
         """dL/dW of every Conv2d/Linear weight (None where no gradient reaches it), fisher recorded."""
         wanted = [i for i, layer in enumerate(self.layers) if layer.weight.requires_grad]
@@ -177,12 +185,25 @@ def grasp_value(layers: list[nn.Module], first: list[torch.Tensor | None]) -> fl
 
 
 def meta_flops(source: Callable[[], nn.Module], input_shape: tuple[int, ...]) -> float:
-    """The FLOPs baseline on a network built on the meta device: the count reads shapes only."""
+    """The FLOPs baseline, which reads shapes only: the network is built on the meta device (no
+    initialisation, no random draws) and counted on zero-filled CPU storage, whose forward of one image is
+    quicker than the meta device's (whose kernels are partly Python). A network that keeps a tensor outside
+    its parameters and buffers cannot leave the meta device that way, and is counted there."""
     from archsearch.diagnostics.flops import count_flops
 
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
         net = source()
-    return float(count_flops(net.eval(), (1, *input_shape)))
+    shape = (1, *input_shape)
+    try:
+        counted = net.to_empty(device="cpu")
+        with torch.no_grad():
+            for tensor in (*counted.parameters(), *counted.buffers()):
+                tensor.zero_()
+        return float(count_flops(counted.eval(), shape))
+    except (RuntimeError, NotImplementedError):
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            net = source()
+        return float(count_flops(net.eval(), shape))
 
 
 def fast_scores(names: Iterable[str], source, net: nn.Module | None, probe_inputs: torch.Tensor,
@@ -208,21 +229,23 @@ def fast_scores(names: Iterable[str], source, net: nn.Module | None, probe_input
     if loss_wanted or input_wanted:
         all_known = wanted <= BUILT_IN
         shared = SharedPass(net, probe, "fisher" in wanted or not all_known, input_wanted)
-        grasp_wanted = "grasp" in wanted
-        if loss_wanted:
-            loss = probe.loss_fn(shared.out, probe.targets)
-            first = shared.loss_gradients(loss, create_graph=grasp_wanted, keep=input_wanted)
-            probe._cache["loss_pass"] = LossPass(
-                weights=[layer.weight.detach() for layer in shared.layers],
-                grads=[None if g is None else g.detach() for g in first], fisher=shared.fisher)
-        if input_wanted:
-            if shared.input_restrictable():
-                probe._cache["input_pass"] = shared.input_pass(keep=grasp_wanted)
-            else:  # the reference's own pass, on its own copy of the (still untouched) network
-                probe._cache["input_pass"] = jacobian.input_pass(probe)
-        if grasp_wanted:
-            values["grasp"] = grasp_value(shared.layers, first)
-        del shared
+        try:
+            grasp_wanted = "grasp" in wanted
+            if loss_wanted:
+                loss = probe.loss_fn(shared.out, probe.targets)
+                first = shared.loss_gradients(loss, create_graph=grasp_wanted, keep=input_wanted)
+                probe._cache["loss_pass"] = LossPass(
+                    weights=[layer.weight.detach() for layer in shared.layers],
+                    grads=[None if g is None else g.detach() for g in first], fisher=shared.fisher)
+            if input_wanted:
+                if shared.input_restrictable():
+                    probe._cache["input_pass"] = shared.input_pass(keep=grasp_wanted)
+                else:  # the reference's own pass, on its own copy of the (still untouched) network
+                    probe._cache["input_pass"] = jacobian.input_pass(probe)
+            if grasp_wanted:
+                values["grasp"] = grasp_value(shared.layers, first)
+        finally:
+            shared.release()
     for name in names:
         if name not in values and name != "synflow":
             values[name] = float(PROXIES.get(name)(probe))

@@ -11,7 +11,10 @@ over the in-image terms only, n the number of in-image positions of each window 
 sums a window in this row-major order from zero in the input's dtype, divides by n, and its backward adds
 g / n into the input's gradient output by output in the same row-major order, so S gives the same bits.
 The backward of each is the other, as in autograd's formulas, so second derivatives (grasp) match too.
-``tests/test_proxy_fast.py`` checks all three against the kernel bit for bit.
+``tests/test_proxy_fast.py`` checks all three against the kernel bit for bit. One exception, of no score's
+concern (a score that meets one is NaN either way): a window holding a NaN together with +inf and -inf
+gives a NaN of the other sign than the kernel's (x86 passes on the first operand's NaN, and the two
+orders meet the input's NaN and the one inf - inf makes differently).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ On a shared or virtualised host the same step drifts by 15-30% from one quarter-
 figures compare only when taken side by side: each round runs every side once, the first side rotating
 from round to round, and the ratios are taken within a round. A side's output is read for its median
 seconds per step and its peak memory, in either format: search_step.py's JSON (``median_s``,
-``peak_rss_mb``) or the peer scripts' text (``median s/search-step = X``, ``peak RSS ... Y MiB``). The
+``peak_rss_mb``) or the peer scripts' text (``median s/search-step = X``, ``peak RSS ... Y MiB``, or where a
+line gives two peaks, the one ``after steps Y MiB``). The
 first side is compared with each of the others. Prints one JSON line per run, then a summary line.
 
 A process started right after a large one (xautodl's DARTS step peaks at 9 GB) runs 10-25% slower for a
@@ -28,7 +29,9 @@ import sys
 import time
 
 _SECONDS = (re.compile(r'"median_s":\s*([0-9.]+)'), re.compile(r"median s/search-step = ([0-9.]+)"))
-_MEMORY = (re.compile(r'"peak_rss_mb":\s*([0-9.]+)'), re.compile(r"peak RSS[^0-9]*([0-9.]+) MiB"))
+#: the NB201 peer script prints its peak after the build and "after steps": the latter is the step's peak
+_MEMORY = (re.compile(r'"peak_rss_mb":\s*([0-9.]+)'), re.compile(r"after steps ([0-9.]+) MiB"),
+           re.compile(r"peak RSS[^0-9]*([0-9.]+) MiB"))
 
 
 def _first(patterns, text: str) -> float | None:

@@ -46,6 +46,17 @@ def test_bad_input_is_reported():
         optbench("rastrigin", 2, ["sgd"], [(0.1, False)], 10, 1, 0)
 
 
+@pytest.mark.parametrize("seed", [2**32 - 1, 4_294_968])
+def test_every_seed_the_cli_accepts_runs_and_repeats(seed):
+    """Each run's optimizer seed is derived from --seed and the run; it must stay in the 32 bits DSCD and
+    CMA-ES take for every --seed the command line accepts (0..2**32 - 1)."""
+    args = ("rastrigin", 2, ["adam+dscd", "cmaes"], [(0.1, False)])
+    traces = optbench(*args, steps=20, runs=2, seed=seed)
+    assert set(traces) == {"adam+dscd lr=0.1", "cmaes"} and all(np.isfinite(t).all() for t in traces.values())
+    again = optbench(*args, steps=20, runs=2, seed=seed)
+    assert all(np.array_equal(traces[k], again[k]) for k in traces)
+
+
 def test_dscd_improves_every_adam_setting_on_styblinski_tang():
     lrs = parse_lrs("0.05,cos:0.1")
     traces = optbench("styblinski-tang", 4, ["adam", "adam+dscd"], lrs, steps=400, runs=3, seed=0)

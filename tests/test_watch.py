@@ -178,6 +178,17 @@ def _events(folder: Path):
     return accumulator
 
 
+def test_a_run_directory_whose_name_is_not_utf8_is_one_error_for_tensorboard(tmp_path):
+    """TensorBoard's event writer encodes its path as UTF-8: a directory named with other bytes (which Python
+    holds as surrogates) is one error, before the first epoch, not a traceback at the first write."""
+    from archsearch.utils.tensorboard import TensorBoardLog
+
+    with pytest.raises(ConfigError, match="not valid UTF-8.*--no-tensorboard"):
+        TensorBoardLog(tmp_path / "run\udcff\udcfe")
+    pytest.importorskip("tensorboard", reason="the command line's default logs to TensorBoard where installed")
+    assert_one_line_error(["search", *TINY, "--out", str(tmp_path / "cli\udcff"), "--quiet"], "not valid UTF-8")
+
+
 def test_tensorboard_logs_every_epoch_and_a_resume_from_an_older_checkpoint_logs_no_epoch_twice(tmp_path):
     pytest.importorskip("tensorboard", reason="TensorBoard logging needs the tensorboard extra")
     out = tmp_path / "run"

@@ -362,7 +362,8 @@ class CommandCases(CaseMaker):
         if kind in ("steps", "runs", "dim"):
             value = pick(rng, kind, ["1", "3", "10"])
             values["--" + kind] = value
-            verdicts.append(_argparse_int(value, o.Int(1)))
+            # past these a run is too large to make here: either answer (the package bounds the sizes)
+            verdicts.append(_argparse_int(value, o.Int(1, big={"steps": 100_000, "runs": 10_000, "dim": 10_000}[kind])))
         elif kind == "optimizers":
             optimizers = rng.choice(["adam,uniform,cmaes", "", ",", "adam,", "Adam", typo(rng, "cmaes"), "sgd",
                                      "adam,adam", "adam+dscd,uniform"])

@@ -522,6 +522,8 @@ def _driver(given, get, space) -> Verdict:
     if driver is None:
         if "driver_options" in given and options not in (None, {}):
             return Verdict(INVALID, "driver_options without a driver")
+        if "driver_options" in given and options is None:
+            return Verdict(EITHER, "empty options")  # as Options judges a null mapping
         return OK
     if not isinstance(driver, str) or driver not in DRIVERS:
         return OK  # judged with the key

@@ -138,7 +138,7 @@ def optbench(function: str, dim: int, optimizers: list[str], lrs: list[tuple[flo
     traces: dict[str, list[np.ndarray]] = {}
     for name in optimizers:
         for r, x0 in enumerate(starts):
-            run_seed = seed * 1000 + r
+            run_seed = (seed * 1000 + r) % 2**32  # DSCD takes 32 bits; below seed 4,294,968 this is seed * 1000 + r
             if name in ("adam", "adam+dscd"):
                 for lr, cosine in lrs:
                     trace = run_gradient(f, x0, steps, lr, cosine, name == "adam+dscd", run_seed, dscd_options)

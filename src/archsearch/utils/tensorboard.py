@@ -40,10 +40,15 @@ class TensorBoardLog:
     epoch this process logs (later steps a previous process logged are purged)."""
 
     def __init__(self, run_dir: str | os.PathLike, next_epoch: int = 1):
+        log_dir = str(Path(run_dir) / TENSORBOARD_DIR)
+        try:  # the event writer encodes its path as UTF-8; a name of other bytes reaches Python as surrogates
+            log_dir.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(f"TensorBoard cannot log under {shown(str(run_dir))}: the name is not valid UTF-8 "
+                              "(rename the directory, or run without TensorBoard: --no-tensorboard)") from None
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / TENSORBOARD_DIR),
-                                    purge_step=next_epoch)
+        self.writer = SummaryWriter(log_dir=log_dir, purge_step=next_epoch)
 
     def scalars(self, group: str, record: dict) -> None:
         """Every plottable scalar of ``record``: ``<group>/<column>``, NAS-Bench-201 accuracies under

@@ -145,6 +145,21 @@ def test_wipeout_must_be_true_or_false(wipeout):
         ExpGrad([torch.zeros(2, 3, requires_grad=True)], lr=0.1, wipeout=wipeout)
 
 
+@settings(max_examples=60, deadline=None)
+@given(remove_ops=st.one_of(st.integers(), st.none(), st.text(max_size=8), st.floats(allow_nan=True),
+                            st.lists(st.one_of(st.integers(), st.none(), st.floats()), min_size=1, max_size=3),
+                            st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)))
+def test_remove_ops_that_is_no_list_of_names_is_one_config_error(remove_ops):
+    from archsearch.errors import ConfigError
+    from archsearch.optim import ARCH_OPTIMIZERS
+    from archsearch.search.resolve import resolve_config
+
+    config = resolve_config("xnas", overrides={"space": "nb201"})
+    config.arch_options = {"remove_ops": remove_ops}
+    with pytest.raises(ConfigError, match="remove_ops"):
+        ARCH_OPTIMIZERS.get("expgrad")([torch.nn.Parameter(torch.zeros(6, 5))], config)
+
+
 # -- XNAS Thm 1's learning rate, as the optimizer a search builds uses it ----------------------------------
 def theorem_1_eta(experts: int, rounds: int, bound: float) -> float:
     """XNAS Thm 1: Regret_T <= eta T L^2 / 2 + ln(N) / eta, minimised at eta = sqrt(2 ln N / (T L^2))."""

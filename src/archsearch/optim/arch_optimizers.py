@@ -13,7 +13,7 @@ import torch
 
 from archsearch.checks import number
 from archsearch.settings import build, check_options
-from archsearch.errors import ConfigError
+from archsearch.errors import ConfigError, shown
 from archsearch.optim.base import Adam, NoArchitectureLearning
 from archsearch.optim.dscd import DSCD
 from archsearch.optim.expgrad import ExpGrad
@@ -104,6 +104,8 @@ def build_expgrad(params, config, dataset_size=None) -> ExpGrad:
 
     options = dict(config.arch_options)
     remove_ops = options.pop("remove_ops", ["none"])
+    if not isinstance(remove_ops, (list, tuple)) or not all(isinstance(op, str) for op in remove_ops):
+        raise ConfigError(f"remove_ops takes a list of op names, got {shown(remove_ops)}")
     ops = get_space(config.space).ops
     unknown = [op for op in remove_ops if op not in ops]
     if unknown:

@@ -94,6 +94,18 @@ def test_balenas_tf_ranks_samples_by_synflow(tmp_path, digits):
     assert summary["genotype"] == selection["ranking"][0]["genotype"]
 
 
+@pytest.mark.parametrize("proxy", ["synflow", "snip"])
+def test_balenas_tf_ranks_darts_space_cells_whose_network_has_an_auxiliary_head(tmp_path, digits, proxy):
+    """The DARTS network's auxiliary head makes its training-mode output a pair: the candidates are scored
+    without it, as the proxy study scores them."""
+    overrides = {"space": "darts", "C": 4, "layers": 2, "epochs": 1, "batch_size": 32, "limit_train": 64,
+                 "hessian_every": 0, "selector_options": {"proxy": proxy, "n": 3}}
+    summary = run_search(resolve_config("balenas-tf", overrides=overrides), tmp_path, quiet=True, dataset=digits)
+    scores = [r["score"] for r in json.loads((tmp_path / "selection.json").read_text())["ranking"]]
+    assert len(scores) == 3 and all(math.isfinite(s) for s in scores)
+    assert summary["genotype"] == json.loads((tmp_path / "selection.json").read_text())["ranking"][0]["genotype"]
+
+
 def test_sample_and_rank_needs_a_distribution(tmp_path, digits):
     config = resolve_config("darts", overrides={**TINY, "selector": "sample_and_rank",
                                                 "selector_options": {"n": 4}})

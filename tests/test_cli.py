@@ -11,6 +11,8 @@ import pytest
 from archsearch.cli import main
 from archsearch.groundtruth.nb201 import NB201Table
 
+from cli_contract import assert_one_line_error, run_cli
+
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
 
@@ -88,3 +90,30 @@ def test_bad_input_is_one_line_and_exit_2(argv, fragment, tmp_path):
 def test_argument_errors_are_exit_2_too():
     result = subprocess.run([sys.executable, "-m", "archsearch.cli", "nb201", "query"], capture_output=True, text=True)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("failure", [
+    MemoryError(),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                 "you tried to allocate 2359296 bytes. Error code 12 (Cannot allocate memory)"),
+    RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 79.15 GiB total capacity)\nmore")])
+def test_running_out_of_memory_is_one_line(monkeypatch, failure):
+    from archsearch.cli import groundtruth
+
+    def exhausted(args):
+        raise failure
+
+    monkeypatch.setattr(groundtruth, "cmd_spaces", exhausted)
+    line = assert_one_line_error(["spaces"], "out of memory", "ask for less")
+    assert "enforce fail" not in line
+
+
+def test_another_runtime_error_is_not_taken_for_memory(monkeypatch):
+    from archsearch.cli import groundtruth
+
+    def broken(args):
+        raise RuntimeError("a shape mismatch")
+
+    monkeypatch.setattr(groundtruth, "cmd_spaces", broken)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        run_cli(["spaces"])

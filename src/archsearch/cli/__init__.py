@@ -57,3 +57,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("archsearch: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as err:
+        if not out_of_memory(err):
+            raise
+        print(f"archsearch: error: out of memory ({_first_line(err)}); ask for less (a smaller batch_size, C, "
+              "layers or N, fewer architectures at once); a search resumes from its last checkpoint with --resume",
+              file=sys.stderr)
+        return 2
+
+
+#: how the allocators word a refused allocation: PyTorch's CPU allocator, CUDA's and MPS's, and Python's own
+_OUT_OF_MEMORY = ("can't allocate memory", "out of memory", "not enough memory")
+
+
+def out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or any(words in str(err).lower() for words in _OUT_OF_MEMORY)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = text.split("] err == 0. ")[-1]  # PyTorch's "[enforce fail at alloc_cpu.cpp:N] err == 0. " prefix
+    return text if len(text) <= 160 else text[:157] + "..."

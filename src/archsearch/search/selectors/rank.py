@@ -137,11 +137,15 @@ class _RankingSelector(Selector):
         self.proxy, self.n = proxy, n
 
     def select(self, view):
+        from archsearch.studies.proxy_scores import without_auxiliary
         from archsearch.utils.io import write_json_atomic
 
+        # the candidates are scored as the proxy study scores them: a DARTS network's auxiliary head would
+        # make its training-mode output a pair, which no proxy reads
+        options = {"in_channels": view.in_channels, **without_auxiliary(view.space)}
         selector = RANK_SELECTORS.get(self.rank_name)(
-            self.proxy, self.n, seed=view.config.seed, num_classes=view.num_classes,
-            network_options={"in_channels": view.in_channels}, device=view.device)
+            self.proxy, self.n, seed=view.config.seed, num_classes=view.num_classes, network_options=options,
+            device=view.device)
         x, y = view.score_batch
         genotype, ranking = selector.select(view.space, x, y, self.sampler(view))
         if view.out_dir is not None:

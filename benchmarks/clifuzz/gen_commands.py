@@ -252,11 +252,15 @@ class CommandCases(CaseMaker):
                 verdicts.append(Verdict(INVALID, f"{data} without --data-dir"))
             elif data in o.ON_DISK:
                 verdicts.append(Verdict(EITHER, "a data-free proxy: the missing data folder is never read"))
+            if space == "darts":  # the full DARTS network at batch 64 needs about the child's memory limit
+                tail += ["--batch-size", "8"]
         elif kind == "batch":
             value = pick(rng, "batch", ["8", "64"])
             tail += ["--batch-size", value, "--data", "synthetic"]
             proxies = ["snip"]
             verdicts.append(_argparse_int(value, o.Int(1)))
+            if space == "darts" and verdicts[-1].label == VALID and int(value) > 16:
+                verdicts[-1] = Verdict(EITHER, "the full DARTS network at this batch may pass the memory limit")
         elif kind == "seed":
             value = pick(rng, "seed", SEARCH_SAMPLES["seed"])
             tail += ["--seed", value]

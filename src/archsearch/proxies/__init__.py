@@ -60,6 +60,18 @@ def initialised_network(source: NetworkSource, seed: int = 0, device: torch.devi
     return net.to(device) if device is not None else net
 
 
+#: proxies score a network's logits: an auxiliary head (DARTS) would add a second output in training mode, the
+#: mode they score in (passed only to spaces whose network has one)
+NO_AUXILIARY = {"auxiliary": False}
+
+
+def without_auxiliary(space) -> dict:
+    """The network options that leave out ``space``'s auxiliary head, where its network has one."""
+    from archsearch.settings import keyword_options
+
+    return NO_AUXILIARY if "auxiliary" in keyword_options(space.network) else {}
+
+
 def score_all(names: Iterable[str], network: NetworkSource, batch_x: torch.Tensor, batch_y: torch.Tensor,
               seed: int = 0, loss_fn: LossFn | None = None, device: torch.device | str | None = None,
               path: str = "fast") -> dict[str, float]:
@@ -86,4 +98,4 @@ def score(name: str, network: NetworkSource, batch_x: torch.Tensor, batch_y: tor
 
 
 
-__all__ = ["PATHS", "PROXIES", "Probe", "check_path", "score", "score_all", "initialised_network"]
+__all__ = ["PATHS", "PROXIES", "Probe", "check_path", "score", "score_all", "initialised_network", "without_auxiliary"]

@@ -11,7 +11,6 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 import torch
 
-from archsearch.settings import keyword_options
 from archsearch.errors import ConfigError
 from archsearch.proxies import PROXIES, check_path, score_all
 from archsearch.spaces.base import SearchSpace
@@ -26,13 +25,6 @@ TARGETS = (("cifar10", "cifar10", "test"), ("cifar10-valid", "cifar10", "valid")
 #: baselines that measure the network's size: the zero-cost study takes them from the benchmark, so they are
 #: counted on the benchmark's network whatever network the other proxies score
 SIZE_BASELINES = frozenset({"params", "flops"})
-#: proxies score a network's logits: an auxiliary head (DARTS) would add a second output in training mode, the
-#: mode they score in (passed only to spaces whose network has one)
-NO_AUXILIARY = {"auxiliary": False}
-
-
-def without_auxiliary(space) -> dict:
-    return NO_AUXILIARY if "auxiliary" in keyword_options(space.network) else {}
 
 
 def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxies: Sequence[str],

@@ -20,7 +20,8 @@ import numpy as np
 
 from archsearch.spaces.base import SearchSpace
 from archsearch.studies.proxy_data import BATCH_SIZE, batch_for, loader_batches, needs_data, training_loader
-from archsearch.studies.proxy_scores import proxy_correlations, rows_to_csv, score_architectures, without_auxiliary
+from archsearch.proxies import without_auxiliary
+from archsearch.studies.proxy_scores import proxy_correlations, rows_to_csv, score_architectures
 from archsearch.utils.io import write_json_atomic, write_text_atomic
 
 DRAWS = ("per-arch", "shared")

@@ -137,7 +137,7 @@ class _RankingSelector(Selector):
         self.proxy, self.n = proxy, n
 
     def select(self, view):
-        from archsearch.studies.proxy_scores import without_auxiliary
+        from archsearch.proxies import without_auxiliary
         from archsearch.utils.io import write_json_atomic
 
         # the candidates are scored as the proxy study scores them: a DARTS network's auxiliary head would

@@ -233,6 +233,28 @@ def test_exact_hessian_vector_product_on_the_fused_path():
         torch.autograd.grad(F.cross_entropy(fast(x), y), weights, create_graph=True, allow_unused=True)
 
 
+def test_every_op_backward_reads_a_dense_gradient(monkeypatch):
+    """The cell's output concatenates its last nodes, so their gradients arrive as channel slices of the next
+    cell's (strided, in neither memory format); each node's gradient is made dense in the network's format
+    once, so that no op's BN and conv backward reads a strided gradient (a generic, several times slower
+    kernel). Every gradient reaching a recomputed conv op's backward is dense, and the values are the
+    per-op path's (the other tests)."""
+    from archsearch.spaces import darts_fused
+
+    seen = []
+    original = darts_fused._RecomputedConvBlocks.backward
+
+    def recorded(ctx, grad):
+        seen.append(grad.is_contiguous(memory_format=torch.channels_last))
+        return original(ctx, grad)
+
+    monkeypatch.setattr(darts_fused._RecomputedConvBlocks, "backward", staticmethod(recorded))
+    fast, _ = _pair(build_relaxation("softmax"), layers=4)
+    x, y = _batch(size=8)
+    F.cross_entropy(fast(x), y).backward()
+    assert seen and all(seen), f"{seen.count(False)} of {len(seen)} op gradients strided"
+
+
 @pytest.mark.parametrize("kernel,dilation", [(3, 1), (5, 1), (3, 2), (5, 2)])
 @pytest.mark.parametrize("size", [1, 4, 7])
 @pytest.mark.parametrize("stride", [1, 2])

@@ -43,6 +43,15 @@ def test_channel_shuffle_is_the_shufflenet_permutation():
     assert sorted(expected) == list(range(C))  # a permutation: nothing lost, nothing repeated
     y = torch.randn(2, C, 3, 3)
     assert torch.equal(channel_shuffle(channel_shuffle(y, K), C // K), y)  # its inverse is the (C/K)-shuffle
+    # channels-last in, channels-last out (the fused cell's format), the same permutation, and its gradient
+    # the inverse permutation
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    out_cl = channel_shuffle(x_cl, K)
+    assert out_cl.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out_cl, out)
+    leaf = y.contiguous(memory_format=torch.channels_last).requires_grad_()
+    (channel_shuffle(leaf, K) * out).sum().backward()
+    assert torch.equal(leaf.grad[0, :, 0, 0], torch.arange(C, dtype=torch.float32))
 
 
 @pytest.mark.parametrize("stride", [1, 2])

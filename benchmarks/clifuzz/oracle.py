@@ -70,6 +70,8 @@ class Rule:
         raise NotImplementedError
 
     def judge_text(self, text: str) -> Verdict:
+        if not text.strip():  # documented: blank is no value (null is said with null or ~), one error
+            return Verdict(INVALID, f"{text!r} is blank: null is written null or ~")
         value = read_text(text)
         if value is BAD_YAML:
             return Verdict(INVALID, f"{text!r} is not a readable value")
@@ -392,7 +394,7 @@ def search_keys(device: Device) -> dict[str, Rule]:
         "track_running_stats": Bool(), "supernet_path": Choice(("fast", "reference")),
         "epochs": Int(1), "batch_size": Int(1), "w_lr": PosFloat(), "w_lr_min": NonNeg(),
         "w_momentum": Number(0, 1, hi_open=True, above=EITHER), "w_nesterov": Bool(), "w_weight_decay": NonNeg(),
-        "grad_clip": NonNeg(), "order": Choice((1, 2)), "unrolled_lr": PosFloat(none=VALID),
+        "grad_clip": NonNeg(none=VALID), "order": Choice((1, 2)), "unrolled_lr": PosFloat(none=VALID),
         "arch_warmup_epochs": Int(0), "drop_path_prob": Prob(), "relaxation": Choice(RELAXATIONS),
         "arch_optimizer": Choice(ARCH_OPTIMIZERS), "arch_lr": PosFloat(), "arch_betas": ListOf(Prob(), 2),
         "arch_weight_decay": NonNeg(), "selector": Choice(selector_schemas(NB201_OPS)),

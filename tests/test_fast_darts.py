@@ -233,12 +233,14 @@ def test_exact_hessian_vector_product_on_the_fused_path():
         torch.autograd.grad(F.cross_entropy(fast(x), y), weights, create_graph=True, allow_unused=True)
 
 
-def test_every_op_backward_reads_a_dense_gradient(monkeypatch):
+@pytest.mark.parametrize("options", [{}, {"partial_channels": 2, "edge_normalization": True}], ids=["full", "pc"])
+def test_every_op_backward_reads_a_dense_gradient(monkeypatch, options):
     """The cell's output concatenates its last nodes, so their gradients arrive as channel slices of the next
     cell's (strided, in neither memory format); each node's gradient is made dense in the network's format
     once, so that no op's BN and conv backward reads a strided gradient (a generic, several times slower
-    kernel). Every gradient reaching a recomputed conv op's backward is dense, and the values are the
-    per-op path's (the other tests)."""
+    kernel); PC-DARTS' edge output, which comes back through the shuffle and concatenation, likewise. Every
+    gradient reaching a recomputed conv op's backward is dense, and the values are the per-op path's (the
+    other tests)."""
     from archsearch.spaces import darts_fused
 
     seen = []
@@ -249,7 +251,7 @@ def test_every_op_backward_reads_a_dense_gradient(monkeypatch):
         return original(ctx, grad)
 
     monkeypatch.setattr(darts_fused._RecomputedConvBlocks, "backward", staticmethod(recorded))
-    fast, _ = _pair(build_relaxation("softmax"), layers=4)
+    fast, _ = _pair(build_relaxation("softmax"), layers=4, **options)
     x, y = _batch(size=8)
     F.cross_entropy(fast(x), y).backward()
     assert seen and all(seen), f"{seen.count(False)} of {len(seen)} op gradients strided"

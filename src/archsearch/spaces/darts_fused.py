@@ -325,9 +325,10 @@ def fused_cell(cell: nn.Module, s0: torch.Tensor, s1: torch.Tensor, weights: tor
             states.append(_node(incoming[source]))
         h = states[source]
         partial = isinstance(cell.edges[rows[source][0][0]], PartialChannelMixedOp)
+        ops_input = h
         if partial:  # the computed channels, dense in h's format (a strided slice would run its convs in NCHW)
-            h_ops = h[:, :h.shape[1] // cell.edges[rows[source][0][0]].k].contiguous(memory_format=_format(h))
-        src = _Source(h_ops if partial else h, cell.recompute)
+            ops_input = h[:, :h.shape[1] // cell.edges[rows[source][0][0]].k].contiguous(memory_format=_format(h))
+        src = _Source(ops_input, cell.recompute)
         for r, target in rows[source]:
             edge, w = cell.edges[r], weights[r]
             scale = None if edge_weights is None else edge_weights[r]

@@ -60,16 +60,13 @@ def initialised_network(source: NetworkSource, seed: int = 0, device: torch.devi
     return net.to(device) if device is not None else net
 
 
-#: proxies score a network's logits: an auxiliary head (DARTS) would add a second output in training mode, the
-#: mode they score in (passed only to spaces whose network has one)
-NO_AUXILIARY = {"auxiliary": False}
-
-
 def without_auxiliary(space) -> dict:
-    """The network options that leave out ``space``'s auxiliary head, where its network has one."""
+    """The network options that leave out ``space``'s auxiliary head, where its network has one: proxies score
+    a network's logits, and an auxiliary head (DARTS) adds a second output in training mode, the mode they
+    score in."""
     from archsearch.settings import keyword_options
 
-    return NO_AUXILIARY if "auxiliary" in keyword_options(space.network) else {}
+    return {"auxiliary": False} if "auxiliary" in keyword_options(space.network) else {}
 
 
 def score_all(names: Iterable[str], network: NetworkSource, batch_x: torch.Tensor, batch_y: torch.Tensor,

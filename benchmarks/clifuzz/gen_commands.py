@@ -3,6 +3,7 @@ zero-cost, optbench), demo and command lines that are garbage from the start."""
 
 from __future__ import annotations
 
+import os
 import random
 
 from . import oracle as o
@@ -215,7 +216,8 @@ class CommandCases(CaseMaker):
         source = ["--archs", rng.choice(["1", "2", "3"])]
         tail, verdicts, ops, keep, keep_type, unprivileged, out = [], [], [], [], [], False, "run"
         kind = rng.choices(["archs", "archs file", "both", "proxies", "data", "batch", "seed", "draws", "network",
-                            "device", "space", "out", "garbage"], [10, 18, 3, 14, 10, 5, 4, 4, 4, 8, 4, 7, 3])[0]
+                            "device", "space", "out", "workers", "ray", "garbage"],
+                           [10, 18, 3, 14, 10, 5, 4, 4, 4, 8, 4, 7, 5, 2, 3])[0]
         if kind == "archs":
             value = pick(rng, "archs", ["1", "3", "15626", "100000"] if space == "nb201" else ["1", "3"])
             source = ["--archs", value]
@@ -286,6 +288,10 @@ class CommandCases(CaseMaker):
         elif kind == "out":
             out, ops, keep, keep_type, verdict, unprivileged = self.out_dir(rng, "proxies")
             verdicts.append(verdict)
+        elif kind in ("workers", "ray"):
+            flags, verdict = _scoring_workers(rng, kind)
+            tail += flags
+            verdicts.append(verdict)
         else:
             tail += rng.choice([["--bogus"], ["extra"], ["--archs"]])
             verdicts.append(Verdict(INVALID, "not an option of proxies"))
@@ -314,7 +320,8 @@ class CommandCases(CaseMaker):
     def zero_cost(self, rng: random.Random) -> Case:
         samples, seeds, proxy = rng.choice(["2", "2,3", "3"]), rng.choice(["1", "2"]), "synflow"
         tail, verdicts, ops, keep, keep_type, unprivileged, out = [], [], [], [], [], False, "run"
-        kind = rng.choice(["samples", "seeds", "init seed", "proxy", "space", "device", "out", "garbage"])
+        kind = rng.choice(["samples", "seeds", "init seed", "proxy", "space", "device", "out", "workers", "ray",
+                           "garbage"])
         if kind == "samples":
             samples = rng.choice(["0", "-1", "", "abc", "2,,3", "2, 3", "1.5", "3,2", SURROGATE, "1e309", "2,-2",
                                   "100000", "2;3"])
@@ -349,6 +356,10 @@ class CommandCases(CaseMaker):
             verdicts.append(self.device_flag.judge(value))
         elif kind == "out":
             out, ops, keep, keep_type, verdict, unprivileged = self.out_dir(rng, "zero-cost")
+            verdicts.append(verdict)
+        elif kind in ("workers", "ray"):
+            flags, verdict = _scoring_workers(rng, kind)
+            tail += flags
             verdicts.append(verdict)
         else:
             tail += rng.choice([["--bogus"], ["extra"], ["--samples"]])
@@ -486,3 +497,12 @@ def _bad_arch(rng: random.Random, space: str) -> str:
         text, verdict = arch_for(rng, space)
         if verdict.label == INVALID and "\n" not in text and text.strip():
             return text
+
+
+def _scoring_workers(rng: random.Random, kind: str) -> tuple[list[str], Verdict]:
+    """``--workers`` or ``--ray-address`` of the scoring commands: local workers up to this host's usable CPUs
+    (where the cases run), a Ray address where no cluster answers."""
+    if kind == "ray":
+        return ["--ray-address", rng.choice(["nowhere:1", "", "ray://"])], Verdict(INVALID, "no Ray cluster there")
+    value = pick(rng, "workers", ["1", "2", "0", "-1", "1000000", str(len(os.sched_getaffinity(0)) + 1)])
+    return ["--workers", value], _argparse_int(value, o.Int(1, len(os.sched_getaffinity(0))))

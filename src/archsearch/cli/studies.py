@@ -99,8 +99,17 @@ def add_proxies_arguments(parser: argparse.ArgumentParser) -> None:
                         help="nb201 only. zero-cost (default): the zero-cost code's model, cell BatchNorms without "
                              "affine and without running statistics; benchmark: xautodl's network (affine)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    _add_scoring_workers(parser)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _add_scoring_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=1,
+                        help="architectures scored at a time, each in a worker process on one core (default 1: "
+                             "one architecture at a time, on every core); the scores are those of one thread")
+    parser.add_argument("--ray-address", default=None,
+                        help="score as Ray tasks instead ('auto', 'ray://host:10001', or 'local' to start one here)")
 
 
 def _read_archs_file(space: SearchSpace, text_path: str) -> list:
@@ -161,7 +170,8 @@ def cmd_proxies(args) -> int:
     rows, correlations = run_proxy_study(
         space, genotypes, proxies, out, data=args.data, data_dir=args.data_dir, batch_size=args.batch_size,
         seed=args.seed, draws=getattr(args, "draws", "per-arch"), network=getattr(args, "network", "zero-cost"),
-        device=device, quiet=args.quiet, progress=progress_printer(args.quiet, "scored"))
+        device=device, quiet=args.quiet, progress=progress_printer(args.quiet, "scored"), workers=args.workers,
+        ray_address=args.ray_address)
     if not args.quiet:
         seconds = np.mean([r["seconds"] for r in rows])
         print(f"{len(rows)} architectures, {seconds:.2f} s each; Spearman vs 200-epoch accuracy:")
@@ -181,6 +191,7 @@ def add_zero_cost_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="cifar10", help="dataset of the batch (for data-reading proxies)")
     parser.add_argument("--data-dir", default=None, help="where the dataset lies")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    _add_scoring_workers(parser)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -202,7 +213,8 @@ def cmd_zero_cost(args) -> int:
                                   device)
     result = zero_cost_baseline(space, args.proxy, args.samples, list(range(args.seeds)), x, y,
                                 init_seed=args.init_seed, num_classes=num_classes, device=device,
-                                progress=progress_printer(args.quiet, "scored"))
+                                progress=progress_printer(args.quiet, "scored"), workers=args.workers,
+                                ray_address=args.ray_address)
     save_zero_cost(result, out)
     if not args.quiet:
         print(f"zero-cost NAS with {args.proxy} over {args.seeds} seeds (test accuracy %, 200 epochs):")

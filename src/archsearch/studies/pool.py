@@ -7,9 +7,13 @@ count is set inside worker processes only, and put back after jobs run in this p
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import os
 import socket
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from archsearch.errors import ArchSearchError, shown
 
@@ -78,6 +82,22 @@ class RayPool:
     def map(self, fn, jobs):
         return self.ray.get([self.task.remote(fn, job) for job in jobs])
 
+    def submit(self, fn, job) -> "_RayResult":
+        return _RayResult(self.ray, self.task.remote(fn, job))
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        """Ray stays up for the caller (it may have started it); tasks not collected are left to it."""
+
+
+class _RayResult:
+    """A submitted Ray task, read as a ``concurrent.futures.Future`` is read."""
+
+    def __init__(self, ray, ref):
+        self.ray, self.ref = ray, ref
+
+    def result(self):
+        return self.ray.get(self.ref)
+
     def __enter__(self):
         return self
 
@@ -94,6 +114,41 @@ def make_pool(workers: int, ray_address: str | None, executor: str):
     if executor == "thread":
         return ThreadPoolExecutor(workers)
     return ProcessPoolExecutor(workers, initializer=one_torch_thread)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def imap_ordered(fn: Callable, jobs: Iterable, pool, window: int) -> Iterator:
+    """``fn(job)`` for every job, yielded in the jobs' order, with at most ``window`` jobs submitted and not
+    yet collected: the jobs are drawn from ``jobs`` as room frees up (a job may carry a batch of images, and a
+    thousand of them queued at once would hold gigabytes). Inline where ``pool`` is None. A worker process
+    that dies (killed, out of memory) is reported as an ``ArchSearchError``; the jobs not yet run are
+    cancelled."""
+    if pool is None:
+        for job in jobs:
+            yield fn(job)
+        return
+    pending: collections.deque = collections.deque()
+    completed = False
+    try:
+        for job in jobs:
+            pending.append(pool.submit(fn, job))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+        completed = True
+    except BrokenProcessPool:
+        raise ArchSearchError("a worker process died before its job finished (killed, or out of memory?); "
+                              "run again with fewer workers") from None
+    finally:
+        pool.shutdown(wait=completed, cancel_futures=not completed)
 
 
 def run_jobs(fn, jobs: list, pool, on_done=None) -> list:

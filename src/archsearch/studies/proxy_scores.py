@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import time
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from archsearch.errors import ConfigError
+from archsearch.checks import integer
+from archsearch.errors import ConfigError, shown
 from archsearch.proxies import PROXIES, check_path, score_all
+from archsearch.runtime import resolve_device
 from archsearch.spaces.base import SearchSpace
+from archsearch.studies.pool import imap_ordered, make_pool, usable_cpus
 
 #: the proxies of the zero-cost study, in its table's order, then the two size baselines
 DEFAULT_PROXIES = ("synflow", "jacob_cov", "snip", "grad_norm", "grasp", "fisher", "nwot", "params", "flops")
@@ -27,12 +32,39 @@ TARGETS = (("cifar10", "cifar10", "test"), ("cifar10-valid", "cifar10", "valid")
 SIZE_BASELINES = frozenset({"params", "flops"})
 
 
+@dataclass(frozen=True)
+class CellJob:
+    """Everything scoring one architecture reads, as plain values: a worker process builds the network."""
+
+    space: SearchSpace
+    genotype: Hashable
+    groups: tuple[tuple[tuple[str, ...], dict], ...]  # (proxies, network options): one score_all each
+    x: torch.Tensor
+    y: torch.Tensor
+    seed: int
+    num_classes: int
+    device: torch.device | str | None
+    path: str
+
+
+def score_cell(job: CellJob) -> tuple[dict[str, float], float]:
+    """The scores of one architecture and the seconds they took."""
+    start = time.perf_counter()
+    values: dict[str, float] = {}
+    for names, options in job.groups:
+        if names:
+            source = functools.partial(job.space.network, job.genotype, job.num_classes, **options)
+            values.update(score_all(names, source, job.x, job.y, seed=job.seed, device=job.device, path=job.path))
+    return values, time.perf_counter() - start
+
+
 def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxies: Sequence[str],
                         batch_x: torch.Tensor | None, batch_y: torch.Tensor | None, seed: int = 0,
                         num_classes: int = 10, network_options: dict | None = None, device=None,
                         progress: Callable[[int, int], None] | None = None,
                         batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]] | None = None,
-                        size_network_options: dict | None = None, path: str = "fast") -> list[dict]:
+                        size_network_options: dict | None = None, path: str = "fast", workers: int = 1,
+                        ray_address: str | None = None) -> list[dict]:
     """One row per architecture: arch, index (where the space has a benchmark index), each proxy, seconds.
 
     By default every architecture is scored on ``batch_x, batch_y`` from initial weights drawn with ``seed``.
@@ -41,34 +73,59 @@ def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxi
     next batch of the training loader (nasbench2_pred.py). ``size_network_options``, where given, are the
     network options of the size baselines (``SIZE_BASELINES``) instead of ``network_options``. ``path`` is
     ``score_all``'s: "fast" (shared passes) or "reference" (a copy per pass); the scores are the same.
+
+    ``workers`` > 1 scores that many architectures at a time, each in a worker process with one torch
+    thread (``ray_address``: as Ray tasks instead); this process draws the batches, in order. A cell's
+    scores are those of a one-thread run in this process, bit for bit: the workers run the same
+    computation, and a cell depends only on its genotype, batch and seed. Proxy scoring is many small
+    operations, which one thread per cell runs more efficiently than all threads on one cell.
     """
     for name in proxies:
         PROXIES.get(name)
     check_path(path)
     if batches is None and (batch_x is None or batch_y is None):
         raise ConfigError("score_architectures needs batch_x and batch_y, or batches")
+    pool = _scoring_pool(workers, ray_address, device, len(genotypes))
     options = dict(network_options or {})
-    groups = [(list(proxies), options)]
+    groups = [(tuple(proxies), options)]
     if size_network_options is not None:
-        groups = [([p for p in proxies if p not in SIZE_BASELINES], options),
-                  ([p for p in proxies if p in SIZE_BASELINES], dict(size_network_options))]
+        groups = [(tuple(p for p in proxies if p not in SIZE_BASELINES), options),
+                  (tuple(p for p in proxies if p in SIZE_BASELINES), dict(size_network_options))]
+    drawing: list[float] = []
+
+    def jobs():
+        for i, genotype in enumerate(genotypes):
+            start = time.perf_counter()
+            x, y = (batch_x, batch_y) if batches is None else batches(i)
+            drawing.append(time.perf_counter() - start)
+            yield CellJob(space, genotype, tuple(groups), x, y, seed if batches is None else seed + i, num_classes,
+                          device, path)
+
     rows = []
-    for i, genotype in enumerate(genotypes):
-        start = time.perf_counter()
-        x, y = (batch_x, batch_y) if batches is None else batches(i)
-        values = {}
-        for names, opts in groups:
-            if names:
-                values.update(score_all(names, lambda g=genotype, o=opts: space.network(g, num_classes, **o), x, y,
-                                        seed=seed if batches is None else seed + i, device=device, path=path))
-        values = {name: values[name] for name in proxies}
+    window = 2 * max(1, workers)  # a job queued behind each running one, so that no worker waits for a batch
+    for i, (values, seconds) in enumerate(imap_ordered(score_cell, jobs(), pool, window)):
+        genotype = genotypes[i]
         row = {"arch": space.to_string(genotype), "index": _index(space, genotype)}
-        row.update(values)
-        row["seconds"] = time.perf_counter() - start
+        row.update({name: values[name] for name in proxies})
+        row["seconds"] = drawing[i] + seconds
         rows.append(row)
         if progress is not None:
             progress(i + 1, len(genotypes))
     return rows
+
+
+def _scoring_pool(workers: int, ray_address: str | None, device, count: int):
+    """Worker processes (or Ray) for ``workers`` > 1, None to score in this process."""
+    workers = integer(workers, "workers", minimum=1)
+    if ray_address is None and workers > usable_cpus():
+        raise ConfigError(f"workers {workers} is more than the {usable_cpus()} CPUs this process may use: each "
+                          "worker scores on one core, and more would only share them")
+    if workers > 1 or ray_address is not None:
+        if device is not None and resolve_device(device).type != "cpu":
+            raise ConfigError(f"scoring workers run on CPU cores; on {shown(str(device))} score with one worker")
+        return make_pool(min(workers, count), ray_address, "process") if ray_address is not None or count > 1 \
+            else None
+    return None
 
 
 def _index(space: SearchSpace, genotype) -> int | None:

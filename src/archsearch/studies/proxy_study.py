@@ -64,9 +64,11 @@ def scatter_plots(rows: Sequence[dict], proxies: Sequence[str], correlations: di
 def run_proxy_study(space: SearchSpace, genotypes: Sequence[Hashable], proxies: Sequence[str], out: Path, *,
                     data: str = "cifar10", data_dir=None, batch_size: int = BATCH_SIZE, seed: int = 0,
                     draws: str = "per-arch", network: str = "zero-cost", device="cpu", quiet: bool = True,
-                    progress: Callable[[int, int], None] | None = None) -> tuple[list[dict], dict]:
+                    progress: Callable[[int, int], None] | None = None, workers: int = 1,
+                    ray_address: str | None = None) -> tuple[list[dict], dict]:
     """Score ``genotypes`` and write the study's files to ``out`` (an existing directory); returns the rows
-    and the correlations (empty for a space without ground truth)."""
+    and the correlations (empty for a space without ground truth). ``workers`` and ``ray_address`` are
+    ``score_architectures``'."""
     zero_cost_model = space.name == "nb201" and network == "zero-cost"
     options = {**(ZERO_COST_NB201_NETWORK if zero_cost_model else {}), **without_auxiliary(space)}
     batches = None
@@ -81,7 +83,8 @@ def run_proxy_study(space: SearchSpace, genotypes: Sequence[Hashable], proxies: 
     options["in_channels"] = int((x if x is not None else batches(0)[0]).shape[1])  # digits: one channel
     rows = score_architectures(space, genotypes, proxies, x, y, seed=seed, num_classes=num_classes,
                                network_options=options, device=device, progress=progress, batches=batches,
-                               size_network_options=without_auxiliary(space) if zero_cost_model else None)
+                               size_network_options=without_auxiliary(space) if zero_cost_model else None,
+                               workers=workers, ray_address=ray_address)
     write_text_atomic(out / "scores.csv", rows_to_csv(rows, proxies))
     correlations = proxy_correlations(rows, proxies) if space.has_ground_truth else {}
     write_json_atomic(out / "correlations.json", correlations)

@@ -18,7 +18,8 @@ from archsearch.checks import integer
 from archsearch.checks import seed as check_seed
 from archsearch.errors import ConfigError
 from archsearch.groundtruth.nb201_datasets import DATASETS as NB201_DATASETS
-from archsearch.proxies import PROXIES, score_all
+from archsearch.proxies import PROXIES
+from archsearch.studies.proxy_scores import score_architectures
 from archsearch.spaces.base import SearchSpace
 from archsearch.utils.io import write_json_atomic, write_text_atomic
 
@@ -37,11 +38,13 @@ def sample_sizes(samples: Sequence[int], space: SearchSpace) -> list[int]:
 def zero_cost_baseline(space: SearchSpace, proxy: str, samples: Sequence[int], seeds: Sequence[int],
                        batch_x: torch.Tensor, batch_y: torch.Tensor, init_seed: int = 0, num_classes: int = 10,
                        network_options: dict | None = None, device=None,
-                       progress: Callable[[int, int], None] | None = None) -> dict:
+                       progress: Callable[[int, int], None] | None = None, workers: int = 1,
+                       ray_address: str | None = None) -> dict:
     """For each seed, draw max(samples) distinct random cells (the first n of them are the size-n sample),
     keep the best by ``proxy``, and look up its test accuracy; mean and std over seeds per n.
 
-    Networks are initialised from ``init_seed`` whatever the seed of the draw, so each cell is scored once.
+    Networks are initialised from ``init_seed`` whatever the seed of the draw, so each cell is scored once
+    (``workers`` and ``ray_address``: as ``score_architectures``).
     """
     from archsearch.groundtruth.nb201 import NB201Table
 
@@ -67,12 +70,10 @@ def zero_cost_baseline(space: SearchSpace, proxy: str, samples: Sequence[int], s
                 picked.append(genotype)
         draws[seed] = picked
     todo = list({space.to_string(g): g for picked in draws.values() for g in picked}.values())
-    for i, genotype in enumerate(todo):
-        values = score_all([proxy], lambda g=genotype: space.network(g, num_classes, **options), batch_x, batch_y,
-                           seed=init_seed, device=device)
-        cache[space.to_string(genotype)] = values[proxy]
-        if progress is not None:
-            progress(i + 1, len(todo))
+    rows = score_architectures(space, todo, [proxy], batch_x, batch_y, seed=init_seed, num_classes=num_classes,
+                               network_options=options, device=device, progress=progress, workers=workers,
+                               ray_address=ray_address)
+    cache.update((row["arch"], row[proxy]) for row in rows)
 
     def rank_key(text: str) -> float:
         value = cache[text]

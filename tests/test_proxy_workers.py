@@ -1,0 +1,141 @@
+"""Scoring architectures in worker processes: the scores of a one-thread run, in order, errors reported."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archsearch.errors import ArchSearchError, ConfigError, UnknownNameError
+from archsearch.proxies import score_all
+from archsearch.spaces import get_space
+from archsearch.studies.pool import imap_ordered, torch_threads, usable_cpus
+from archsearch.studies.proxy_scores import DEFAULT_PROXIES, score_architectures
+
+OPTIONS = {"C": 8, "N": 1, "affine": False, "track_running_stats": False}
+TWO_CPUS = pytest.mark.skipif(usable_cpus() < 2, reason="two worker processes need two usable CPUs")
+
+
+def batch(seed: int, n: int = 16):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, 16, 16, generator=gen), torch.randint(0, 10, (n,), generator=gen)
+
+
+def same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+@TWO_CPUS
+def test_workers_give_each_cell_the_scores_of_its_own_one_thread_run():
+    """Oracle: score_all of cell i on batch i from seed + i, run alone on one thread in this process."""
+    space = get_space("nb201")
+    genotypes = [space.sample(s) for s in range(5)]
+    drawn = {i: batch(100 + i) for i in range(5)}
+    rows = score_architectures(space, genotypes, DEFAULT_PROXIES, None, None, seed=7, network_options=OPTIONS,
+                               batches=drawn.__getitem__, workers=2)
+    assert [r["arch"] for r in rows] == [space.to_string(g) for g in genotypes]
+    with torch_threads(1):
+        for i, (genotype, row) in enumerate(zip(genotypes, rows)):
+            x, y = drawn[i]
+            expected = score_all(DEFAULT_PROXIES, lambda g=genotype: space.network(g, 10, **OPTIONS), x, y, seed=7 + i)
+            assert all(same(row[name], expected[name]) for name in DEFAULT_PROXIES), (i, row, expected)
+            assert row["seconds"] > 0
+
+
+@TWO_CPUS
+def test_zero_cost_baseline_with_workers_picks_as_without():
+    from archsearch.studies.proxy_data import shape_batch
+    from archsearch.studies.zero_cost import zero_cost_baseline
+
+    space, (x, y) = get_space("nb201"), shape_batch()
+    with torch_threads(1):
+        alone = zero_cost_baseline(space, "synflow", [2, 4], [0, 1], x, y, network_options={"C": 4, "N": 1})
+    shared = zero_cost_baseline(space, "synflow", [2, 4], [0, 1], x, y, network_options={"C": 4, "N": 1}, workers=2)
+    assert shared == alone
+
+
+@settings(max_examples=40, deadline=None)
+@given(durations=st.lists(st.integers(0, 3), max_size=25), window=st.integers(1, 5), threads=st.integers(1, 4))
+def test_ordered_map_keeps_order_and_draws_jobs_only_as_room_frees(durations, window, threads):
+    drawn, collected, lock = [], [], threading.Lock()
+
+    def jobs():
+        for k, duration in enumerate(durations):
+            with lock:
+                drawn.append(k)
+                assert len(drawn) - len(collected) <= window  # never more than the window in flight
+            yield k, duration
+
+    def slow_square(job):
+        k, duration = job
+        threading.Event().wait(0.001 * duration)  # later jobs may finish first
+        return k * k
+
+    for value in imap_ordered(slow_square, jobs(), ThreadPoolExecutor(threads), window=window):
+        collected.append(value)
+    assert collected == [k * k for k in range(len(durations))]
+
+
+def _die_on_three(k):
+    if k == 3:
+        os._exit(1)  # as a worker killed by the system would vanish
+    return k
+
+
+def _unknown_name(k):
+    raise UnknownNameError("proxy", "snipp", ["snip", "synflow"])
+
+
+@TWO_CPUS
+def test_a_worker_that_dies_is_one_error_of_ours():
+    with pytest.raises(ArchSearchError, match="worker process died"):
+        list(imap_ordered(_die_on_three, range(8), ProcessPoolExecutor(2), window=4))
+
+
+@TWO_CPUS
+def test_a_jobs_own_error_crosses_the_pool_with_its_type():
+    with pytest.raises(UnknownNameError, match="did you mean 'snip'"):
+        list(imap_ordered(_unknown_name, range(4), ProcessPoolExecutor(2), window=2))
+
+
+@pytest.mark.parametrize("workers", [0, -1, 2.0, "2", True, None, 10**6])
+def test_bad_worker_counts_are_refused_before_any_scoring(workers):
+    space = get_space("nb201")
+    x, y = batch(0)
+    with pytest.raises(ConfigError, match="workers"):
+        score_architectures(space, [space.sample(0)], ["params"], x, y, network_options=OPTIONS, workers=workers)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA refuses the device itself")
+def test_workers_on_an_accelerator_are_refused():
+    space = get_space("nb201")
+    x, y = batch(0)
+    with pytest.raises(ArchSearchError):
+        score_architectures(space, [space.sample(0)] * 2, ["params"], x, y, device="cuda", workers=2)
+
+
+@TWO_CPUS
+def test_proxies_command_with_workers_writes_the_one_thread_scores(tmp_path):
+    import csv
+
+    from archsearch.cli.studies import add_proxies_arguments, cmd_proxies
+
+    parser = argparse.ArgumentParser()
+    add_proxies_arguments(parser)
+    rows = {}
+    for workers in (1, 2):
+        out = tmp_path / str(workers)
+        args = parser.parse_args(["--proxies", "synflow,params,flops", "--archs", "4", "--seed", "3",
+                                  "--workers", str(workers), "--out", str(out), "--quiet"])
+        with torch_threads(1):  # the inline run on one thread: the oracle of the workers' scores
+            assert cmd_proxies(args) == 0
+        with open(out / "scores.csv") as handle:
+            rows[workers] = [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(handle)]
+    assert len(rows[2]) == 4 and rows[2] == rows[1]

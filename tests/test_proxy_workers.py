@@ -50,6 +50,21 @@ def test_workers_give_each_cell_the_scores_of_its_own_one_thread_run():
 
 
 @TWO_CPUS
+def test_one_cell_with_workers_is_scored_on_one_thread_here():
+    """Nothing to share: the cell is scored in this process, and as a worker would (one thread), whatever
+    this process's thread count (which changes the convolutions' rounding)."""
+    space = get_space("nb201")
+    genotype, (x, y) = space.sample(3), batch(5, n=32)
+    with torch_threads(2):
+        (row,) = score_architectures(space, [genotype], DEFAULT_PROXIES, x, y, seed=1, network_options=OPTIONS,
+                                     workers=2)
+        assert torch.get_num_threads() == 2  # put back
+    with torch_threads(1):
+        expected = score_all(DEFAULT_PROXIES, lambda: space.network(genotype, 10, **OPTIONS), x, y, seed=1)
+    assert all(same(row[name], expected[name]) for name in DEFAULT_PROXIES), (row, expected)
+
+
+@TWO_CPUS
 def test_zero_cost_baseline_with_workers_picks_as_without():
     from archsearch.studies.proxy_data import shape_batch
     from archsearch.studies.zero_cost import zero_cost_baseline

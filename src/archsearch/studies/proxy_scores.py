@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -18,7 +19,7 @@ from archsearch.errors import ConfigError, shown
 from archsearch.proxies import PROXIES, check_path, score_all
 from archsearch.runtime import resolve_device
 from archsearch.spaces.base import SearchSpace
-from archsearch.studies.pool import imap_ordered, make_pool, usable_cpus
+from archsearch.studies.pool import imap_ordered, make_pool, torch_threads, usable_cpus
 
 #: the proxies of the zero-cost study, in its table's order, then the two size baselines
 DEFAULT_PROXIES = ("synflow", "jacob_cov", "snip", "grad_norm", "grasp", "fisher", "nwot", "params", "flops")
@@ -85,6 +86,7 @@ def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxi
     check_path(path)
     if batches is None and (batch_x is None or batch_y is None):
         raise ConfigError("score_architectures needs batch_x and batch_y, or batches")
+    workers = integer(workers, "workers", minimum=1)
     pool = _scoring_pool(workers, ray_address, device, len(genotypes))
     options = dict(network_options or {})
     groups = [(tuple(proxies), options)]
@@ -102,21 +104,24 @@ def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxi
                           device, path)
 
     rows = []
-    window = 2 * max(1, workers)  # a job queued behind each running one, so that no worker waits for a batch
-    for i, (values, seconds) in enumerate(imap_ordered(score_cell, jobs(), pool, window)):
-        genotype = genotypes[i]
-        row = {"arch": space.to_string(genotype), "index": _index(space, genotype)}
-        row.update({name: values[name] for name in proxies})
-        row["seconds"] = drawing[i] + seconds
-        rows.append(row)
-        if progress is not None:
-            progress(i + 1, len(genotypes))
+    window = 2 * workers  # a job queued behind each running one, so that no worker waits for a batch
+    # where workers were asked for but one cell leaves nothing to share, it is scored here as a worker
+    # would score it: on one thread, so that its scores do not depend on how many cells came with it
+    alone = torch_threads(1) if pool is None and workers > 1 else contextlib.nullcontext()
+    with alone:
+        for i, (values, seconds) in enumerate(imap_ordered(score_cell, jobs(), pool, window)):
+            genotype = genotypes[i]
+            row = {"arch": space.to_string(genotype), "index": _index(space, genotype)}
+            row.update({name: values[name] for name in proxies})
+            row["seconds"] = drawing[i] + seconds
+            rows.append(row)
+            if progress is not None:
+                progress(i + 1, len(genotypes))
     return rows
 
 
 def _scoring_pool(workers: int, ray_address: str | None, device, count: int):
     """Worker processes (or Ray) for ``workers`` > 1, None to score in this process."""
-    workers = integer(workers, "workers", minimum=1)
     if ray_address is None and workers > usable_cpus():
         raise ConfigError(f"workers {workers} is more than the {usable_cpus()} CPUs this process may use: each "
                           "worker scores on one core, and more would only share them")

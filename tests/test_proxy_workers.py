@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import threading
@@ -154,3 +155,61 @@ def test_proxies_command_with_workers_writes_the_one_thread_scores(tmp_path):
         with open(out / "scores.csv") as handle:
             rows[workers] = [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(handle)]
     assert len(rows[2]) == 4 and rows[2] == rows[1]
+
+
+class _EagerRay:
+    """Ray's API as RayPool uses it (init, remote tasks, get), running each task at once in this process."""
+
+    def __init__(self):
+        self.submitted = 0
+
+    def is_initialized(self):
+        return True
+
+    def remote(self, num_cpus):
+        ray = self
+
+        class Task:
+            def __init__(self, fn):
+                self.fn = fn
+
+            def remote(self, *args):
+                ray.submitted += 1
+                with torch_threads(torch.get_num_threads()):  # a task's thread count is its worker's own
+                    return ("ref", self.fn(*args))
+
+        return Task
+
+    def get(self, ref):
+        return [r[1] for r in ref] if isinstance(ref, list) else ref[1]
+
+
+def test_scoring_as_ray_tasks_goes_through_ray_and_keeps_the_order(monkeypatch):
+    import sys
+
+    fake = _EagerRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    space = get_space("nb201")
+    genotypes = [space.sample(s) for s in range(3)]
+    x, y = batch(0)
+    rows = score_architectures(space, genotypes, ["params", "synflow"], x, y, network_options=OPTIONS,
+                               ray_address="auto")
+    assert fake.submitted == 3
+    with torch_threads(1):
+        for genotype, row in zip(genotypes, rows):
+            expected = score_all(["params", "synflow"], lambda g=genotype: space.network(g, 10, **OPTIONS), x, y)
+            assert row["arch"] == space.to_string(genotype)
+            assert row["params"] == expected["params"] and row["synflow"] == expected["synflow"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the optional 'ray' extra is not installed")
+def test_scoring_on_a_local_ray_instance_matches_workers():
+    space = get_space("nb201")
+    genotypes = [space.sample(s) for s in range(3)]
+    x, y = batch(1)
+    on_ray = score_architectures(space, genotypes, ["snip", "synflow"], x, y, network_options=OPTIONS,
+                                 ray_address="local", workers=2)
+    with torch_threads(1):
+        here = score_architectures(space, genotypes, ["snip", "synflow"], x, y, network_options=OPTIONS)
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in on_ray] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in here]

@@ -109,7 +109,8 @@ def _add_scoring_workers(parser: argparse.ArgumentParser) -> None:
                         help="architectures scored at a time, each in a worker process on one core (default 1: "
                              "one architecture at a time, on every core); the scores are those of one thread")
     parser.add_argument("--ray-address", default=None,
-                        help="score as Ray tasks instead ('auto', 'ray://host:10001', or 'local' to start one here)")
+                        help="score as Ray tasks instead, --workers of them in flight ('auto', 'ray://host:10001', "
+                             "or 'local' to start one here)")
 
 
 def _read_archs_file(space: SearchSpace, text_path: str) -> list:

@@ -88,6 +88,12 @@ class RayPool:
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
         """Ray stays up for the caller (it may have started it); tasks not collected are left to it."""
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
 
 class _RayResult:
     """A submitted Ray task, read as a ``concurrent.futures.Future`` is read."""
@@ -97,12 +103,6 @@ class _RayResult:
 
     def result(self):
         return self.ray.get(self.ref)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def make_pool(workers: int, ray_address: str | None, executor: str):

@@ -78,8 +78,10 @@ def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxi
     ``workers`` > 1 scores that many architectures at a time, each in a worker process with one torch
     thread (``ray_address``: as Ray tasks instead); this process draws the batches, in order. A cell's
     scores are those of a one-thread run in this process, bit for bit: the workers run the same
-    computation, and a cell depends only on its genotype, batch and seed. Proxy scoring is many small
-    operations, which one thread per cell runs more efficiently than all threads on one cell.
+    computation, and a cell depends only on its genotype, batch and seed (the thread count, by contrast,
+    changes the convolutions' rounding). With Ray, ``workers`` is the number of tasks in flight. One cell's
+    small convolutions keep few threads busy: workers are for machines with many cores and for clusters (on
+    two cores they score no faster than two threads, docs/performance.md).
     """
     for name in proxies:
         PROXIES.get(name)

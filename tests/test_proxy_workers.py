@@ -213,3 +213,16 @@ def test_scoring_on_a_local_ray_instance_matches_workers():
         here = score_architectures(space, genotypes, ["snip", "synflow"], x, y, network_options=OPTIONS)
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in on_ray] == \
         [{k: v for k, v in r.items() if k != "seconds"} for r in here]
+
+
+@pytest.mark.parametrize("flags", [["--workers", "0"], ["--workers", str(usable_cpus() + 1)],
+                                   ["--ray-address", "nowhere:1"]])
+@pytest.mark.parametrize("command", ["proxies", "zero-cost"])
+def test_bad_workers_are_refused_before_the_output_directory_is_made(tmp_path, command, flags):
+    from archsearch.cli import main
+
+    out = tmp_path / "out"
+    tail = ["--archs", "2", "--proxies", "params"] if command == "proxies" else ["--samples", "2", "--seeds", "1",
+                                                                                 "--proxy", "params"]
+    assert main([command, *tail, *flags, "--out", str(out), "--quiet"]) == 2
+    assert not out.exists()

@@ -113,6 +113,13 @@ def _add_scoring_workers(parser: argparse.ArgumentParser) -> None:
                              "or 'local' to start one here)")
 
 
+def _check_workers(args, device) -> None:
+    """--workers and --ray-address, before the data set is read and the output directory made."""
+    from archsearch.studies.proxy_scores import check_scoring_workers
+
+    check_scoring_workers(args.workers, args.ray_address, device)
+
+
 def _read_archs_file(space: SearchSpace, text_path: str) -> list:
     from archsearch.checks import readable_path
 
@@ -167,6 +174,7 @@ def cmd_proxies(args) -> int:
     proxies = names(args.proxies, "--proxies", PROXIES)
     integer(args.batch_size, "--batch-size", minimum=1)
     genotypes = _architectures(space, args)
+    _check_workers(args, device)
     out = output_dir(args.out, "--out")
     rows, correlations = run_proxy_study(
         space, genotypes, proxies, out, data=args.data, data_dir=args.data_dir, batch_size=args.batch_size,
@@ -209,6 +217,7 @@ def cmd_zero_cost(args) -> int:
     integer(args.seeds, "--seeds", minimum=1, maximum=MAX_REPEATS)
     PROXIES.get(args.proxy)
     sample_sizes(args.samples, space)
+    _check_workers(args, device)
     out = output_dir(args.out, "--out")
     x, y, num_classes = batch_for([args.proxy], args.data, args.data_dir, args.init_seed, BATCH_SIZE, args.quiet,
                                   device)

@@ -19,7 +19,7 @@ from archsearch.errors import ConfigError, shown
 from archsearch.proxies import PROXIES, check_path, score_all
 from archsearch.runtime import resolve_device
 from archsearch.spaces.base import SearchSpace
-from archsearch.studies.pool import imap_ordered, make_pool, torch_threads, usable_cpus
+from archsearch.studies.pool import check_reachable, imap_ordered, make_pool, torch_threads, usable_cpus
 
 #: the proxies of the zero-cost study, in its table's order, then the two size baselines
 DEFAULT_PROXIES = ("synflow", "jacob_cov", "snip", "grad_norm", "grasp", "fisher", "nwot", "params", "flops")
@@ -88,8 +88,8 @@ def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxi
     check_path(path)
     if batches is None and (batch_x is None or batch_y is None):
         raise ConfigError("score_architectures needs batch_x and batch_y, or batches")
-    workers = integer(workers, "workers", minimum=1)
-    pool = _scoring_pool(workers, ray_address, device, len(genotypes))
+    workers = check_scoring_workers(workers, ray_address, device)
+    pool = _scoring_pool(workers, ray_address, len(genotypes))
     options = dict(network_options or {})
     groups = [(tuple(proxies), options)]
     if size_network_options is not None:
@@ -122,17 +122,24 @@ def score_architectures(space: SearchSpace, genotypes: Sequence[Hashable], proxi
     return rows
 
 
-def _scoring_pool(workers: int, ray_address: str | None, device, count: int):
-    """Worker processes (or Ray) for ``workers`` > 1, None to score in this process."""
+def check_scoring_workers(workers, ray_address: str | None = None, device=None) -> int:
+    """``workers`` as an int, refused where it cannot run: below 1, more local workers than usable CPUs,
+    workers on an accelerator (one process drives it); a Ray address that does not answer."""
+    workers = integer(workers, "workers", minimum=1)
     if ray_address is None and workers > usable_cpus():
         raise ConfigError(f"workers {workers} is more than the {usable_cpus()} CPUs this process may use: each "
                           "worker scores on one core, and more would only share them")
-    if workers > 1 or ray_address is not None:
-        if device is not None and resolve_device(device).type != "cpu":
-            raise ConfigError(f"scoring workers run on CPU cores; on {shown(str(device))} score with one worker")
-        return make_pool(min(workers, count), ray_address, "process") if ray_address is not None or count > 1 \
-            else None
-    return None
+    if (workers > 1 or ray_address is not None) and device is not None and resolve_device(device).type != "cpu":
+        raise ConfigError(f"scoring workers run on CPU cores; on {shown(str(device))} score with one worker")
+    check_reachable(ray_address)
+    return workers
+
+
+def _scoring_pool(workers: int, ray_address: str | None, count: int):
+    """Worker processes (or Ray) for ``workers`` > 1, None to score in this process."""
+    if ray_address is not None:
+        return make_pool(workers, ray_address, "process")
+    return make_pool(min(workers, count), None, "process") if workers > 1 and count > 1 else None
 
 
 def _index(space: SearchSpace, genotype) -> int | None:

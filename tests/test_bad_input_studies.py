@@ -79,6 +79,9 @@ def test_a_study_runs_or_refuses_in_one_line(tmp_path, argv):
     (["bench", "--strategies", "random", "--queries", "5", "--option", "random.seed=1"], "drop the option"),
     (["bench", "--strategies", "evolution", "--queries", "5", "--option", f"evolution.tournament={2**63}"],
      "takes a int"),
+    # the population sizes a deque, which refuses a length past 64 bits itself: checked before it is built
+    (["bench", "--strategies", "evolution", "--queries", "5", "--option", f"evolution.population={10**30}"],
+     "takes a int"),
     (["bench", "--strategies", "random", "--queries", "5", "--option", "bo.xi=1"], "not among the strategies"),
     (["bench", "--strategies", "random", "--queries", "5", "--option", "random.unique=" + "[" * 5000],
      "not valid YAML"),

@@ -216,8 +216,10 @@ class SearchCases(CaseMaker):
                            [30, 2, 3, 2, 1, 1, 2, 2, 1, 4, 2, 2, 1, 1, 1, 2, 1, 2, 1, 1, 1, 1, 1])[0]
         files, unprivileged, fixed = [("write", "cfg.yaml", "")], False, []
         from_file: dict[str, Given] = {}
+        flag_over_file = False  # the file's key is also given as a flag (--space), which wins
         if kind == "mutated":
             key = rng.choice(list(SEARCH_SAMPLES) + list(o.NESTED) + ["foo"])
+            flag_over_file = "--" + key.replace("_", "-") in flags
             text = (nested_value(rng, key, "adam", o.NB201_OPS) if key in o.NESTED else
                     pick(rng, key, SEARCH_SAMPLES.get(key, ["1"]), generic=0.8))
             value = o.read_text(text)
@@ -288,6 +290,8 @@ class SearchCases(CaseMaker):
         if "method" in from_file:  # the command line then names no method: the file's is the one that runs
             method = from_file["method"].value if isinstance(from_file["method"].value, str) else None
         verdict = worst(o.judge_search(given, method, self.device_key), *fixed)
+        if flag_over_file and verdict.label == VALID:  # each layer is read and checked before the next covers it
+            verdict = Verdict(EITHER, f"the file's {key} is replaced by a flag: its value may be refused first")
         argv = self.search_argv(method if "method" not in from_file else None, overrides, flags, ["--config", "cfg.yaml"])
         keep = [] if kind in ("missing", "fifo") else ["cfg.yaml"]
         keep_type = ["cfg.yaml"] if kind == "fifo" else []

@@ -45,7 +45,7 @@ def run_job(job: dict) -> dict:
 def checked_options(options, strategies: list[str], space: str) -> dict:
     """``options`` ({strategy: {keyword: value}}) checked by building each strategy once, and each value
     against the type of the keyword's default: a bad option fails here, not inside a worker mid-study."""
-    from archsearch.strategies import make_strategy
+    from archsearch.strategies import STRATEGIES, make_strategy
 
     if not isinstance(options, dict):
         raise ConfigError(f"options must map a strategy name to its keyword arguments, got {shown(options)}")
@@ -57,18 +57,20 @@ def checked_options(options, strategies: list[str], space: str) -> dict:
             raise ConfigError(f"the options of strategy '{name}' must map keywords to values, got {shown(given)}")
         if "seed" in given:
             raise ConfigError(f"the seed of '{name}' is set per run from the seeds; drop the option")
-        try:
-            strategy = make_strategy(name, space, seed=0, **given)
-        except ArchSearchError:
-            raise
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"bad option for strategy '{name}': {shown(str(error), 200)}") from None
-        defaults = inspect.signature(type(strategy).__init__).parameters
+        # each value against its default's kind before the strategy sees it: a value of the wrong kind
+        # may fail inside the constructor in ways of its own (an int past 64 bits as a deque's length)
+        defaults = inspect.signature(STRATEGIES.get(name).__init__).parameters
         for key, value in given.items():
             default = defaults[key].default if key in defaults else None
             if default is not None and default is not inspect.Parameter.empty and not _same_kind(value, default):
                 raise ConfigError(f"option {name}.{key} takes a {type(default).__name__} "
                                   f"(default {default!r}), got {shown(value)}")
+        try:
+            make_strategy(name, space, seed=0, **given)
+        except ArchSearchError:
+            raise
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ConfigError(f"bad option for strategy '{name}': {shown(str(error), 200)}") from None
     return options
 
 

@@ -116,6 +116,16 @@ def test_a_worker_that_dies_is_one_error_of_ours():
 
 
 @TWO_CPUS
+def test_a_study_whose_worker_dies_stops_with_one_error_of_ours():
+    """bench and compare run their jobs through run_jobs, on the same ordered map."""
+    from archsearch.studies.pool import run_jobs
+
+    with pytest.raises(ArchSearchError, match="worker process died"):
+        run_jobs(_die_on_three, list(range(8)), ProcessPoolExecutor(2))
+    assert run_jobs(_die_on_three, [0, 1, 2], ProcessPoolExecutor(2)) == [0, 1, 2]
+
+
+@TWO_CPUS
 def test_a_jobs_own_error_crosses_the_pool_with_its_type():
     with pytest.raises(UnknownNameError, match="did you mean 'snip'"):
         list(imap_ordered(_unknown_name, range(4), ProcessPoolExecutor(2), window=2))

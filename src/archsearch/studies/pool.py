@@ -62,7 +62,7 @@ def _in_worker(fn, job):
 
 
 class RayPool:
-    """``map`` over Ray tasks (one CPU, one torch thread each), results in submission order."""
+    """Jobs as Ray tasks (one CPU, one torch thread each), submitted as to a ``concurrent.futures`` pool."""
 
     def __init__(self, address: str | None):
         try:
@@ -79,20 +79,11 @@ class RayPool:
                                       f"{shown(str(error), 200)}); give 'local', 'auto' or 'ray://host:port'") from None
         self.task = ray.remote(num_cpus=1)(_in_worker)
 
-    def map(self, fn, jobs):
-        return self.ray.get([self.task.remote(fn, job) for job in jobs])
-
     def submit(self, fn, job) -> "_RayResult":
         return _RayResult(self.ray, self.task.remote(fn, job))
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
         """Ray stays up for the caller (it may have started it); tasks not collected are left to it."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 class _RayResult:
@@ -162,5 +153,5 @@ def run_jobs(fn, jobs: list, pool, on_done=None) -> list:
                 if on_done is not None:
                     on_done(job)
         return results
-    with pool, (torch_threads(1) if isinstance(pool, ThreadPoolExecutor) else contextlib.nullcontext()):
-        return list(pool.map(fn, jobs))
+    with torch_threads(1) if isinstance(pool, ThreadPoolExecutor) else contextlib.nullcontext():
+        return list(imap_ordered(fn, jobs, pool, window=max(1, len(jobs))))  # every job submitted at once

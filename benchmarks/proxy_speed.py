@@ -13,7 +13,13 @@ Prints cells per second of each path (data included: both read the same batch), 
 ``--profile-cells`` cells: the reference path's time per phase (build, initialisation, data) and per proxy
 (a shared pass is charged to the first proxy that needs it), both paths' time per kind of operation
 (torch.profiler, self time, one thread), and the FLOPs each path executes (torch.utils.flop_counter's
-formulas: convolutions and matrix products of every forward and backward) against a peak of ``--peak`` GFLOP/s.
+formulas: convolutions and matrix products of every forward and backward) against a peak of ``--peak`` GFLOP/s,
+and the time each path spends in the kernels that fix the scores' bits (below) against the budget of a 3x
+speed-up.
+
+``--layout-cells N`` also scores the first N cells on the fast path with the network and batch in
+channels-last memory format, alternating with the default (NCHW), and prints both times and each proxy's
+largest relative change: what the layout the DARTS-space supernet uses would cost in scores.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from archsearch.diagnostics.flops import count_flops
-from archsearch.proxies import PROXIES, initialised_network
+from archsearch.proxies import PROXIES, initialised_network, score_all
 from archsearch.proxies.base import Probe
 from archsearch.spaces import get_space
 from archsearch.studies.proxy_data import loader_batches, training_loader
@@ -36,11 +42,19 @@ from archsearch.studies.proxy_scores import DEFAULT_PROXIES, SIZE_BASELINES, sco
 from archsearch.studies.proxy_study import ZERO_COST_NB201_NETWORK, sample_architectures
 
 PATHS = ("reference", "fast")
+LAYOUTS = ("NCHW", "channels-last")
 #: torch.profiler op names -> the kind of work they are
 KINDS = (("convolution", ("convolution", "conv2d")), ("average-pooling kernel", ("avg_pool",)),
          ("batch norm", ("batch_norm",)), ("matrix products", ("aten::mm", "addmm", "bmm", "matmul")),
          ("copies and conversions", ("copy_", "clone", "aten::to", "_to_copy")))
 OTHER = "other element-wise and reductions (the fast path's pooling additions too)"
+#: the kernels whose results set the scores' bits, with ATen's and oneDNN's kernels as they are: every
+#: convolution (forward, backward, autograd's double backward with its transposed copies), every batch
+#: norm, and the element-wise passes autograd's batch-norm double backward is written as
+FIXED_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::_convolution",
+             "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward", "aten::native_batch_norm",
+             "aten::native_batch_norm_backward")
+FIXED_INSIDE = "NativeBatchNormBackwardBackward0"
 
 
 def same(a: dict, b: dict, names) -> bool:
@@ -125,8 +139,18 @@ def reference_breakdown(study: Study, cells: int) -> dict:
     return {k: v / cells for k, v in spent.items()}
 
 
-def op_kinds(study: Study, cells: int, path: str) -> dict:
-    """Seconds per cell per kind of operation (profiler self time); the rest is outside ATen's operators."""
+def inside(event, name: str) -> bool:
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name == name:
+            return True
+        parent = parent.cpu_parent
+    return False
+
+
+def op_kinds(study: Study, cells: int, path: str) -> tuple[dict, float]:
+    """Seconds per cell per kind of operation (profiler self time; the rest is outside ATen's operators),
+    and seconds per cell in the kernels of FIXED_OPS and those run inside FIXED_INSIDE."""
     batches = [study.batches(i) for i in range(cells)]
     start = time.perf_counter()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
@@ -140,7 +164,33 @@ def op_kinds(study: Study, cells: int, path: str) -> dict:
         kind = next((k for k, words in KINDS if any(w in event.key for w in words)), OTHER)
         kinds[kind] += event.self_cpu_time_total / 1e6
     kinds["outside ATen operators (Python, autograd engine, profiler)"] = wall - sum(kinds.values())
-    return {k: v / cells for k, v in kinds.items()}
+    fixed = sum(event.self_cpu_time_total for event in prof.events() if event.name.startswith("aten::")
+                and (event.name in FIXED_OPS or inside(event, FIXED_INSIDE))) / 1e6
+    return {k: v / cells for k, v in kinds.items()}, fixed / cells
+
+
+def layout_comparison(study: Study, cells: int) -> None:
+    """The fast path in NCHW (the default) and in channels-last, alternating: times and score changes."""
+    names = [p for p in study.proxies if p not in SIZE_BASELINES]  # they read shapes only
+    seconds, change = defaultdict(float), defaultdict(float)
+    for i in range(cells):
+        x, y = study.batches(i)
+        scores = {}
+        for layout in (LAYOUTS if i % 2 == 0 else LAYOUTS[::-1]):
+            last = layout == "channels-last"
+            factory = study.factory(i)
+            source = (lambda: factory().to(memory_format=torch.channels_last)) if last else factory
+            inputs = x.contiguous(memory_format=torch.channels_last) if last else x
+            start = time.perf_counter()
+            scores[layout] = score_all(names, source, inputs, y, seed=study.seed + i, path="fast")
+            seconds[layout] += time.perf_counter() - start
+        for name in names:
+            a, b = scores["NCHW"][name], scores["channels-last"][name]
+            change[name] = max(change[name], abs(b - a) / abs(a) if a else float(b != a))
+    print(f"\nfast path by memory format (first {cells} cells, alternating; s per cell): "
+          + ", ".join(f"{layout} {seconds[layout] / cells:.3f}" for layout in LAYOUTS))
+    print("  largest relative change of each score in channels-last: "
+          + ", ".join(f"{name} {change[name]:.1e}" for name in names))
 
 
 class FlopCount(TorchDispatchMode):
@@ -182,6 +232,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--profile-cells", type=int, default=3, help="profile the first N cells (0: none)")
     parser.add_argument("--peak", type=float, default=120.0, help="GFLOP/s per core taken as peak (default 120)")
+    parser.add_argument("--layout-cells", type=int, default=0,
+                        help="also compare the fast path in NCHW and channels-last on the first N cells")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     study = Study(args)
@@ -196,16 +248,27 @@ def main() -> None:
               f"({runs['seconds'][path] / n:.3f} s per cell scoring)")
     print(f"  speed-up {(runs['seconds']['reference'] + runs['data']) / (runs['seconds']['fast'] + runs['data']):.2f}x;"
           f" cells whose scores differ: {runs['mismatches']}")
+    if args.layout_cells:
+        layout_comparison(study, min(args.layout_cells, n))
     cells = min(args.profile_cells, n)
     if cells < 1:
         return  # --profile-cells 0: the timing alone
-    print(f"\nreference path, seconds per cell by phase and proxy (first {cells} cells):")
-    for key, value in reference_breakdown(study, cells).items():
-        print(f"  {key:50s} {value:.3f}")
-    kinds = {path: op_kinds(study, cells, path) for path in PATHS}
+    # the fast path first: on this machine a profile run after others in the same process read up to 1.7x
+    # slower, kernels included, than the same cells timed
+    profiled = {path: op_kinds(study, cells, path) for path in PATHS[::-1]}
+    kinds = {path: profiled[path][0] for path in PATHS}
     print(f"\nseconds per cell by kind of operation (torch.profiler, first {cells} cells): reference / fast")
     for key in kinds["reference"]:
         print(f"  {key:60s} {kinds['reference'][key]:.3f} / {kinds['fast'].get(key, 0.0):.3f}")
+    timed = {path: sum(runs["per_cell"][path][:cells]) / cells for path in PATHS}
+    print(f"  {'all, profiled (timed above without the profiler)':60s} {sum(kinds['reference'].values()):.3f} / "
+          f"{sum(kinds['fast'].values()):.3f} ({timed['reference']:.3f} / {timed['fast']:.3f})")
+    print(f"  {'of which in the kernels that fix the scores (FIXED_OPS)':60s} {profiled['reference'][1]:.3f} / "
+          f"{profiled['fast'][1]:.3f}\n  a 3x speed-up leaves {timed['reference'] / 3:.3f} s per cell (the "
+          f"reference's timed seconds on these cells / 3)")
+    print(f"\nreference path, seconds per cell by phase and proxy (first {cells} cells):")
+    for key, value in reference_breakdown(study, cells).items():
+        print(f"  {key:50s} {value:.3f}")
     forward = sum(count_flops(study.factory(i)(), (1, 3, 32, 32)) for i in range(cells)) / cells
     print(f"\nFLOPs (first {cells} cells; forward of one image, diagnostics.flops: {forward / 1e6:.1f} MFLOPs):")
     for path in PATHS:  # FLOPs counted in a run of their own, over the time the same cells took when timed

@@ -29,6 +29,7 @@ import math
 import time
 from collections import defaultdict
 
+from scipy.stats import spearmanr
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
@@ -172,7 +173,7 @@ def op_kinds(study: Study, cells: int, path: str) -> tuple[dict, float]:
 def layout_comparison(study: Study, cells: int) -> None:
     """The fast path in NCHW (the default) and in channels-last, alternating: times and score changes."""
     names = [p for p in study.proxies if p not in SIZE_BASELINES]  # they read shapes only
-    seconds, change = defaultdict(float), defaultdict(float)
+    seconds, change, columns = defaultdict(float), defaultdict(float), defaultdict(list)
     for i in range(cells):
         x, y = study.batches(i)
         scores = {}
@@ -187,10 +188,14 @@ def layout_comparison(study: Study, cells: int) -> None:
         for name in names:
             a, b = scores["NCHW"][name], scores["channels-last"][name]
             change[name] = max(change[name], abs(b - a) / abs(a) if a else float(b != a))
+            columns[name].append((a, b))
     print(f"\nfast path by memory format (first {cells} cells, alternating; s per cell): "
           + ", ".join(f"{layout} {seconds[layout] / cells:.3f}" for layout in LAYOUTS))
     print("  largest relative change of each score in channels-last: "
           + ", ".join(f"{name} {change[name]:.1e}" for name in names))
+    if cells > 2:
+        print("  Spearman between the two layouts' scores of the cells: "
+              + ", ".join(f"{name} {spearmanr(*zip(*columns[name])).statistic:.4f}" for name in names))
 
 
 class FlopCount(TorchDispatchMode):

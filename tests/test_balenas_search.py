@@ -147,3 +147,51 @@ def test_weight_sample_option_draws_in_weight_steps_but_logs_and_selects_the_mea
     torch.manual_seed(0)
     assert not torch.allclose(relaxation(alpha), torch.softmax(alpha, -1))  # a draw of q
     torch.testing.assert_close(relaxation.deterministic_weights(alpha), torch.softmax(alpha, -1).detach())
+
+
+def test_von_in_a_search_gets_the_hessian_diagonal_of_the_validation_loss(digits):
+    """arch_optimizer=von: the loop hands VON the gradient's graph, built on the supernet's twice-differentiable
+    path, and the curvature VON uses is the diagonal of the Hessian of L_val in alpha, which central
+    differences of the gradient give independently (float64, at the mean: perturb=False)."""
+    overrides = {**TINY, "arch_optimizer": "von", "arch_options": {"curvature": "exact", "perturb": False}}
+    search = DifferentiableSearch(resolve_config("balenas", overrides=overrides), quiet=True, dataset=digits)
+    search.model.double()
+    search.train_loader.set_epoch(0)
+    search.valid_loader.set_epoch(0)
+    (x_t, y_t), (x_v, y_v) = next(zip(search.train_loader, search.valid_loader))
+    train_batch, valid_batch = (x_t.double(), y_t), (x_v.double(), y_v)
+    optimizer, used = search.a_optimizer, []
+    curvature = optimizer._curvature
+    optimizer._curvature = lambda p, grad: used.append(curvature(p, grad)) or used[-1]
+    mu = [a.detach().clone() for a in search.alphas]
+
+    def gradient_at(values):
+        with torch.no_grad():
+            for alpha, value in zip(search.alphas, values):
+                alpha.copy_(value)
+        with search.model.twice_differentiable():
+            loss = search._loss(valid_batch, None, with_extra=True, step="arch")
+        return [g.detach() for g in torch.autograd.grad(loss, search.alphas)]
+
+    search.arch_step(train_batch, valid_batch, Meter())
+    assert len(used) == len(mu)
+    # small: the tiny supernet's ReLUs and BatchNorms put kinks in the gradient within 1e-4 of mu, where a
+    # difference measures the jump, not the (almost-everywhere) Hessian VON takes
+    eps = 1e-6
+    for k, (alpha_mu, h) in enumerate(zip(mu, used)):
+        expected = torch.empty_like(alpha_mu).view(-1)
+        for i in range(alpha_mu.numel()):
+            step = torch.zeros_like(alpha_mu).view(-1)
+            step[i] = eps
+            plus = [m + (step.view_as(m) if j == k else 0) for j, m in enumerate(mu)]
+            minus = [m - (step.view_as(m) if j == k else 0) for j, m in enumerate(mu)]
+            expected[i] = (gradient_at(plus)[k].view(-1)[i] - gradient_at(minus)[k].view(-1)[i]) / (2 * eps)
+        expected = expected.view_as(alpha_mu).clamp(min=0)  # VON keeps h >= 0 (nonnegative=True)
+        assert expected.abs().max() > 0
+        torch.testing.assert_close(h, expected, rtol=1e-3, atol=1e-5 * float(expected.abs().max()))
+
+
+@pytest.mark.parametrize("method, overrides", [("balenas", {"order": 2}), ("enas", {})])
+def test_von_is_refused_where_no_first_order_graph_exists(method, overrides):
+    with pytest.raises(ConfigError, match="arch_optimizer=von"):
+        resolve_config(method, overrides={"epochs": 1, "arch_optimizer": "von", **overrides})

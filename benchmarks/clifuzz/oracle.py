@@ -587,6 +587,8 @@ def _search_cross_rules(given, get, preset, space, relaxation, optimizer, select
         verdicts.append(Verdict(INVALID, "the max-skips selector works on the DARTS space"))
     if selector == "sample_and_rank" and relaxation not in SAMPLING_RELAXATIONS:
         verdicts.append(Verdict(INVALID, f"sample_and_rank needs a relaxation to sample from, not {relaxation}"))
+    if optimizer == "von" and (get("order") == 2 or relaxation == "controller"):
+        verdicts.append(Verdict(INVALID, "von differentiates the first-order architecture gradient again"))
     for key in ("relaxation", "arch_optimizer", "selector", "order"):
         if key in given and get(key) != preset.get(key, DEFAULTS.get(key)):
             verdicts.append(Verdict(EITHER, f"{key}={get(key)} is not the method's own combination"))

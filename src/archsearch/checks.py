@@ -152,12 +152,43 @@ def readable_path(path, what: str, *, folder: bool = True, error: type[Exception
     raise error(f"{what} {shown(str(path))} is {_kind(mode)}, not {expected}")
 
 
+class MadeDirs:
+    """While recording (a command of the command line runs): every folder ``make_dir`` makes, the missing
+    parents of an output folder included, so that a command refused before it writes anything can remove
+    them again (utils/rundir.py, ``remove_unused_dirs``)."""
+
+    def __init__(self):
+        self.recording, self.paths = False, []
+
+    def start(self) -> None:
+        self.recording, self.paths = True, []
+
+    def stop(self) -> list[Path]:
+        """Stop recording; the folders recorded."""
+        paths, self.recording, self.paths = self.paths, False, []
+        return paths
+
+
+MADE_DIRS = MadeDirs()
+
+
+def make_dir(directory: Path) -> None:
+    """``mkdir -p directory``; each folder it makes is recorded in MADE_DIRS while that records (before it
+    is made: a parent made by a call that then fails is recorded too)."""
+    if MADE_DIRS.recording:
+        path = Path(os.path.abspath(directory))
+        while not os.path.lexists(path) and path != path.parent:
+            MADE_DIRS.paths.append(path)
+            path = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+
+
 def output_dir(path, what: str = "output directory") -> Path:
     """``path`` as a directory that exists (created here) and can be written, checked before any work, so
     that a long run does not end by failing to save its results."""
     path = _as_path(path, what, RunDirectoryError)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        make_dir(path)
     except FileExistsError:
         raise RunDirectoryError(f"{what} {shown(str(path))} is a file, not a directory; choose another path") from None
     except (OSError, ValueError) as err:

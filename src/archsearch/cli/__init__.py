@@ -49,21 +49,30 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exit_:  # --help, or an argument error already printed in one line
         return exit_.code if isinstance(exit_.code, int) else 2
+    from archsearch.checks import MADE_DIRS
+    from archsearch.utils.rundir import remove_unused_dirs
+
+    MADE_DIRS.start()  # a refused command leaves no empty output folder behind
     try:
         return int(args.func(args) or 0)
     except ArchSearchError as err:
+        remove_unused_dirs(MADE_DIRS.stop())
         print(f"archsearch: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        remove_unused_dirs(MADE_DIRS.stop())
         print("archsearch: interrupted", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as err:
         if not out_of_memory(err):
             raise
+        remove_unused_dirs(MADE_DIRS.stop())
         print(f"archsearch: error: out of memory ({_first_line(err)}); ask for less (a smaller batch_size, C, "
               "layers or N, fewer architectures at once); a search resumes from its last checkpoint with --resume",
               file=sys.stderr)
         return 2
+    finally:
+        MADE_DIRS.stop()
 
 
 #: how the allocators word a refused allocation: PyTorch's CPU allocator, CUDA's and MPS's, and Python's own

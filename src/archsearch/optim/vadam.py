@@ -144,6 +144,12 @@ class VON(_VariationalOptimizer):
         self.nonnegative = nonnegative
         self._given: dict[int, torch.Tensor] = {}
 
+    @property
+    def needs_gradient_graph(self) -> bool:
+        """Whether the closure must leave the gradient's graph (``loss.backward(create_graph=True)``): for the
+        Hutchinson and exact estimates, not for a given curvature."""
+        return not callable(self.curvature)
+
     def _evaluate(self, closure):
         if callable(self.curvature):
             # A user-supplied h is computed for all parameters at once, at each sample.

@@ -64,8 +64,8 @@ def frozen(params: Sequence[torch.Tensor]) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    grads = torch.autograd.grad(loss, params, allow_unused=True)
+def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool = False) -> list[torch.Tensor]:
+    grads = torch.autograd.grad(loss, params, allow_unused=True, create_graph=create_graph)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
@@ -77,10 +77,12 @@ def clip_coefficient(grads: Sequence[torch.Tensor], max_norm: float | None) -> f
 
 
 def first_order_arch_grads(val_loss: Loss, alphas: Sequence[torch.Tensor], weights: Sequence[torch.Tensor] = (),
-                           reduce: Reduce = _same) -> tuple[list[torch.Tensor], torch.Tensor]:
+                           reduce: Reduce = _same, create_graph: bool = False) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """grad_alpha L_val(w, alpha); ``create_graph``: differentiable again in alpha (VON's Hessian diagonal), the
+    loss then computed where the supernet can be differentiated twice (the caller's context)."""
     with frozen(weights):  # only grad_alpha is wanted
         loss = val_loss()  # L_val(w, alpha)
-    return reduce(_grads(loss, alphas)), loss.detach()
+    return reduce(_grads(loss, alphas, create_graph)), loss.detach()
 
 
 @torch.no_grad()

@@ -149,7 +149,11 @@ class DifferentiableSearch(Checkpointed):
                 grads, loss = reinforce_arch_grads(self.relaxation, self.model, batches, self.alphas, meter,
                                                    self.task)
             elif self.config.order == 1:
-                grads, loss = first_order_arch_grads(val_loss, self.alphas, self.weights, self._average)
+                # VON's Hessian diagonal differentiates the gradient again: its graph, on the supernet's
+                # twice-differentiable path
+                graph = getattr(self.a_optimizer, "needs_gradient_graph", False)
+                with self.model.twice_differentiable() if graph else contextlib.nullcontext():
+                    grads, loss = first_order_arch_grads(val_loss, self.alphas, self.weights, self._average, graph)
             else:
                 xi = self.config.unrolled_lr or self.w_optimizer.param_groups[0]["lr"]
                 grads, loss = second_order_arch_grads(train_loss, val_loss, self.weights, self.alphas, self.w_optimizer, xi,

@@ -95,6 +95,11 @@ def check_arch_gradient(config: SearchConfig, relaxation) -> None:
         raise ConfigError("arch_steps > 0 takes first-order steps only: set order=1 or arch_steps=0")
     if config.distributed and (config.arch_gradient == "reinforce" or config.arch_steps):
         raise ConfigError("a distributed search runs arch_gradient=pathwise with arch_steps=0 only")
+    if config.arch_optimizer == "von" and (config.order != 1 or config.arch_gradient != "pathwise"
+                                           or config.distributed):
+        raise ConfigError("arch_optimizer=von takes the Hessian diagonal of the first-order architecture loss: "
+                          "it runs with order=1, arch_gradient=pathwise and one process (vadam or vprop run "
+                          "with any)")
 
 
 def build_selector(name: str, options: dict):

@@ -7,6 +7,10 @@ let a third process lock a new file while a second still holds the old one.
 
 Whoever takes the lock is the only writer, so any temporary file of an atomic write found then belongs
 to a writer that died mid-write: it is removed.
+
+A command refused before it writes anything leaves no folder behind: the folders this process makes for
+its output are recorded (``checks.MADE_DIRS``), and the command line removes those still empty (but for a
+lock no one holds) when it refuses the command (``remove_unused_dirs``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from archsearch.checks import make_dir
 from archsearch.errors import RunDirectoryError
 from archsearch.utils.io import TEMP_PATTERN, read_yaml, writing
 
@@ -25,6 +30,39 @@ LOCK_NAME = ".archsearch.lock"
 #: directories this process holds, with how many nested holders each has (a search holds its directory,
 #: the loop inside it takes it again)
 _HELD: dict[str, list[int]] = {}
+
+
+def remove_unused_dirs(directories: list[Path]) -> list[Path]:
+    """Remove those of ``directories`` (folders this process made: ``checks.MADE_DIRS``) that hold nothing
+    but a lock file no process holds, children before parents; returns those removed. A folder that holds
+    anything else, or whose lock is held, is kept, and with it its parents."""
+    removed = []
+    for directory in sorted(set(directories), key=lambda d: len(d.parts), reverse=True):
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        if entries not in ([], [LOCK_NAME]):
+            continue
+        try:
+            if entries:
+                _remove_unheld_lock(directory / LOCK_NAME)
+            directory.rmdir()
+        except OSError:
+            continue
+        removed.append(directory)
+    return removed
+
+
+def _remove_unheld_lock(path: Path) -> None:
+    """Unlink the lock file while holding it, so that no process holds a lock on it; OSError when another
+    process holds it (or it cannot be removed)."""
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError (an OSError): in use, keep it
+        path.unlink()
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temps(directory: Path) -> list[Path]:
@@ -58,7 +96,7 @@ def lock_run_dir(directory: str | os.PathLike, *, create: bool = True) -> Iterat
         return
     if create:
         with writing(directory):
-            directory.mkdir(parents=True, exist_ok=True)
+            make_dir(directory)
     elif not directory.is_dir():
         raise RunDirectoryError(f"no run directory '{directory}'")
     if not os.access(directory, os.W_OK | os.X_OK):

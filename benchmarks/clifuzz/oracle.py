@@ -385,6 +385,11 @@ NESTED = ("supernet_options", "relaxation_options", "arch_options", "selector_op
           "driver_options")
 
 
+#: past this, a learning rate or weight decay may make the first steps' loss non-finite, which a run refuses
+#: (its checkpoint kept) rather than runs: either outcome is right
+STEP_SCALE = 1e3
+
+
 def search_keys(device: Device) -> dict[str, Rule]:
     """Every configuration key of a search (SearchConfig), with what its value means."""
     return {
@@ -392,12 +397,13 @@ def search_keys(device: Device) -> dict[str, Rule]:
         "limit_train": Int(1, none=VALID), "seed": Seed(), "deterministic": Bool(), "device": device,
         "distributed": Bool(), "C": Int(1, big=4096), "N": Int(1, 100), "layers": Int(1, 300),
         "track_running_stats": Bool(), "supernet_path": Choice(("fast", "reference")),
-        "epochs": Int(1), "batch_size": Int(1), "w_lr": PosFloat(), "w_lr_min": NonNeg(),
-        "w_momentum": Number(0, 1, hi_open=True, above=EITHER), "w_nesterov": Bool(), "w_weight_decay": NonNeg(),
-        "grad_clip": NonNeg(none=VALID), "order": Choice((1, 2)), "unrolled_lr": PosFloat(none=VALID),
+        "epochs": Int(1), "batch_size": Int(1), "w_lr": PosFloat(big=STEP_SCALE), "w_lr_min": NonNeg(),
+        "w_momentum": Number(0, 1, hi_open=True, above=EITHER), "w_nesterov": Bool(),
+        "w_weight_decay": NonNeg(big=STEP_SCALE), "grad_clip": NonNeg(none=VALID), "order": Choice((1, 2)),
+        "unrolled_lr": PosFloat(none=VALID, big=STEP_SCALE),
         "arch_warmup_epochs": Int(0), "drop_path_prob": Prob(), "relaxation": Choice(RELAXATIONS),
-        "arch_optimizer": Choice(ARCH_OPTIMIZERS), "arch_lr": PosFloat(), "arch_betas": ListOf(Prob(), 2),
-        "arch_weight_decay": NonNeg(), "selector": Choice(selector_schemas(NB201_OPS)),
+        "arch_optimizer": Choice(ARCH_OPTIMIZERS), "arch_lr": PosFloat(big=STEP_SCALE), "arch_betas": ListOf(Prob(), 2),
+        "arch_weight_decay": NonNeg(big=STEP_SCALE), "selector": Choice(selector_schemas(NB201_OPS)),
         "early_stop": Text(none=VALID), "driver": Choice(DRIVERS, none=VALID), "hessian_every": OrWord("auto", Int(0)),
         "hessian_iters": Int(1, big=50), "train_epochs": Int(0, big=2), "train_C": Int(1, none=VALID, big=64),
         "train_N": Int(1, none=VALID, big=8),
@@ -618,9 +624,9 @@ def network_options(space: str) -> dict[str, Rule]:
 
 
 RECIPE_KEYS = {
-    "name": Text(), "epochs": Int(1), "batch_size": Int(2), "eval_batch_size": Int(1), "lr": PosFloat(),
+    "name": Text(), "epochs": Int(1), "batch_size": Int(2), "eval_batch_size": Int(1), "lr": PosFloat(big=STEP_SCALE),
     "lr_min": NonNeg(), "schedule": Choice(("cosine", "constant")), "schedule_unit": Choice(("epoch", "step")),
-    "momentum": Number(0, 1, hi_open=True, above=EITHER), "nesterov": Bool(), "weight_decay": NonNeg(),
+    "momentum": Number(0, 1, hi_open=True, above=EITHER), "nesterov": Bool(), "weight_decay": NonNeg(big=STEP_SCALE),
     "grad_clip": NonNeg(), "crop_flip": Bool(), "cutout": Int(0), "drop_path_prob": Prob(),
     "auxiliary_weight": NonNeg(), "label_smoothing": Number(0, 1, hi_open=True, above=EITHER),
     "valid_fraction": Prob(), "network": None,

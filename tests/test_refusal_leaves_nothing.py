@@ -20,6 +20,8 @@ TINY = ["epochs=1", "C=2", "N=1", "batch_size=8", "--quiet"]
 #: commands refused after they made their output folder (the data is checked when it is loaded)
 REFUSED_LATE = {
     "search": (["search", "--method", "darts", "--data", "cifar10", *TINY], "needs data_dir"),
+    "search-pdarts": (["search", "--method", "pdarts", "--data", "cifar10", "--data-dir", "nowhere", "epochs=1",
+                       "C=4", "layers=2", "arch_warmup_epochs=0", "--quiet"], "does not exist"),
     "train": (["train", GENOTYPE, "--data", "cifar10", "epochs=1", "batch_size=8", "--quiet"], "needs data_dir"),
     "proxies": (["proxies", "--proxies", "grad_norm", "--archs", "2", "--data", "cifar10", "--quiet"],
                 "needs data_dir"),

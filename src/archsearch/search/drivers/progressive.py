@@ -124,10 +124,10 @@ def progressive_search(config: SearchConfig, out_dir: str | Path, *, search_clas
     out_dir = Path(out_dir)
     record_path = out_dir / "stages.json"
     done = _finished_stages(record_path) if resume else []
+    if dataset is None:  # before anything is written: a dataset refused leaves the run directory empty
+        dataset = load_dataset(config.data, config.data_dir, limit_train=config.limit_train, quiet=quiet)
     if not resume:
         config.save(out_dir / "config.yaml")
-    if dataset is None:
-        dataset = load_dataset(config.data, config.data_dir, limit_train=config.limit_train, quiet=quiet)
 
     subsets = {cell: [list(space.ops) for _ in range(edges)] for cell, (edges, _) in space.arch_shapes().items()}
     weights = None

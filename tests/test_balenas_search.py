@@ -8,9 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archsearch.data import load_dataset
-from archsearch.errors import ConfigError
+from archsearch.errors import ArchSearchError, ConfigError
 from archsearch.search.loop import DifferentiableSearch
 from archsearch.search.meter import Meter
 from archsearch.search.resolve import resolve_config
@@ -195,3 +197,27 @@ def test_von_in_a_search_gets_the_hessian_diagonal_of_the_validation_loss(digits
 def test_von_is_refused_where_no_first_order_graph_exists(method, overrides):
     with pytest.raises(ConfigError, match="arch_optimizer=von"):
         resolve_config(method, overrides={"epochs": 1, "arch_optimizer": "von", **overrides})
+
+
+VON_VALUES = st.one_of(st.sampled_from(["hutchinson", "exact", "Exact", "", "none", None, True, False, 0, -1, 3, 2.5, 1e30,
+                                        float("nan"), [1], {"a": 1}]), st.integers(-3, 4))
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(options=st.dictionaries(st.sampled_from(["curvature", "hutchinson_samples", "nonnegative", "mc_samples",
+                                                "momentum", "perturb", "init_precision", "curve"]),
+                               VON_VALUES, max_size=3))
+def test_von_options_run_a_step_or_are_refused_as_config_errors(digits, options):
+    """Hostile arch_options for VON: refused when the configuration is read (the package's own error), or the
+    architecture step runs and leaves a finite mean and a positive precision."""
+    try:
+        config = resolve_config("balenas", overrides={**TINY, "C": 2, "arch_optimizer": "von", "arch_options": options})
+    except ArchSearchError:
+        return
+    search = DifferentiableSearch(config, quiet=True, dataset=digits)
+    search.train_loader.set_epoch(0)
+    search.valid_loader.set_epoch(0)
+    train_batch, valid_batch = next(zip(search.train_loader, search.valid_loader))
+    search.arch_step(train_batch, valid_batch, Meter())
+    assert all(torch.isfinite(a).all() for a in search.alphas)
+    assert all((p > 0).all() for p in search.a_optimizer.precision())
